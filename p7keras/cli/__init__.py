@@ -1,0 +1,1 @@
+"""Command line interface: argparse only, no logic (the library does the work)."""

@@ -1,0 +1,62 @@
+"""LSTM P7 ranker (spec section 2)."""
+
+from __future__ import annotations
+
+import keras
+
+from p7keras.config import DEFAULTS
+from p7keras.models.ranker import P7Ranker
+
+
+@keras.saving.register_keras_serializable(package="p7keras")
+class LSTMP7Ranker(P7Ranker):
+    """Stacked-LSTM ranker: contexts ``(B, K, D)`` -> unit next-chunk predictions ``(B, D)``.
+
+    Dense(D→d_model) → ``num_layers`` LSTM layers of d_model units (dropout between them) → last
+    step → the shared head, unit norm and semantic anchoring.
+
+    Example:
+
+    >>> model = p7keras.LSTMP7Ranker(context_length=5, d_model=64)
+    >>> model.compile()
+    >>> model.fit(contexts, targets, epochs=2)  # doctest: +SKIP
+
+    Args:
+        num_layers: stacked LSTM layers (>= 1, default 2).
+        **kwargs: the shared arguments of ``p7keras.models.P7Ranker``.
+
+    Returns:
+        A ``keras.Model``; ``call`` returns unit vectors ``(B, D)``.
+    """
+
+    def __init__(self, num_layers: int = DEFAULTS.lstm_layers, **kwargs):
+        input_dim = kwargs.pop("input_dim", None)
+        super().__init__(**kwargs)
+        if int(num_layers) < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        self.num_layers = int(num_layers)
+        self.lstms = [
+            keras.layers.LSTM(self.d_model, return_sequences=True, name=f"lstm_{i}")
+            for i in range(self.num_layers)
+        ]
+        self.between = keras.layers.Dropout(self.dropout)
+        if input_dim is not None:
+            self.build((None, self.context_length, int(input_dim)))
+
+    def _build_encoder(self, projected_shape):
+        for lstm in self.lstms:
+            lstm.build(projected_shape)
+        return projected_shape
+
+    def _encode(self, projected, training):
+        x = projected
+        for i, lstm in enumerate(self.lstms):
+            if i:
+                x = self.between(x, training=training)
+            x = lstm(x, training=training)
+        return x[:, -1], x
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_layers=self.num_layers)
+        return config

@@ -1,0 +1,415 @@
+"""The shared P7 ranker: input checks, head, anchoring, loss terms, metrics and compile defaults.
+
+Subclasses (``TransformerP7Ranker``, ``LSTMP7Ranker``) only define the sequence encoder. The
+per-backend ``train_step``/``test_step`` come from ``p7keras.models.steps``; all of them call the one
+``compute_terms`` below, so the loss is written once.
+
+Batch contract (what ``fit``/``evaluate`` consume, produced by ``p7keras.data``):
+
+* a dict ``{"context": (B, K, D), "target": (B, D), "hard_negatives": (B, M, D)}``
+  (``hard_negatives`` optional), or
+* ``x = contexts (B, K, D)`` with ``y = targets (B, D)`` (no hard negatives).
+
+The previous chunk is ``context[:, -1]``. ``predict`` takes contexts ``(B, K, D)`` or such a dict.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import keras
+from keras import ops
+
+from p7keras import losses
+from p7keras import ops as p7ops
+from p7keras.config import CONTEXT_KEY, DEFAULTS, GATE_MODES, HARD_NEGATIVES_KEY, TARGET_KEY
+from p7keras.layers import SemanticAnchor
+from p7keras.models.steps import BackendSteps
+
+# Everything the steps log, in the order the progress bar shows it (spec section 5).
+METRIC_NAMES = (
+    "loss",
+    "loss_rank",
+    "loss_margin",
+    "loss_teacher",
+    "cos_next",
+    "cos_prev",
+    "margin",
+    "cos_anchor",
+    "gate_weight_mean",
+    "teacher_violations",
+    "anchor_lambda",
+)
+
+# Loss hyperparameters: constructor argument -> default. They are passed to p7_combined_loss.
+LOSS_PARAMETERS = {
+    "temperature": DEFAULTS.temperature,
+    "margin": DEFAULTS.margin,
+    "w_rank": DEFAULTS.w_rank,
+    "w_margin": DEFAULTS.w_margin,
+    "w_teacher": DEFAULTS.w_teacher,
+    "floor_threshold": DEFAULTS.floor_threshold,
+    "gate_threshold": DEFAULTS.gate_threshold,
+    "gate_weak_weight": DEFAULTS.gate_weak_weight,
+    "gate_mode": DEFAULTS.gate_mode,
+}
+
+
+def _check_loss_parameters(params: dict) -> None:
+    for name in ("w_rank", "w_margin", "w_teacher", "margin"):
+        if params[name] < 0:
+            raise ValueError(f"{name} must be >= 0, got {params[name]}")
+    if params["temperature"] <= 0:
+        raise ValueError(f"temperature must be > 0, got {params['temperature']}")
+    if not 0.0 <= params["gate_weak_weight"] <= 1.0:
+        raise ValueError(f"gate_weak_weight must be in [0, 1], got {params['gate_weak_weight']}")
+    if params["gate_mode"] not in GATE_MODES:
+        raise ValueError(f"gate_mode must be one of {GATE_MODES}, got {params['gate_mode']!r}")
+
+
+class P7Ranker(BackendSteps, keras.Model):
+    """Base class of the P7 rankers: maps contexts ``(B, K, D)`` to unit predictions ``(B, D)``.
+
+    Args:
+        context_length: K, the number of context chunks (>= 2).
+        input_dim: D, the embedding width; inferred from the first batch when None.
+        d_model: width of the sequence encoder and of the head.
+        dropout: dropout rate inside the encoder.
+        anchor_lambda: starting (or fixed) λ of the semantic anchor.
+        anchor_lambda_min: lower bound of λ.
+        anchor_lambda_max: upper bound of λ.
+        anchor_learnable: train λ (True) or keep it fixed.
+        anchor_mode: ``"mean"`` (context centroid) or ``"attention"``.
+        warmup_epochs: epochs with the teacher term on (set per epoch by ``TeacherWarmup``).
+        in_batch_negatives: use the batch's other targets as negatives.
+        temperature, margin, w_rank, w_margin, w_teacher, floor_threshold, gate_threshold,
+        gate_weak_weight, gate_mode: loss parameters of spec section 4.
+    """
+
+    def __init__(
+        self,
+        context_length: int = DEFAULTS.context_length,
+        input_dim: int | None = None,
+        d_model: int = DEFAULTS.d_model,
+        dropout: float = DEFAULTS.dropout,
+        anchor_lambda: float = DEFAULTS.anchor_lambda,
+        anchor_lambda_min: float = DEFAULTS.anchor_lambda_min,
+        anchor_lambda_max: float = DEFAULTS.anchor_lambda_max,
+        anchor_learnable: bool = DEFAULTS.anchor_learnable,
+        anchor_mode: str = DEFAULTS.anchor_mode,
+        warmup_epochs: int = DEFAULTS.warmup_epochs,
+        in_batch_negatives: bool = True,
+        **kwargs,
+    ):
+        loss_params = {name: kwargs.pop(name, default) for name, default in LOSS_PARAMETERS.items()}
+        super().__init__(**kwargs)
+        if int(context_length) < 2:
+            raise ValueError(f"context_length (K) must be >= 2, got {context_length}")
+        if input_dim is not None and int(input_dim) < 1:
+            raise ValueError(f"input_dim (D) must be >= 1, got {input_dim}")
+        if int(d_model) < 1:
+            raise ValueError(f"d_model must be >= 1, got {d_model}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if int(warmup_epochs) < 0:
+            raise ValueError(f"warmup_epochs must be >= 0, got {warmup_epochs}")
+        _check_loss_parameters(loss_params)
+        self.context_length = int(context_length)
+        self.input_dim = None if input_dim is None else int(input_dim)
+        self.d_model = int(d_model)
+        self.dropout = float(dropout)
+        self.warmup_epochs = int(warmup_epochs)
+        self.in_batch_negatives = bool(in_batch_negatives)
+        self.loss_params = loss_params
+        self.anchor = SemanticAnchor(
+            mode=anchor_mode,
+            anchor_lambda=anchor_lambda,
+            lambda_min=anchor_lambda_min,
+            lambda_max=anchor_lambda_max,
+            learnable=anchor_learnable,
+            name="semantic_anchor",
+        )
+        self.teacher_active = self.add_weight(
+            name="teacher_active",
+            shape=(),
+            initializer="ones" if self.warmup_epochs > 0 else "zeros",
+            trainable=False,
+        )
+        self.input_projection = keras.layers.Dense(self.d_model, name="input_projection")
+        self.head_hidden = keras.layers.Dense(self.d_model, activation="relu", name="head_hidden")
+        self.head_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="head_norm")
+        self.head_output = None  # Dense(D), created once D is known
+        self._trackers = {name: keras.metrics.Mean(name=name) for name in METRIC_NAMES}
+
+    # ----------------------------------------------------------------------------------- shapes
+    def _context_shape_error(self, shape, problem: str) -> ValueError:
+        expected = f"(batch, K={self.context_length}, D={self.input_dim or 'any'})"
+        return ValueError(
+            f"{type(self).__name__} expects contexts of shape {expected}; got shape "
+            f"{tuple(shape)}: {problem}"
+        )
+
+    def _check_context_shape(self, shape) -> None:
+        shape = tuple(shape)
+        if len(shape) != 3:
+            raise self._context_shape_error(shape, f"rank {len(shape)}, expected rank 3")
+        if shape[1] is not None and shape[1] != self.context_length:
+            raise self._context_shape_error(
+                shape, f"context length K={shape[1]} but the model was built for K={self.context_length}"
+            )
+        if shape[2] is not None and self.input_dim is not None and shape[2] != self.input_dim:
+            raise self._context_shape_error(
+                shape, f"embedding width D={shape[2]} but the model was built for D={self.input_dim}"
+            )
+
+    @staticmethod
+    def _context_of(inputs):
+        if isinstance(inputs, dict):
+            if CONTEXT_KEY not in inputs:
+                raise KeyError(
+                    f"batch dict has keys {sorted(inputs)}; the P7 batch contract needs "
+                    f"'{CONTEXT_KEY}' (B, K, D) and '{TARGET_KEY}' (B, D)"
+                )
+            return inputs[CONTEXT_KEY]
+        return inputs
+
+    def build(self, input_shape):
+        if isinstance(input_shape, dict):
+            input_shape = input_shape[CONTEXT_KEY]
+        self._check_context_shape(input_shape)
+        if input_shape[2] is None:
+            raise self._context_shape_error(input_shape, "D must be known to build the model")
+        self.input_dim = int(input_shape[2])
+        batch_shape = (None, self.context_length, self.input_dim)
+        self.input_projection.build(batch_shape)
+        encoded_shape = self._build_encoder((None, self.context_length, self.d_model))
+        self.head_hidden.build((None, self.d_model))
+        self.head_norm.build((None, self.d_model))
+        self.head_output = keras.layers.Dense(self.input_dim, name="head_output")
+        self.head_output.build((None, self.d_model))
+        self.anchor.build((None, self.input_dim), batch_shape, encoded_shape)
+        self.built = True
+
+    # ------------------------------------------------------------------------------ forward pass
+    def _build_encoder(self, projected_shape):
+        """Builds the sequence encoder; returns the shape of the encoded positions."""
+        raise NotImplementedError
+
+    def _encode(self, projected, training):
+        """Encodes ``(B, K, d_model)``; returns ``(last_vector (B, d_model), positions (B, K, E))``."""
+        raise NotImplementedError
+
+    def call(self, inputs, training=None):
+        context = self._context_of(inputs)
+        self._check_context_shape(context.shape)
+        last, encoded = self._encode(self.input_projection(context), training)
+        raw = self.head_output(self.head_norm(self.head_hidden(last)))
+        return self.anchor(p7ops.l2_normalize(raw), context, encoded)
+
+    def compute_output_shape(self, input_shape):
+        if isinstance(input_shape, dict):
+            input_shape = input_shape[CONTEXT_KEY]
+        return (input_shape[0], self.input_dim or input_shape[-1])
+
+    @property
+    def anchor_lambda(self) -> float:
+        """The current λ of the semantic anchor."""
+        return float(ops.convert_to_numpy(self.anchor.anchor_lambda))
+
+    # ------------------------------------------------------------------------------ loss terms
+    def _unpack_batch(self, data):
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if isinstance(x, dict):
+            context = self._context_of(x)
+            target = x.get(TARGET_KEY, y)
+            hard_negatives = x.get(HARD_NEGATIVES_KEY)
+        else:
+            context, target, hard_negatives = x, y, None
+        if target is None:
+            raise ValueError(
+                f"the batch has no target: pass a dict with '{TARGET_KEY}' (B, D) or fit(contexts, targets)"
+            )
+        self._check_context_shape(context.shape)
+        return context, target, hard_negatives
+
+    def compute_terms(self, data, training: bool = False) -> dict:
+        """Forward pass plus every loss term and metric of spec section 5 for one batch.
+
+        Example:
+
+        >>> terms = model.compute_terms({"context": c, "target": y}, training=False)  # doctest: +SKIP
+        >>> float(terms["margin"])  # doctest: +SKIP
+
+        Args:
+            data: a batch in the contract of this module (dict, or ``(contexts, targets)``).
+            training: run dropout.
+
+        Returns:
+            Dict of scalar tensors named as ``METRIC_NAMES``, plus ``batch_size``.
+        """
+        context, target, hard_negatives = self._unpack_batch(data)
+        query = self(context, training=training)
+        terms = losses.p7_combined_loss(
+            query,
+            context,
+            target,
+            hard_negatives,
+            teacher_active=self.teacher_active,
+            in_batch_negatives=self.in_batch_negatives,
+            **self.loss_params,
+        )
+        terms["anchor_lambda"] = self.anchor.anchor_lambda
+        terms["batch_size"] = ops.cast(ops.shape(target)[0], "float32")
+        return terms
+
+    def loss_terms(self, batch, training: bool = False) -> dict[str, float]:
+        """``compute_terms`` on in-memory arrays, as Python floats (for notebooks and tests).
+
+        Args:
+            batch: dict of arrays in the batch contract, or ``(contexts, targets)``.
+            training: run dropout.
+
+        Returns:
+            Dict ``name -> float`` of every term and metric.
+        """
+        converted = keras.tree.map_structure(
+            lambda a: None if a is None else ops.convert_to_tensor(np.asarray(a, "float32")), batch
+        )
+        terms = self.compute_terms(converted, training=training)
+        return {name: float(ops.convert_to_numpy(value)) for name, value in terms.items()}
+
+    # --------------------------------------------------------------------------------- metrics
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    def _update_trackers(self, terms: dict) -> dict:
+        """Adds one batch's terms to the epoch means (weighted by batch size); returns the logs."""
+        logs = {}
+        for name, tracker in self._trackers.items():
+            tracker.update_state(terms[name], sample_weight=terms["batch_size"])
+            logs[name] = tracker.result()
+        return logs
+
+    # ------------------------------------------------------------------------ compile, fit, I/O
+    def compile(self, optimizer=None, loss=None, jit_compile="auto", **kwargs):
+        """Compiles with the spec's optimiser unless told otherwise.
+
+        ``compile()`` with no arguments gives AdamW(5e-4, weight decay 1e-4) clipped at global
+        norm 1.0, and a compiled step (XLA on TensorFlow, ``jax.jit`` on JAX, ``torch.compile`` is
+        opt-in with ``jit_compile=True`` on PyTorch). The P7 loss is built in; ``loss`` must be None.
+
+        Args:
+            optimizer: a Keras optimizer or its name; None for the default.
+            loss: must be None (the model owns its loss).
+            jit_compile: as ``keras.Model.compile``.
+            **kwargs: passed to ``keras.Model.compile``.
+        """
+        if loss is not None:
+            raise ValueError("P7 rankers own their loss (p7_combined_loss); compile(loss=...) must be None")
+        if optimizer is None:
+            optimizer = keras.optimizers.AdamW(
+                learning_rate=DEFAULTS.learning_rate,
+                weight_decay=DEFAULTS.weight_decay,
+                global_clipnorm=DEFAULTS.global_clipnorm,
+            )
+        super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
+
+    def compile_from_config(self, config):
+        """Re-compiles a loaded model with its saved optimizer (``.keras`` loading calls this)."""
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def _check_in_memory(self, x, y) -> None:
+        """Checks numpy inputs of fit/evaluate/predict before any backend sees them."""
+        arrays = dict(x) if isinstance(x, dict) else {CONTEXT_KEY: x}
+        if y is not None:
+            arrays[TARGET_KEY] = y
+        if not all(isinstance(a, np.ndarray) for a in arrays.values()):
+            return  # datasets and generators are checked by p7keras.data when loaded
+        context = arrays.get(CONTEXT_KEY)
+        if context is None:
+            self._context_of(arrays)
+        self._check_context_shape(context.shape)
+        expected = {
+            CONTEXT_KEY: (self.context_length, self.input_dim),
+            TARGET_KEY: (self.input_dim,),
+            HARD_NEGATIVES_KEY: (None, self.input_dim),
+        }
+        for key, array in arrays.items():
+            if key not in expected:
+                raise KeyError(f"unknown batch key {key!r}; the P7 batch contract has {sorted(expected)}")
+            want = expected[key]
+            if array.ndim != len(want) + 1 or any(
+                w is not None and w != got for w, got in zip(want, array.shape[1:])
+            ):
+                shown = tuple("N" if w is None else w for w in want)
+                raise ValueError(
+                    f"'{key}' has shape {array.shape}; expected (batch,) + {shown} for this model"
+                )
+            if len(array) != len(context):
+                raise ValueError(f"'{key}' has {len(array)} rows but '{CONTEXT_KEY}' has {len(context)}")
+            if not np.issubdtype(array.dtype, np.floating):
+                raise ValueError(f"'{key}' has dtype {array.dtype}; expected float32")
+            bad = ~np.isfinite(array)
+            if bad.any():
+                row = int(np.argwhere(bad)[0][0])
+                raise ValueError(f"'{key}' holds {int(bad.sum())} NaN/inf values (first in row {row})")
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, **kwargs):
+        """``keras.Model.fit`` plus input checks and the teacher warm-up.
+
+        A ``p7keras.callbacks.TeacherWarmup(warmup_epochs)`` is added unless ``callbacks`` holds one.
+        """
+        from p7keras.callbacks import TeacherWarmup  # noqa: PLC0415 (callbacks import models)
+
+        self._check_in_memory(x, y)
+        callbacks = list(callbacks or [])
+        if not any(isinstance(c, TeacherWarmup) for c in callbacks):
+            callbacks.insert(0, TeacherWarmup(self.warmup_epochs))
+        return super().fit(
+            x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks, **kwargs
+        )
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        self._check_in_memory(x, y)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        self._check_in_memory(x, None)
+        return super().predict(x, *args, **kwargs)
+
+    def export(self, filepath, format="tf_saved_model", input_signature=None, **kwargs):
+        """Exports a serving artifact; by default a SavedModel mapping ``(None, K, D)`` -> ``(None, D)``.
+
+        Args:
+            filepath: output directory.
+            format: as ``keras.Model.export``.
+            input_signature: defaults to one float32 input ``(None, K, D)``.
+            **kwargs: passed to ``keras.Model.export``.
+        """
+        if input_signature is None:
+            input_signature = [
+                keras.InputSpec(shape=(None, self.context_length, self.input_dim), dtype="float32")
+            ]
+        return super().export(filepath, format=format, input_signature=input_signature, **kwargs)
+
+    def get_config(self):
+        config = {
+            "name": self.name,
+            "context_length": self.context_length,
+            "input_dim": self.input_dim,
+            "d_model": self.d_model,
+            "dropout": self.dropout,
+            "anchor_lambda": self.anchor.initial_lambda,
+            "anchor_lambda_min": self.anchor.lambda_min,
+            "anchor_lambda_max": self.anchor.lambda_max,
+            "anchor_learnable": self.anchor.learnable,
+            "anchor_mode": self.anchor.mode,
+            "warmup_epochs": self.warmup_epochs,
+            "in_batch_negatives": self.in_batch_negatives,
+        }
+        config.update(self.loss_params)
+        return config

@@ -1,0 +1,34 @@
+"""Shared test fixtures. The backend comes from KERAS_BACKEND (tensorflow, jax or torch)."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from tests.helpers import rotation_batches  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    keras.utils.set_random_seed(1234)
+    yield
+    keras.backend.clear_session()
+
+
+@pytest.fixture
+def backend() -> str:
+    return keras.backend.backend()
+
+
+@pytest.fixture
+def learnable_data():
+    """A small data set with a real forward signal: (train dict, val dict)."""
+    return rotation_batches(n=384, seed=0), rotation_batches(n=128, seed=1)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

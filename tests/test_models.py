@@ -1,0 +1,145 @@
+"""Models: learning, λ, positions, gate, teacher warm-up, compile defaults and input errors."""
+
+import numpy as np
+import pytest
+import keras
+from keras import ops
+
+import p7keras
+from tests.helpers import D, K, rotation_batches
+
+SMALL = dict(context_length=K, d_model=32, num_heads=4, num_layers=2, ff_dim=64, dropout=0.0)
+
+
+def transformer(**kwargs):
+    return p7keras.TransformerP7Ranker(**{**SMALL, **kwargs})
+
+
+def lstm(**kwargs):
+    small = {k: v for k, v in SMALL.items() if k not in ("num_heads", "ff_dim")}
+    return p7keras.LSTMP7Ranker(**{**small, "num_layers": 1, **kwargs})
+
+
+def fit(model, data, epochs=6, **kwargs):
+    model.compile(optimizer=keras.optimizers.AdamW(3e-3, global_clipnorm=1.0))
+    train, val = data
+    return model.fit(train, validation_data=val, batch_size=32, epochs=epochs, verbose=0, **kwargs).history
+
+
+@pytest.mark.parametrize("make", [transformer, lstm], ids=["transformer", "lstm"])
+def test_predictions_are_unit_vectors(make):
+    model = make(input_dim=D)
+    out = model.predict(rotation_batches(n=10)["context"], verbose=0)
+    assert out.shape == (10, D)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=-1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "make", [transformer, lstm, lambda: transformer(anchor_mode="attention")], ids=["transformer", "lstm", "attention"]
+)
+def test_short_fit_lowers_loss_and_raises_margin(make, learnable_data):
+    history = fit(make(), learnable_data)
+    assert history["val_loss"][-1] < history["val_loss"][0] - 0.2
+    assert history["val_margin"][-1] > history["val_margin"][0] + 0.05
+    assert history["val_margin"][-1] > 0.1
+    assert set(p7keras.models.METRIC_NAMES) <= set(history)
+    assert {f"val_{name}" for name in p7keras.models.METRIC_NAMES} <= set(history)
+
+
+def test_learnable_lambda_moves_and_stays_in_bounds(learnable_data):
+    model = transformer(anchor_lambda=0.89, anchor_lambda_min=0.6, anchor_lambda_max=0.9)
+    start = model.anchor_lambda if model.built else 0.89
+    history = fit(model, learnable_data, epochs=4)
+    assert abs(model.anchor_lambda - start) > 1e-3
+    assert all(0.6 <= v <= 0.9 for v in history["anchor_lambda"])
+    assert 0.6 <= model.anchor_lambda <= 0.9
+    assert model.anchor_lambda == pytest.approx(history["val_anchor_lambda"][-1], abs=1e-5)
+
+
+def test_fixed_lambda_does_not_move(learnable_data):
+    model = transformer(anchor_lambda=0.7, anchor_learnable=False)
+    history = fit(model, learnable_data, epochs=2)
+    assert model.anchor_lambda == pytest.approx(0.7, abs=1e-6)
+    assert history["anchor_lambda"] == pytest.approx([0.7, 0.7], abs=1e-6)
+
+
+def test_positional_embedding_is_non_zero_and_trains(learnable_data):
+    model = transformer(input_dim=D)
+    before = ops.convert_to_numpy(model.positions.embeddings).copy()
+    assert np.abs(before).min() > 0 or np.count_nonzero(before) > 0.99 * before.size
+    fit(model, learnable_data, epochs=1)
+    after = ops.convert_to_numpy(model.positions.embeddings)
+    assert np.abs(after - before).max() > 1e-4
+
+
+def test_teacher_term_only_during_warmup(learnable_data):
+    model = transformer(warmup_epochs=2, floor_threshold=0.99)  # every sample violates the floor
+    history = fit(model, learnable_data, epochs=3)
+    assert history["loss_teacher"][0] > 0 and history["loss_teacher"][1] > 0
+    assert history["loss_teacher"][2] == 0.0
+    assert history["teacher_violations"][2] > 0  # still counted, just not applied
+    assert float(ops.convert_to_numpy(model.teacher_active)) == 0.0
+
+
+def test_gate_weight_follows_the_data():
+    model = transformer(input_dim=D)
+    forward = rotation_batches(n=32, seed=2)
+    backward = {**forward, "target": forward["context"][:, 0]}  # next == oldest: Δ < 0
+    assert model.loss_terms(forward)["gate_weight_mean"] == pytest.approx(1.0)
+    assert model.loss_terms(backward)["gate_weight_mean"] == pytest.approx(0.25)
+
+
+def test_fit_with_contexts_and_targets_arrays(learnable_data):
+    train, _ = learnable_data
+    model = transformer()
+    model.compile()
+    history = model.fit(train["context"], train["target"], batch_size=64, epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"][0])
+
+
+def test_compile_defaults_to_clipped_adamw():
+    model = transformer(input_dim=D)
+    model.compile()
+    opt = model.optimizer
+    assert isinstance(opt, keras.optimizers.AdamW)
+    assert float(ops.convert_to_numpy(opt.learning_rate)) == pytest.approx(5e-4)
+    assert opt.weight_decay == pytest.approx(1e-4) and opt.global_clipnorm == 1.0
+    with pytest.raises(ValueError, match="own their loss"):
+        model.compile(loss="mse")
+
+
+def test_bad_inputs_raise_clear_errors():
+    model = transformer(input_dim=D)
+    model.compile()
+    good = rotation_batches(n=8)
+    with pytest.raises(ValueError, match=r"embedding width D=8 but the model was built for D=16"):
+        model.predict(np.zeros((2, K, 8), "float32"))
+    with pytest.raises(ValueError, match=r"context length K=3 but the model was built for K=4"):
+        model.fit({**good, "context": good["context"][:, :3]}, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"'target' has shape \(8, 15\)"):
+        model.fit({**good, "target": good["target"][:, :15]}, epochs=1, verbose=0)
+    bad = {k: v.copy() for k, v in good.items()}
+    bad["context"][3, 1, 2] = np.nan
+    with pytest.raises(ValueError, match=r"'context' holds 1 NaN/inf values \(first in row 3\)"):
+        model.fit(bad, epochs=1, verbose=0)
+    with pytest.raises(KeyError, match="'context'"):
+        model.fit({"contexts": good["context"], "target": good["target"]}, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="no target"):
+        model.fit(good["context"], epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(context_length=1), "context_length"),
+        (dict(anchor_lambda=0.95), "outside its range"),
+        (dict(w_margin=-1.0), "w_margin"),
+        (dict(temperature=0.0), "temperature"),
+        (dict(gate_mode="both"), "gate_mode"),
+        (dict(dropout=1.0), "dropout"),
+        (dict(num_heads=5), "divisible"),
+    ],
+)
+def test_impossible_hyperparameters_fail_at_construction(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        transformer(**kwargs)

@@ -1,0 +1,55 @@
+"""Saving: `.keras` round trip and SavedModel export."""
+
+import numpy as np
+import pytest
+import keras
+
+import p7keras
+from tests.helpers import D, K, rotation_batches
+from tests.test_models import SMALL, lstm, transformer
+
+
+@pytest.mark.parametrize(
+    "make",
+    [transformer, lstm, lambda: transformer(anchor_mode="attention", anchor_learnable=False, anchor_lambda=0.65)],
+    ids=["transformer", "lstm", "attention-fixed"],
+)
+def test_keras_round_trip_gives_identical_predictions(make, tmp_path, learnable_data):
+    model = make()
+    model.compile()
+    model.fit(learnable_data[0], batch_size=64, epochs=1, verbose=0)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert type(loaded) is type(model)
+    assert loaded.get_config() == model.get_config()
+    contexts = learnable_data[1]["context"]
+    np.testing.assert_array_equal(loaded.predict(contexts, verbose=0), model.predict(contexts, verbose=0))
+    assert loaded.anchor_lambda == pytest.approx(model.anchor_lambda, abs=0)
+    # The loaded model keeps training (optimizer state and the custom step come back).
+    history = loaded.fit(learnable_data[0], batch_size=64, epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"][0])
+
+
+def test_unbuilt_model_config_round_trip():
+    model = p7keras.TransformerP7Ranker(**SMALL, margin=0.1, gate_mode="next-vs-prev", w_teacher=0.3)
+    clone = p7keras.TransformerP7Ranker.from_config(model.get_config())
+    assert clone.get_config() == model.get_config()
+    assert clone.loss_params["gate_mode"] == "next-vs-prev" and clone.loss_params["margin"] == 0.1
+
+
+@pytest.mark.skipif(keras.backend.backend() == "torch", reason="SavedModel export needs TensorFlow or JAX")
+def test_export_saved_model_serves_contexts(tmp_path):
+    tf = pytest.importorskip("tensorflow")
+    model = transformer(input_dim=D)
+    contexts = rotation_batches(n=6)["context"]
+    expected = model.predict(contexts, verbose=0)
+    model.export(str(tmp_path / "export"), verbose=False)
+    served = tf.saved_model.load(str(tmp_path / "export"))
+    signature = served.signatures["serving_default"]
+    (spec,) = signature.structured_input_signature[1].values()
+    assert tuple(spec.shape) == (None, K, D)
+    outputs = signature(tf.constant(contexts))
+    (got,) = outputs.values()
+    np.testing.assert_allclose(got.numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(served.serve(tf.constant(contexts[:1])).numpy(), expected[:1], atol=1e-5)
