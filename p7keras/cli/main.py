@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # Subcommand modules, in the order ``p7keras --help`` lists them.
 SUBCOMMANDS = ("train", "evaluate", "data", "tune", "bench")
+
+
+# Set P7KERAS_DEBUG=1 to see the traceback behind a one-line error.
 
 
 class CLIError(Exception):
@@ -40,7 +44,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _backend_from_argv(argv: list[str]) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg == "--backend" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--backend="):
+            return arg.split("=", 1)[1]
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    backend = _backend_from_argv(argv)
+    if backend and "keras" not in sys.modules:
+        os.environ["KERAS_BACKEND"] = backend  # before any subcommand imports Keras
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -48,9 +65,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (CLIError, ValueError, FileNotFoundError, PermissionError, OSError) as exc:
+    except (CLIError, ValueError, KeyError, OSError, RuntimeError) as exc:
+        if os.environ.get("P7KERAS_DEBUG"):
+            raise
         print(f"p7keras {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"p7keras {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

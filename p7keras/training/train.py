@@ -1,0 +1,219 @@
+"""``train(config)``: one P7 training run end to end, with its run directory.
+
+Example:
+
+>>> from p7keras.training import TrainConfig, train
+>>> result = train(TrainConfig(context_length=7, margin=0.10, anchor_lambda=0.9, epochs=12))  # doctest: +SKIP
+>>> result.verdict["status"], result.run_dir  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+
+from p7keras.training.config import TrainConfig
+from p7keras.training.run_dir import FAILED, FINISHED, RunDirectory, write_json
+
+# Metrics shown in the closing table.
+SUMMARY_METRICS = ("loss", "margin", "cos_next", "cos_prev", "cos_anchor", "gate_weight_mean", "anchor_lambda")
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What a finished run produced."""
+
+    run_dir: str
+    verdict: dict
+    history: dict
+    files: dict
+    resumed: bool
+
+
+def select_backend(backend: str | None, device: str) -> None:
+    """Sets ``KERAS_BACKEND`` (and hides GPUs for ``--device cpu``) before Keras is imported.
+
+    Raises:
+        ValueError: when Keras is already imported with another backend.
+    """
+    if device == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+        os.environ["JAX_PLATFORMS"] = "cpu"
+    if backend is None:
+        return
+    if "keras" in sys.modules:
+        current = sys.modules["keras"].backend.backend()
+        if current != backend:
+            raise ValueError(
+                f"backend {backend!r} requested but Keras is already running on {current!r}; "
+                f"set KERAS_BACKEND={backend} before importing keras (the p7keras command does this)"
+            )
+        return
+    os.environ["KERAS_BACKEND"] = backend
+
+
+def _accelerators(backend: str) -> set[str]:
+    found = set()
+    if backend == "tensorflow":
+        import tensorflow as tf  # noqa: PLC0415
+
+        if tf.config.list_physical_devices("GPU"):
+            found.add("gpu")
+    elif backend == "jax":
+        import jax  # noqa: PLC0415
+
+        platforms = {d.platform.lower() for d in jax.devices()}
+        if platforms & {"gpu", "cuda", "rocm"}:
+            found.add("gpu")
+        if "metal" in platforms:
+            found.add("metal")
+    elif backend == "torch":
+        import torch  # noqa: PLC0415
+
+        if torch.cuda.is_available():
+            found.add("gpu")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            found.add("metal")
+    return found
+
+
+def check_device(device: str) -> None:
+    """Raises ``ValueError`` when ``device`` (gpu or metal) is not available to the active backend."""
+    import keras  # noqa: PLC0415
+
+    if device in ("auto", "cpu"):
+        return
+    backend = keras.backend.backend()
+    found = _accelerators(backend)
+    if device not in found:
+        seen = ", ".join(sorted(found)) or "none"
+        raise ValueError(f"--device {device} requested, but the {backend} backend finds no {device.upper()} "
+                         f"(accelerators found: {seen})")
+
+
+def load_data(config: TrainConfig):
+    """The run's train/val/ood splits: ``--data``, ``--train/--val`` or the synthetic default."""
+    from p7keras import data  # noqa: PLC0415
+
+    if config.train is not None:
+        return data.load_splits(config.train, config.context_length, config.seed, val=config.val)
+    if config.data is not None:
+        return data.load_splits(config.data, config.context_length, config.seed)
+    return data.load_splits(data.make_synthetic_corpus(), config.context_length, config.seed)
+
+
+def build_model(config: TrainConfig, input_dim: int):
+    """The compiled model a config describes."""
+    import keras  # noqa: PLC0415
+
+    from p7keras.models import LSTMP7Ranker, TransformerP7Ranker  # noqa: PLC0415
+
+    cls = TransformerP7Ranker if config.model_type == "transformer" else LSTMP7Ranker
+    model = cls(input_dim=input_dim, **config.model_kwargs())
+    model.compile(
+        optimizer=keras.optimizers.AdamW(
+            learning_rate=config.lr, weight_decay=config.weight_decay, global_clipnorm=1.0
+        )
+    )
+    return model
+
+
+def _summary(history: dict, verdict: dict, files: dict, stream) -> None:
+    best = verdict.get("best_epoch")
+    last = len(history.get("loss", []))
+    print("\nFinal metrics (validation)", file=stream)
+    header = f"  {'metric':<18}{'best epoch ' + str(best):>16}{'last epoch ' + str(last):>16}"
+    print(header, file=stream)
+    for name in SUMMARY_METRICS:
+        values = history.get(f"val_{name}") or []
+        if values:
+            at_best = values[best - 1] if best else float("nan")
+            print(f"  {name:<18}{at_best:>16.4f}{values[-1]:>16.4f}", file=stream)
+    print(f"\nVerdict: {verdict['status']}", file=stream)
+    for reason in verdict.get("reasons", []):
+        print(f"  - {reason}", file=stream)
+    print("\nWritten:", file=stream)
+    for name, path in files.items():
+        print(f"  {name:<12} {path}", file=stream)
+
+
+def train(config: TrainConfig | None = None, stream=None, **overrides) -> RunResult:
+    """Runs (or resumes) one training run and writes its run directory.
+
+    The run directory ``<output_dir>/<exp_name>_<timestamp>/`` receives ``config.json``, ``best.keras``
+    (highest val margin), ``final.keras``, ``history.json``, ``export/`` (SavedModel), ``tensorboard/``,
+    ``curves.png`` and ``verdict.json``. Started again with the same configuration after an interruption,
+    the run carries on from its last finished epoch with its full history.
+
+    Args:
+        config: the settings (default ``TrainConfig()``: the default model on the synthetic corpus).
+        stream: where progress and the summary go (default ``sys.stdout``).
+        **overrides: fields of ``TrainConfig`` to replace.
+
+    Returns:
+        A ``RunResult`` with the run folder, verdict, history and the paths written.
+
+    Raises:
+        ValueError: an impossible setting, bad data or an unavailable device (before any training).
+        PermissionError / OSError: an unwritable or full output folder (before any training).
+        p7keras.callbacks.NonFiniteLossError: a NaN/inf loss (the run is marked failed, checkpoints kept).
+    """
+    config = dataclasses.replace(config or TrainConfig(), **overrides)
+    config.check()
+    stream = stream or sys.stdout
+    select_backend(config.backend, config.device)
+    check_device(config.device)
+
+    import keras  # noqa: PLC0415
+
+    from p7keras import callbacks as p7callbacks  # noqa: PLC0415
+    from p7keras.export import export_saved_model  # noqa: PLC0415
+    from p7keras.io import atomic_path  # noqa: PLC0415
+    from p7keras.training.curves import plot_curves  # noqa: PLC0415
+
+    splits = load_data(config)
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(config, splits.train.dim)
+    need = model.count_params() * 4 * 10 + 50 * 2**20  # checkpoints, backups with optimizer state, export
+    run = RunDirectory.open(config.output_dir, config.exp_name, config.to_dict(), need)
+    history = run.load_history() if run.resumed else {}
+    if run.resumed:
+        print(f"Resuming {run.path} after epoch {run.finished_epochs()} of {config.epochs}", file=stream)
+    else:
+        print(f"Run directory: {run.path}", file=stream)
+
+    train_batches = splits.train.as_dataset(config.batch_size, config.hard_negatives, shuffle=True, seed=config.seed)
+    val_batches = splits.val.as_dataset(config.batch_size, config.hard_negatives, shuffle=False, seed=config.seed)
+    callbacks = p7callbacks.default_callbacks(config.warmup_epochs, str(run.path), history)
+    monitor = next(c for c in callbacks if isinstance(c, p7callbacks.P7Monitor))
+    monitor.stream = stream
+    callbacks += [
+        keras.callbacks.BackupAndRestore(run.backup_dir),
+        keras.callbacks.TensorBoard(run.file("tensorboard"), write_graph=False),
+        p7callbacks.EpochProgress(config.epochs, len(train_batches)),
+    ]
+    try:
+        fit = model.fit(train_batches, validation_data=val_batches, epochs=config.epochs, verbose=0,
+                        callbacks=callbacks)
+    except p7callbacks.NonFiniteLossError as exc:
+        run.mark(FAILED, reason=str(exc))
+        raise
+    history = next(c for c in callbacks if isinstance(c, p7callbacks.HistoryWriter)).history
+    del fit
+
+    files = {"run": str(run.path), "config": run.file("config.json"), "best": run.file("best.keras")}
+    with atomic_path(run.file("final.keras")) as tmp:
+        model.save(tmp)
+    files["final"] = run.file("final.keras")
+    files["history"] = run.file("history.json")
+    if config.export:
+        files["export"] = export_saved_model(files["final"], run.file("export"))
+    files["tensorboard"] = run.file("tensorboard")
+    files["curves"] = plot_curves(history, run.file("curves.png"))
+    verdict = dict(monitor.verdict, backend=keras.backend.backend(), epochs_run=len(history.get("loss", [])))
+    write_json(run.file("verdict.json"), verdict)
+    files["verdict"] = run.file("verdict.json")
+    run.mark(FINISHED, verdict=verdict["status"])
+    _summary(history, verdict, files, stream)
+    return RunResult(str(run.path), verdict, history, files, run.resumed)

@@ -1,0 +1,159 @@
+"""`p7keras train` and `p7keras.training.train`: flags, run directory, resume, faults."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from p7keras import callbacks as cb
+from p7keras.cli.main import main
+from p7keras.data import make_synthetic_corpus, save_corpus
+from tests.helpers import rotation_batches
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["--d-model", "16", "--nhead", "2", "--num-layers", "1", "--batch-size", "32", "--context", "4"]
+
+
+@pytest.fixture
+def corpus_file(tmp_path):
+    path = tmp_path / "corpus.npz"
+    save_corpus(make_synthetic_corpus(num_articles=30, chunks_per_article=12, dim=16, seed=3), path)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--lambda", "0.95"], "outside its range"),
+        (["--context", "1"], "K must be >= 2"),
+        (["--w-margin", "-0.5"], "w-margin must be >= 0"),
+        (["--batch-size", "1"], "in-batch negatives"),
+        (["--epochs", "0"], "epochs must be >= 1"),
+        (["--d-model", "10", "--nhead", "4"], "divisible"),
+        (["--data", "x.npz", "--train", "y.npz"], "not both"),
+    ],
+)
+def test_impossible_values_fail_before_any_work(flags, message, tmp_path, capsys):
+    out = tmp_path / "runs"
+    assert main(["train", *flags, "--output-dir", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_unknown_flag_is_rejected(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--lamda", "0.8"])
+    assert exit_info.value.code == 2 and "unrecognized arguments: --lamda" in capsys.readouterr().err
+
+
+def test_missing_data_file_and_unwritable_output_are_reported(tmp_path, corpus_file, capsys):
+    assert main(["train", "--data", str(tmp_path / "nope.npz"), *TINY, "--output-dir", str(tmp_path)]) == 2
+    assert "nope.npz" in capsys.readouterr().err
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert main(["train", "--data", corpus_file, *TINY, "--output-dir", str(blocker / "runs")]) == 2
+    assert "not writable" in capsys.readouterr().err
+
+
+def test_absent_device_is_a_clear_error(tmp_path, corpus_file, capsys):
+    from p7keras.training.train import _accelerators
+
+    if "gpu" in _accelerators(keras.backend.backend()):
+        pytest.skip("this machine has a GPU")
+    assert main(["train", "--device", "gpu", "--data", corpus_file, *TINY, "--output-dir", str(tmp_path)]) == 2
+    assert "--device gpu requested" in capsys.readouterr().err
+    assert list(tmp_path.glob("p7_*")) == []
+
+
+def test_run_directory_holds_every_file(tmp_path, corpus_file, capsys):
+    code = main(["train", "--data", corpus_file, *TINY, "--epochs", "2", "--exp-name", "tiny",
+                 "--output-dir", str(tmp_path), "--backend", keras.backend.backend()])
+    assert code in (0, 1)  # verdict PASS/MARGINAL -> 0, FAIL -> 1 (2 epochs of a tiny model)
+    (run,) = tmp_path.glob("tiny_*")
+    for name in ("config.json", "best.keras", "final.keras", "history.json", "curves.png", "verdict.json"):
+        assert (run / name).is_file(), name
+    assert (run / "export" / "saved_model.pb").is_file()
+    assert any((run / "tensorboard").rglob("*tfevents*"))
+    history = json.loads((run / "history.json").read_text())
+    assert history["epoch"] == [1.0, 2.0] and len(history["val_anchor_lambda"]) == 2
+    verdict = json.loads((run / "verdict.json").read_text())
+    assert verdict["status"] in ("PASS", "MARGINAL", "FAIL") and verdict["reasons"]
+    assert json.loads((run / "config.json").read_text())["context_length"] == 4
+    out = capsys.readouterr().out
+    assert "Verdict:" in out and str(run / "final.keras") in out
+    loaded = keras.saving.load_model(run / "final.keras")
+    assert loaded.context_length == 4 and loaded.input_dim == 16
+
+
+def test_killed_run_resumes_with_full_history(tmp_path):
+    # Epochs of ~400 small batches take a second or more, so the poll below sees the first backup
+    # long before the run could finish.
+    corpus_file = tmp_path / "corpus.npz"
+    save_corpus(make_synthetic_corpus(num_articles=120, chunks_per_article=40, dim=16, seed=3), corpus_file)
+    command = [sys.executable, "-m", "p7keras", "train", "--data", str(corpus_file), *TINY, "--epochs", "4",
+               "--batch-size", "8", "--exp-name", "killed", "--output-dir", str(tmp_path), "--no-export"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    first = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 300
+    history_file = None
+    while time.time() < deadline and first.poll() is None:
+        found = list(tmp_path.glob("killed_*/backup/training_metadata.json"))
+        if found and json.loads(found[0].read_text())["epoch"] >= 1:
+            history_file = found[0].parent.parent / "history.json"
+            break
+        time.sleep(0.05)
+    assert history_file is not None, first.communicate()[0].decode()[-2000:]
+    first.send_signal(signal.SIGKILL)  # mid-run, the second epoch under way
+    first.wait()
+    run = history_file.parent
+    assert not (run / "verdict.json").exists()
+    second = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert second.returncode in (0, 1), second.stdout[-2000:] + second.stderr[-2000:]
+    assert f"Resuming {run}" in second.stdout
+    assert len(list(tmp_path.glob("killed_*"))) == 1
+    history = json.loads(history_file.read_text())
+    assert history["epoch"] == [1.0, 2.0, 3.0, 4.0]
+    assert len(history["val_margin"]) == 4
+    assert json.loads((run / "state.json").read_text())["status"] == "finished"
+
+
+def test_nan_loss_stops_naming_epoch_and_batch_and_keeps_checkpoint(tmp_path):
+    import p7keras
+
+    model = p7keras.TransformerP7Ranker(context_length=4, d_model=16, num_heads=2, num_layers=1, ff_dim=32)
+    model.compile()
+    callbacks = cb.default_callbacks(warmup_epochs=1, run_dir=str(tmp_path))
+    good, val = rotation_batches(n=128), (rotation_batches(n=64, seed=1),)
+    model.fit(good, validation_data=val, batch_size=32, epochs=1, verbose=0, callbacks=callbacks)
+    best_before = (tmp_path / "best.keras").read_bytes()
+    bad = tf_free_batches(good, nan_batch=2)
+    with pytest.raises(cb.NonFiniteLossError, match=r"epoch 2, batch 3"):
+        model.fit(bad, validation_data=val, initial_epoch=1, epochs=3, verbose=0, callbacks=callbacks,
+                  shuffle=False)
+    assert (tmp_path / "best.keras").read_bytes() == best_before
+    best = keras.saving.load_model(tmp_path / "best.keras")
+    assert np.isfinite(best.predict(rotation_batches(n=4)["context"], verbose=0)).all()
+    assert json.loads((tmp_path / "history.json").read_text())["epoch"] == [1.0]
+
+
+def tf_free_batches(data, nan_batch):
+    """A PyDataset of 32-sample batches whose batch ``nan_batch`` has NaN targets."""
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return len(data["context"]) // 32
+
+        def __getitem__(self, i):
+            batch = {k: v[i * 32:(i + 1) * 32].copy() for k, v in data.items()}
+            if i == nan_batch:
+                batch["target"][:] = np.nan
+            return batch
+
+    return Batches()
