@@ -7,35 +7,56 @@ Example:
 >>> model.compile()  # doctest: +SKIP
 >>> model.fit(train_batches, validation_data=val_batches, epochs=10)  # doctest: +SKIP
 
-Names are imported on first use, so ``p7keras`` (and the ``p7keras`` command) can choose the Keras
-backend before Keras itself is imported.
+Importing p7keras registers its layers and models with Keras, so ``keras.saving.load_model`` reads
+``.keras`` files written by p7keras. The heavier rooms (``data``, ``evaluation``, ``training``) load on
+first use.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+
+# Quiet TensorFlow's C++ start-up chatter (CUDA probes on CPU machines) unless a level was chosen.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from p7keras import callbacks, layers, losses, models  # noqa: E402
+from p7keras.config import DEFAULTS  # noqa: E402
+from p7keras.models import LSTMP7Ranker, P7Ranker, TransformerP7Ranker  # noqa: E402
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it
-_EXPORTS = {
-    "DEFAULTS": "p7keras.config",
-    "P7Ranker": "p7keras.models",
-    "TransformerP7Ranker": "p7keras.models",
-    "LSTMP7Ranker": "p7keras.models",
+# public name -> module that defines it, imported on first use
+_LAZY = {
     "evaluate": "p7keras.evaluation",
     "train": "p7keras.training",
     "TrainConfig": "p7keras.training",
 }
-_SUBMODULES = ("callbacks", "config", "data", "evaluation", "layers", "losses", "models", "training")
+_LAZY_SUBMODULES = ("data", "evaluation", "training")
 
-__all__ = sorted(_EXPORTS) + list(_SUBMODULES) + ["__version__"]
+__all__ = [
+    "DEFAULTS",
+    "LSTMP7Ranker",
+    "P7Ranker",
+    "TrainConfig",
+    "TransformerP7Ranker",
+    "__version__",
+    "callbacks",
+    "data",
+    "evaluate",
+    "evaluation",
+    "layers",
+    "losses",
+    "models",
+    "train",
+    "training",
+]
 
 
 def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    elif name in _SUBMODULES:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    elif name in _LAZY_SUBMODULES:
         value = importlib.import_module(f"p7keras.{name}")
     else:
         raise AttributeError(f"module 'p7keras' has no attribute {name!r}")

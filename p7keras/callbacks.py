@@ -19,7 +19,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import sys
@@ -29,7 +28,7 @@ import numpy as np
 import keras
 
 from p7keras.config import DEFAULTS
-from p7keras.io import atomic_path
+from p7keras.io import atomic_path, write_json
 
 
 @keras.saving.register_keras_serializable(package="p7keras")
@@ -315,12 +314,6 @@ class NaNGuard(keras.callbacks.Callback):
 
 
 # ------------------------------------------------------------------------------------- run files
-def _write_json(path: str, payload) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "w") as f:
-            json.dump(payload, f, indent=2)
-
-
 class BestModelCheckpoint(keras.callbacks.Callback):
     """Saves the model whenever ``monitor`` (default ``val_margin``) reaches a new maximum.
 
@@ -365,7 +358,7 @@ class HistoryWriter(keras.callbacks.Callback):
         logs["epoch"] = epoch + 1
         for key, value in logs.items():
             self.history.setdefault(key, []).append(float(value))
-        _write_json(self.filepath, self.history)
+        write_json(self.filepath, self.history)
 
 
 class EpochProgress(keras.callbacks.Callback):

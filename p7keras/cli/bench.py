@@ -22,6 +22,8 @@ def register(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
     parser.add_argument("--steps", type=int, default=20, help="batches per timed epoch")
     parser.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto")
+    parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), default=None,
+                        help="Keras backend (default: KERAS_BACKEND)")
     parser.add_argument("--json", metavar="OUT", help="also write the figures to this JSON file")
     parser.set_defaults(func=run)
 

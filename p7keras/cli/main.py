@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import subprocess
 import sys
 
 # Subcommand modules, in the order ``p7keras --help`` lists them.
@@ -56,8 +57,13 @@ def _backend_from_argv(argv: list[str]) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     backend = _backend_from_argv(argv)
-    if backend and "keras" not in sys.modules:
-        os.environ["KERAS_BACKEND"] = backend  # before any subcommand imports Keras
+    if backend:
+        import keras  # noqa: PLC0415 (importing p7keras already imported it)
+
+        if backend != keras.backend.backend() and backend in ("tensorflow", "jax", "torch"):
+            # Keras fixes its backend at import: run the command again on the requested one.
+            env = {**os.environ, "KERAS_BACKEND": backend}
+            return subprocess.call([sys.executable, "-m", "p7keras", *argv], env=env)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -8,17 +8,10 @@ import shutil
 import time
 from pathlib import Path
 
-from p7keras.io import atomic_path
+from p7keras.io import atomic_path, write_json
 
 STATE_FILE = "state.json"
 RUNNING, FINISHED, FAILED = "running", "finished", "failed"
-
-
-def write_json(path: str | os.PathLike, payload) -> None:
-    """Writes ``payload`` as indented JSON, atomically."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "w") as f:
-            json.dump(payload, f, indent=2)
 
 
 def _read_json(path: Path):

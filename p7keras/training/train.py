@@ -14,7 +14,8 @@ import os
 import sys
 
 from p7keras.training.config import TrainConfig
-from p7keras.training.run_dir import FAILED, FINISHED, RunDirectory, write_json
+from p7keras.io import write_json
+from p7keras.training.run_dir import FAILED, FINISHED, RunDirectory
 
 # Metrics shown in the closing table.
 SUMMARY_METRICS = ("loss", "margin", "cos_next", "cos_prev", "cos_anchor", "gate_weight_mean", "anchor_lambda")

@@ -1,0 +1,111 @@
+"""``p7keras data``: inspect a dataset, write a synthetic corpus, turn text into a corpus.
+
+argparse only; the work is done by :mod:`p7keras.data`.
+
+Example:
+
+    $ p7keras data inspect corpus.npz --context 5 --json report.json
+    $ p7keras data synth --out synthetic.npz --articles 200 --forward-strength 1.0
+    $ p7keras data from-text docs/ --encoder my_encoders:encode --out docs.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from p7keras.config import DEFAULTS
+from p7keras.data import format_report, inspect_data, make_synthetic_corpus, save_corpus, text_to_corpus
+from p7keras.data import synthetic, text
+from p7keras.data.splits import ALL, SPLITS
+from p7keras.io import write_json
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    report = inspect_data(args.path, args.context, args.split, args.seed)
+    print(format_report(report))
+    if args.json:
+        write_json(args.json, report)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _synth(args: argparse.Namespace) -> int:
+    corpus = make_synthetic_corpus(
+        num_articles=args.articles,
+        chunks_per_article=args.chunks_per_article,
+        dim=args.dim,
+        similarity=args.similarity,
+        forward_strength=args.forward_strength,
+        seed=args.seed,
+    )
+    save_corpus(corpus, args.out)
+    _wrote(args.out, corpus, "synthetic chunks")
+    return 0
+
+
+def _from_text(args: argparse.Namespace) -> int:
+    corpus = text_to_corpus(
+        args.directory, args.encoder, args.out, args.target_chars, args.min_chars, args.min_chunks
+    )
+    _wrote(args.out, corpus, "chunks")
+    return 0
+
+
+def _wrote(path: str, corpus, what: str) -> None:
+    """Say what was written."""
+    print(f"wrote {path}: {corpus.num_chunks} {what}, {corpus.num_articles} articles, D = {corpus.dim}")
+
+
+def _help(parser: argparse.ArgumentParser):
+    """A ``func`` that prints ``parser``'s help and returns exit code 2 (no sub-command given)."""
+
+    def show(_args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    return show
+
+
+def register(subparsers) -> None:
+    """Add the ``data`` subcommand (``inspect``, ``synth``, ``from-text``) to the ``p7keras`` parser."""
+    parser = subparsers.add_parser("data", help="inspect, synthesise or build chunk corpora")
+    parser.set_defaults(func=_help(parser))
+    commands = parser.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
+
+    inspect = commands.add_parser("inspect", help="data-quality report (spec section 9)")
+    inspect.add_argument("path", help="chunk corpus or sequence file (.npz)")
+    inspect.add_argument("--context", type=int, default=None,
+                         help=f"context length K (default {DEFAULTS.context_length}, or the sequence file's K)")
+    inspect.add_argument("--split", choices=[ALL, *SPLITS], default=ALL,
+                         help="which split to report (default all)")
+    inspect.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
+    inspect.add_argument("--json", metavar="OUT", help="also write the report as JSON")
+    inspect.set_defaults(func=_inspect)
+
+    synth = commands.add_parser("synth", help="write a synthetic forward-flow chunk corpus (synthetic data)")
+    synth.add_argument("--out", required=True, help="destination .npz")
+    synth.add_argument("--dim", type=int, default=synthetic.DIM, help=f"D (default {synthetic.DIM})")
+    synth.add_argument("--articles", type=int, default=synthetic.NUM_ARTICLES,
+                       help=f"number of articles (default {synthetic.NUM_ARTICLES})")
+    synth.add_argument("--chunks-per-article", type=int, default=synthetic.CHUNKS_PER_ARTICLE,
+                       help=f"chunks per article (default {synthetic.CHUNKS_PER_ARTICLE})")
+    synth.add_argument("--similarity", type=float, default=synthetic.SIMILARITY,
+                       help=f"mean cos(c_K, y) (default {synthetic.SIMILARITY})")
+    synth.add_argument("--forward-strength", type=float, default=synthetic.FORWARD_STRENGTH,
+                       help=f"0 = no direction (default {synthetic.FORWARD_STRENGTH})")
+    synth.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    synth.set_defaults(func=_synth)
+
+    from_text = commands.add_parser("from-text", help="turn a folder of .txt/.md files into a chunk corpus")
+    from_text.add_argument("directory", help="folder of .txt/.md files, one article per file")
+    from_text.add_argument("--encoder", required=True,
+                           help="module:callable, path/to/file.py:callable, "
+                           "or a local sentence-transformers model folder")
+    from_text.add_argument("--out", required=True, help="destination .npz")
+    from_text.add_argument("--target-chars", type=int, default=text.TARGET_CHARS,
+                           help=f"most characters per chunk (default {text.TARGET_CHARS})")
+    from_text.add_argument("--min-chars", type=int, default=text.MIN_CHARS,
+                           help=f"drop chunks of this many characters or fewer (default {text.MIN_CHARS})")
+    from_text.add_argument("--min-chunks", type=int, default=text.MIN_CHUNKS,
+                           help=f"drop articles with fewer chunks (default {text.MIN_CHUNKS})")
+    from_text.set_defaults(func=_from_text)

@@ -1,0 +1,81 @@
+"""``p7keras evaluate``: directional test, retrieval against DIRECT and MEAN, the ship gate, latency.
+
+argparse only; the work is done by :mod:`p7keras.evaluation`.
+
+Example:
+
+    $ p7keras evaluate saved_models/p7_20250101-120000 --data corpus.npz --split ood --html report.html
+    $ p7keras evaluate --data rustdocs_minilm384.npz --split all --context 5      # baselines only
+    $ p7keras evaluate run_a/best.keras run_b/export --data corpus.npz --json comparison.json
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from p7keras.config import DEFAULTS
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate, print the table, write the JSON and HTML reports; exit 1 on a failed gate with --require-pass."""
+    from p7keras.evaluation import evaluate, format_table, write_html  # noqa: PLC0415 (keep --help fast)
+    from p7keras.io import write_json  # noqa: PLC0415
+
+    result = evaluate(
+        args.models or None,
+        args.data,
+        split=args.split,
+        context_length=args.context,
+        max_samples=args.max_samples,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        latency_calls=args.latency_calls,
+        strict_gate=not args.allow_small,
+    )
+    print(format_table(result))
+    if args.json:
+        write_json(args.json, result)
+        print(f"wrote {args.json}")
+    if args.html:
+        write_html(result, args.html)
+        print(f"wrote {args.html}")
+    if args.require_pass and not all(m["ship_gate"]["passed"] for m in result["models"].values()):
+        return 1
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add the ``evaluate`` subcommand to the ``p7keras`` parser."""
+    from p7keras.evaluation.predictors import DEFAULT_BATCH_SIZE, LATENCY_CALLS  # noqa: PLC0415 (numpy only)
+
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="directional test, retrieval R@1/5/10 and MRR@10 vs DIRECT and MEAN, ship gate, latency",
+        description="Evaluates models (or, with no MODEL, the baselines alone) on one split of a chunk "
+        "corpus or sequence file. Several models give one comparison.",
+    )
+    parser.add_argument("models", nargs="*", metavar="MODEL",
+                        help="run directory (best.keras, else final.keras, else export/), .keras file, "
+                        "or exported SavedModel directory")
+    parser.add_argument("--data", required=True, help="chunk corpus or sequence file (.npz)")
+    parser.add_argument("--split", choices=("all", "train", "val", "ood"), default="all",
+                        help="split to evaluate, by article as in training (default all)")
+    parser.add_argument("--context", type=int, default=None,
+                        help=f"context length K (default: the models' K, else {DEFAULTS.context_length} "
+                        "or the sequence file's K)")
+    parser.add_argument("--max-samples", type=int, default=None, metavar="N",
+                        help="evaluate a seeded random subset of N sequences (the bank stays the whole split)")
+    parser.add_argument("--seed", type=int, default=0, help="split seed, as in training (default 0)")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                        help=f"prediction batch size (default {DEFAULT_BATCH_SIZE})")
+    parser.add_argument("--latency-calls", type=int, default=LATENCY_CALLS,
+                        help=f"timed single-sequence predictions per model (default {LATENCY_CALLS})")
+    parser.add_argument("--allow-small", action="store_true",
+                        help=f"allow fewer than {DEFAULTS.ship_gate_min_sequences} sequences; the ship gate "
+                        "is then UNDECIDED")
+    parser.add_argument("--require-pass", action="store_true",
+                        help="exit with code 1 unless every model passes the ship gate")
+    parser.add_argument("--backend", default=None, help="Keras backend (default: KERAS_BACKEND)")
+    parser.add_argument("--json", metavar="OUT", help="write the result as JSON")
+    parser.add_argument("--html", metavar="OUT", help="write a self-contained HTML report")
+    parser.set_defaults(func=run)

@@ -1,0 +1,131 @@
+"""Input checks of spec section 9 on arrays of vectors: finite, non-zero, unit length.
+
+Loading for training raises on the first problem (:func:`check_vectors`); the data report counts the
+problems instead (:func:`vector_stats`), because it is the tool people use to find them.
+
+Example:
+
+>>> import numpy as np
+>>> v = np.array([[3.0, 4.0], [0.0, 1.0]], dtype=np.float32)
+>>> unit, non_unit = check_vectors(v, "demo.npz", "vectors")
+>>> unit.tolist(), non_unit
+([[0.6000000238418579, 0.800000011920929], [0.0, 1.0]], 1)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from p7keras.data.errors import DataError
+
+# A row whose L2 norm differs from 1 by more than this is "not unit": it is normalised and counted.
+UNIT_TOLERANCE = 1e-3
+# A row whose L2 norm is below this is a zero vector (a failed encoder often writes zeros).
+ZERO_NORM = 1e-6
+
+
+@dataclasses.dataclass(frozen=True)
+class VectorStats:
+    """Counts of problem rows in an array of vectors (each row counted once, worst problem first)."""
+
+    rows: int
+    non_finite: int
+    zero: int
+    non_unit: int
+
+
+def row_norms(vectors: np.ndarray) -> np.ndarray:
+    """L2 norm of every row of ``vectors`` (any leading shape, last axis = D), in float64.
+
+    Args:
+        vectors: array ``(..., D)``.
+
+    Returns:
+        Array ``(...)`` of norms; NaN where a row has a non-finite value.
+    """
+    flat = np.asarray(vectors, dtype=np.float64)
+    return np.sqrt(np.einsum("...d,...d->...", flat, flat))
+
+
+def _classify(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rows ``(..., D)`` -> (norms, non-finite mask, zero mask, non-unit mask), masks mutually exclusive."""
+    finite = np.isfinite(vectors).all(axis=-1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        norms = row_norms(np.where(finite[..., None], vectors, 0))
+    zero = finite & (norms < ZERO_NORM)
+    non_unit = finite & ~zero & (np.abs(norms - 1.0) > UNIT_TOLERANCE)
+    return norms, ~finite, zero, non_unit
+
+
+def vector_stats(vectors: np.ndarray) -> VectorStats:
+    """Count non-finite, zero and non-unit rows without raising.
+
+    Args:
+        vectors: array ``(..., D)`` of floats.
+
+    Returns:
+        A :class:`VectorStats`.
+    """
+    _, bad, zero, non_unit = _classify(vectors)
+    return VectorStats(int(bad.size), int(bad.sum()), int(zero.sum()), int(non_unit.sum()))
+
+
+def usable_rows(vectors: np.ndarray) -> np.ndarray:
+    """Boolean mask ``(...)`` of rows that are finite and not zero."""
+    _, bad, zero, _ = _classify(vectors)
+    return ~(bad | zero)
+
+
+def normalize_rows(vectors: np.ndarray) -> tuple[np.ndarray, int]:
+    """Return float32 ``vectors`` with non-unit rows scaled to unit length, and how many were scaled.
+
+    Rows already within :data:`UNIT_TOLERANCE` of unit length are left bit-for-bit unchanged, so unit
+    input is never perturbed. Non-finite and zero rows are left as they are (see :func:`check_vectors`).
+
+    Args:
+        vectors: array ``(..., D)``.
+
+    Returns:
+        ``(vectors_float32, non_unit_count)``.
+    """
+    out = np.array(vectors, dtype=np.float32, copy=True)
+    norms, _, _, non_unit = _classify(out)
+    if non_unit.any():
+        out[non_unit] = (out[non_unit] / norms[non_unit][:, None]).astype(np.float32)
+    return out, int(non_unit.sum())
+
+
+def _first_row(mask: np.ndarray) -> str:
+    """Human-readable index of the first True entry of a mask (a row, or (row, position) for 2-D)."""
+    index = tuple(int(i) for i in np.argwhere(mask)[0])
+    return str(index[0]) if len(index) == 1 else str(index)
+
+
+def check_vectors(vectors: np.ndarray, where: str, key: str) -> tuple[np.ndarray, int]:
+    """Raise on non-finite or zero rows; return unit float32 rows and the count of rows normalised.
+
+    Args:
+        vectors: array ``(..., D)`` of floats.
+        where: the file (or source) name used in error messages.
+        key: the array's key used in error messages.
+
+    Returns:
+        ``(unit_vectors_float32, non_unit_count)``.
+
+    Raises:
+        DataError: when a row has NaN/inf values or is a zero vector.
+    """
+    _, bad, zero, _ = _classify(vectors)
+    if bad.any():
+        raise DataError(
+            f"{where}: key '{key}' has {int(bad.sum())} vectors with NaN or inf values "
+            f"(first at row {_first_row(bad)})"
+        )
+    if zero.any():
+        raise DataError(
+            f"{where}: key '{key}' has {int(zero.sum())} zero vectors (first at row "
+            f"{_first_row(zero)}); a failed encoder often writes zeros"
+        )
+    return normalize_rows(vectors)

@@ -1,0 +1,346 @@
+"""Read and write the two ``.npz`` formats of spec section 9, with every input check.
+
+* **Chunk corpus**: ``vectors (N, D)`` float, ``article_ids (N,)`` int (each article's chunks
+  contiguous), optional ``positions (N,)`` int and ``article_names (A,)`` str.
+* **Sequence file** (upstream format): ``contexts (N, K, D)`` float, ``targets (N, D)`` float, optional
+  ``article_ids (N,)`` int.
+
+Files are always opened with ``allow_pickle=False``. Every problem raises one :class:`DataError` (a
+``ValueError``) naming the file, the key and the problem. Vectors that are not unit length are
+normalised and counted (``non_unit``).
+
+Example:
+
+>>> import numpy as np, os, tempfile
+>>> path = os.path.join(tempfile.mkdtemp(), "corpus.npz")
+>>> corpus = ChunkCorpus(np.eye(6, dtype=np.float32), np.array([0, 0, 0, 1, 1, 1]))
+>>> save_corpus(corpus, path)
+>>> load(path).num_articles
+2
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+
+import numpy as np
+
+from p7keras.data.checks import check_vectors
+from p7keras.data.corpus import ChunkCorpus, SequenceFile, article_runs
+from p7keras.data.errors import DataError
+from p7keras.io import atomic_path
+
+CORPUS_KEYS = ("vectors", "article_ids")
+SEQUENCE_KEYS = ("contexts", "targets")
+CORPUS_HINT_KEYS = ("article_ids", "positions", "article_names")  # keys that suggest a chunk corpus
+
+# numpy dtype kinds accepted for each kind of array.
+_KINDS = {"float": "f", "int": "iu", "str": "US"}
+
+
+def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read every array of an ``.npz`` archive without pickle.
+
+    Args:
+        path: the ``.npz`` file.
+
+    Returns:
+        ``{key: array}``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        DataError: empty file, a folder, not an ``.npz`` archive, or an array that needs pickle.
+    """
+    where = os.fspath(path)
+    if not os.path.exists(where):
+        raise FileNotFoundError(f"{where}: no such file")
+    if os.path.isdir(where):
+        raise DataError(f"{where}: is a folder, not an .npz file")
+    if os.path.getsize(where) == 0:
+        raise DataError(f"{where}: the file is empty")
+    try:
+        archive = np.load(where, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{where}: not a readable .npz archive ({exc})") from exc
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise DataError(f"{where}: is a single .npy array, not an .npz archive with named keys")
+    arrays = {}
+    with archive:
+        for key in archive.files:
+            try:
+                arrays[key] = archive[key]
+            except ValueError as exc:
+                raise DataError(
+                    f"{where}: key '{key}' is an object array that needs pickle; store it as a "
+                    "numeric or fixed-width string array (files are loaded with allow_pickle=False)"
+                ) from exc
+            except (OSError, EOFError, zipfile.BadZipFile) as exc:
+                raise DataError(f"{where}: key '{key}' cannot be read ({exc})") from exc
+    return arrays
+
+
+def _require(arrays: dict, key: str, where: str, ndim: int, kind: str, optional: bool = False):
+    """Return ``arrays[key]`` after checking it exists, has rank ``ndim`` and a ``kind`` dtype."""
+    if key not in arrays:
+        if optional:
+            return None
+        raise DataError(f"{where}: missing key '{key}' (found keys: {sorted(arrays)})")
+    array = arrays[key]
+    if array.dtype.kind not in _KINDS[kind]:
+        raise DataError(f"{where}: key '{key}' must be a {kind} array, got dtype {array.dtype}")
+    if array.ndim != ndim:
+        raise DataError(
+            f"{where}: key '{key}' must have rank {ndim}, got shape {tuple(array.shape)}"
+        )
+    if array.size == 0 and kind != "str":
+        raise DataError(f"{where}: key '{key}' is empty (shape {tuple(array.shape)})")
+    return array
+
+
+def _require_rows(array, key: str, rows: int, rows_key: str, where: str) -> None:
+    """Check ``array`` has one entry per row of ``rows_key``."""
+    if array is not None and array.shape[0] != rows:
+        raise DataError(
+            f"{where}: key '{key}' has {array.shape[0]} rows but '{rows_key}' has {rows}"
+        )
+
+
+def _vectors(array: np.ndarray, where: str, key: str, check_values: bool) -> tuple[np.ndarray, int]:
+    """Checked unit float32 vectors (or raw float32 with ``check_values=False``) and the non-unit count."""
+    if check_values:
+        return check_vectors(array, where, key)
+    return np.asarray(array, dtype=np.float32), 0
+
+
+def check_contiguous(article_ids: np.ndarray, where: str) -> None:
+    """Raise unless each article's rows are contiguous (an id never comes back after another id).
+
+    Args:
+        article_ids: ``(N,)`` ints.
+        where: file name for the message.
+
+    Raises:
+        DataError: naming the first article id that reappears and the row where it does.
+    """
+    starts, _ = article_runs(article_ids)
+    run_ids = np.asarray(article_ids)[starts]
+    _, first = np.unique(run_ids, return_index=True)
+    if first.size != run_ids.size:
+        repeat = np.setdiff1d(np.arange(run_ids.size), first)[0]
+        raise DataError(
+            f"{where}: key 'article_ids' is not contiguous: article {run_ids[repeat]} comes back at "
+            f"row {starts[repeat]} after other articles (store each article's chunks together, in "
+            "reading order)"
+        )
+
+
+def _check_positions(positions: np.ndarray, article_ids: np.ndarray, where: str) -> None:
+    """Raise unless positions increase strictly inside every article (chunks in reading order)."""
+    same = article_ids[1:] == article_ids[:-1]
+    bad = np.flatnonzero(same & (positions[1:] <= positions[:-1]))
+    if bad.size:
+        row = int(bad[0]) + 1
+        raise DataError(
+            f"{where}: key 'positions' does not increase inside article {article_ids[row]} at row "
+            f"{row} ({positions[row - 1]} then {positions[row]}); store chunks in reading order"
+        )
+
+
+def corpus_from_arrays(arrays: dict, where: str, check_values: bool = True) -> ChunkCorpus:
+    """Build a checked :class:`ChunkCorpus` from the arrays of a chunk-corpus file.
+
+    Args:
+        arrays: ``{key: array}`` as read from the file.
+        where: the file name for messages and ``ChunkCorpus.source``.
+        check_values: raise on NaN/inf/zero vectors and normalise (``False``: keep raw values, for
+            the data report, which counts problems instead).
+
+    Returns:
+        A :class:`ChunkCorpus`.
+
+    Raises:
+        DataError: on any problem.
+    """
+    vectors = _require(arrays, "vectors", where, 2, "float")
+    ids = _require(arrays, "article_ids", where, 1, "int")
+    positions = _require(arrays, "positions", where, 1, "int", optional=True)
+    names = _require(arrays, "article_names", where, 1, "str", optional=True)
+    if vectors.shape[1] == 0:
+        raise DataError(f"{where}: key 'vectors' has dimension D = 0")
+    for key, array in (("article_ids", ids), ("positions", positions)):
+        _require_rows(array, key, vectors.shape[0], "vectors", where)
+    ids = ids.astype(np.int64)
+    check_contiguous(ids, where)
+    if positions is not None:
+        positions = positions.astype(np.int64)
+        _check_positions(positions, ids, where)
+    num_articles = article_runs(ids)[0].size
+    if names is not None:
+        if names.shape[0] != num_articles:
+            raise DataError(
+                f"{where}: key 'article_names' has {names.shape[0]} names but 'article_ids' has "
+                f"{num_articles} articles (one name per article, in order of first appearance)"
+            )
+        if names.dtype.kind == "S":
+            names = np.char.decode(names, "utf-8")
+    unit, non_unit = _vectors(vectors, where, "vectors", check_values)
+    return ChunkCorpus(unit, ids, positions, names, source=where, non_unit=non_unit)
+
+
+def sequences_from_arrays(arrays: dict, where: str, check_values: bool = True) -> SequenceFile:
+    """Build a checked :class:`SequenceFile` from the arrays of an upstream sequence file.
+
+    Args:
+        arrays: ``{key: array}`` as read from the file.
+        where: the file name for messages and ``SequenceFile.source``.
+        check_values: as in :func:`corpus_from_arrays`.
+
+    Returns:
+        A :class:`SequenceFile`.
+
+    Raises:
+        DataError: on any problem (also K < 2 and D differing between contexts and targets).
+    """
+    contexts = _require(arrays, "contexts", where, 3, "float")
+    targets = _require(arrays, "targets", where, 2, "float")
+    ids = _require(arrays, "article_ids", where, 1, "int", optional=True)
+    if contexts.shape[1] < 2:
+        raise DataError(
+            f"{where}: key 'contexts' has context length K = {contexts.shape[1]}; K must be at least 2"
+        )
+    if contexts.shape[2] != targets.shape[1]:
+        raise DataError(
+            f"{where}: vector dimension differs: 'contexts' has D = {contexts.shape[2]} but "
+            f"'targets' has D = {targets.shape[1]}"
+        )
+    _require_rows(targets, "targets", contexts.shape[0], "contexts", where)
+    _require_rows(ids, "article_ids", contexts.shape[0], "contexts", where)
+    ctx, non_unit_ctx = _vectors(contexts, where, "contexts", check_values)
+    tgt, non_unit_tgt = _vectors(targets, where, "targets", check_values)
+    ids = None if ids is None else ids.astype(np.int64)
+    return SequenceFile(ctx, tgt, ids, source=where, non_unit=non_unit_ctx + non_unit_tgt)
+
+
+def load(path: str | os.PathLike, check_values: bool = True) -> ChunkCorpus | SequenceFile:
+    """Load either format, telling them apart by their keys.
+
+    Args:
+        path: an ``.npz`` chunk corpus or sequence file.
+        check_values: see :func:`corpus_from_arrays`.
+
+    Returns:
+        A :class:`ChunkCorpus` (key ``vectors``) or a :class:`SequenceFile` (keys ``contexts``,
+        ``targets``).
+
+    Raises:
+        FileNotFoundError, DataError.
+    """
+    where = os.fspath(path)
+    arrays = read_npz(where)
+    keys = set(arrays)
+    if "vectors" in keys:
+        return corpus_from_arrays(arrays, where, check_values)
+    if keys & set(SEQUENCE_KEYS):
+        return sequences_from_arrays(arrays, where, check_values)
+    if keys & set(CORPUS_HINT_KEYS):  # a corpus without vectors: report the missing key
+        return corpus_from_arrays(arrays, where, check_values)
+    raise DataError(
+        f"{where}: neither a chunk corpus (keys {list(CORPUS_KEYS)}) nor a sequence file (keys "
+        f"{list(SEQUENCE_KEYS)}); found keys {sorted(arrays)}"
+    )
+
+
+def _load_as(path: str | os.PathLike, kind: type, check_values: bool):
+    """Load ``path`` and require it to be of type ``kind``."""
+    data = load(path, check_values)
+    if not isinstance(data, kind):
+        other = "sequence file" if isinstance(data, SequenceFile) else "chunk corpus"
+        raise DataError(f"{os.fspath(path)}: is a {other}, expected a {kind.__name__}")
+    return data
+
+
+def load_corpus(path: str | os.PathLike, check_values: bool = True) -> ChunkCorpus:
+    """Load a chunk corpus ``.npz`` (spec section 9) with every input check.
+
+    Example:
+        ``corpus = load_corpus("rustdocs_minilm384.npz"); corpus.vectors.shape  # (5637, 384)``
+
+    Args:
+        path: the file.
+        check_values: see :func:`corpus_from_arrays`.
+
+    Returns:
+        A :class:`ChunkCorpus`.
+
+    Raises:
+        FileNotFoundError, DataError.
+    """
+    return _load_as(path, ChunkCorpus, check_values)
+
+
+def load_sequence_file(path: str | os.PathLike, check_values: bool = True) -> SequenceFile:
+    """Load an upstream sequence file ``.npz`` (``contexts``, ``targets``, optional ``article_ids``).
+
+    Args:
+        path: the file.
+        check_values: see :func:`corpus_from_arrays`.
+
+    Returns:
+        A :class:`SequenceFile`.
+
+    Raises:
+        FileNotFoundError, DataError.
+    """
+    return _load_as(path, SequenceFile, check_values)
+
+
+def check_same_dim(first, second) -> None:
+    """Raise when two loaded datasets (corpus or sequence file) have different D.
+
+    Args:
+        first, second: :class:`ChunkCorpus` or :class:`SequenceFile`.
+
+    Raises:
+        DataError: naming both sources and both dimensions.
+    """
+    if first.dim != second.dim:
+        raise DataError(
+            f"vector dimension differs between files: {first.source} has D = {first.dim} but "
+            f"{second.source} has D = {second.dim}"
+        )
+
+
+def save_corpus(corpus: ChunkCorpus, path: str | os.PathLike) -> None:
+    """Write a chunk corpus ``.npz`` atomically (temporary name, then rename).
+
+    Args:
+        corpus: the corpus.
+        path: destination file.
+    """
+    _save(
+        path,
+        vectors=np.asarray(corpus.vectors, np.float32),
+        article_ids=np.asarray(corpus.article_ids, np.int64),
+        positions=np.asarray(corpus.positions, np.int64),
+        article_names=np.asarray(corpus.article_names, dtype=str),
+    )
+
+
+def save_sequence_file(sequences: SequenceFile, path: str | os.PathLike) -> None:
+    """Write an upstream sequence file ``.npz`` atomically.
+
+    Args:
+        sequences: the sequences.
+        path: destination file.
+    """
+    arrays = {"contexts": sequences.contexts, "targets": sequences.targets}
+    if sequences.article_ids is not None:
+        arrays["article_ids"] = sequences.article_ids
+    _save(path, **arrays)
+
+
+def _save(path: str | os.PathLike, **arrays: np.ndarray) -> None:
+    """``np.savez`` through :func:`p7keras.io.atomic_path`."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)

@@ -1,0 +1,188 @@
+"""The data-quality report of spec section 9 (``p7keras data inspect``).
+
+For every sequence (window of K chunks + the next chunk y) it measures cos(c_K, y), the forward signal
+Δ last-vs-first = cos(c_K, y) - cos(c_1, y), Δ next-vs-prev = cos(c_K, y) - cos(c_K, c_{K-1}) and the
+share of sequences passing the directional gate (Δ of the default gate mode >= the gate threshold). A
+share below 0.5 is reported as **weak**. Zero, non-finite and non-unit vectors are counted, not raised:
+this is the tool for finding them (sequences touching a zero or non-finite vector are skipped).
+
+Example:
+
+>>> from p7keras.data import make_synthetic_corpus
+>>> report = inspect_data(make_synthetic_corpus(num_articles=20, chunks_per_article=20, dim=64))
+>>> report["sequences"], report["verdict"]
+(300, 'ok')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+
+import numpy as np
+
+from p7keras.config import DEFAULTS
+from p7keras.data.checks import normalize_rows, usable_rows, vector_stats
+from p7keras.data.corpus import ChunkCorpus, SequenceFile
+from p7keras.data.formats import load
+from p7keras.data.sequences import load_sequences
+from p7keras.data.splits import ALL, SPLIT_FRACTIONS
+
+# Spec section 9: a sequence set whose gate pass share is below this is reported as weak.
+WEAK_GATE_SHARE = 0.5
+HISTOGRAM_BIN_WIDTHS = (0.05, 0.1, 0.2, 0.5)  # the narrowest that gives at most HISTOGRAM_MAX_BINS bins
+HISTOGRAM_MAX_BINS = 24
+HISTOGRAM_BAR_WIDTH = 40
+
+
+def _raw_vectors(data: ChunkCorpus | SequenceFile) -> np.ndarray:
+    """Every vector row of the data as stored, ``(rows, D)``."""
+    if isinstance(data, ChunkCorpus):
+        return data.vectors
+    return np.concatenate([data.contexts.reshape(-1, data.dim), data.targets])
+
+
+def _normalised(data: ChunkCorpus | SequenceFile) -> ChunkCorpus | SequenceFile:
+    """The same data with non-unit rows normalised (problem rows left as they are)."""
+    if isinstance(data, ChunkCorpus):
+        return dataclasses.replace(data, vectors=normalize_rows(data.vectors)[0])
+    return dataclasses.replace(
+        data, contexts=normalize_rows(data.contexts)[0], targets=normalize_rows(data.targets)[0]
+    )
+
+
+def _histogram(values: np.ndarray) -> dict[str, list]:
+    """Counts of ``values`` in equal bins (0.05 wide, or wider for a wide range) covering their range."""
+    if values.size == 0:
+        return {"edges": [], "counts": []}
+    for width in HISTOGRAM_BIN_WIDTHS:
+        low = math.floor(values.min() / width)
+        high = max(math.ceil(values.max() / width), low + 1)
+        if high - low <= HISTOGRAM_MAX_BINS:
+            break
+    edges = np.arange(low, high + 1) * width
+    counts, _ = np.histogram(values, bins=edges)
+    return {"edges": [round(float(e), 6) for e in edges], "counts": counts.tolist()}
+
+
+def _mean(values: np.ndarray) -> float | None:
+    """Mean as a float, ``None`` for no values."""
+    return float(values.mean()) if values.size else None
+
+
+def inspect_data(
+    source: str | os.PathLike | ChunkCorpus | SequenceFile,
+    context_length: int | None = None,
+    split: str = ALL,
+    seed: int = 0,
+    fractions=SPLIT_FRACTIONS,
+) -> dict:
+    """Compute the data-quality report of a chunk corpus or sequence file.
+
+    Example:
+        ``inspect_data("rustdocs_minilm384.npz", context_length=5)["gate_pass_share"]  # 0.6646``
+
+    Args:
+        source: an ``.npz`` path, a :class:`ChunkCorpus` or a :class:`SequenceFile`.
+        context_length: K (default: ``DEFAULTS.context_length``, or the sequence file's K).
+        split: ``all`` (default), ``train``, ``val`` or ``ood`` (same splits as training).
+        seed: split seed.
+        fractions: split shares.
+
+    Returns:
+        A JSON-ready dict with keys ``source``, ``split``, ``chunks``, ``articles``, ``sequences``,
+        ``skipped_sequences``, ``dim``, ``context``, ``cos_last_next``, ``delta_last_vs_first_mean``,
+        ``delta_next_vs_prev_mean``, ``gate_mode``, ``gate_threshold``, ``gate_pass_share``,
+        ``zero_vectors``, ``non_finite``, ``non_unit`` (counted over every vector of the file),
+        ``delta_histogram`` (``edges``, ``counts`` of Δ of the gate mode) and ``verdict`` (``ok`` or
+        ``weak``).
+
+    Raises:
+        FileNotFoundError, DataError: for files that cannot be read as either format.
+    """
+    data = source if isinstance(source, (ChunkCorpus, SequenceFile)) else load(source, check_values=False)
+    stats = vector_stats(_raw_vectors(data))
+    sequences = load_sequences(_normalised(data), context_length, split, seed, fractions)
+    ok_rows = usable_rows(sequences.bank)
+    rows = np.concatenate([sequences.context_rows, sequences.target_rows[:, None]], axis=1)
+    valid = ok_rows[rows].all(axis=1)
+    bank = sequences.bank.astype(np.float64)
+    context = bank[sequences.context_rows[valid]]
+    target = bank[sequences.target_rows[valid]]
+    cos_last_next = np.einsum("nd,nd->n", context[:, -1], target)
+    delta = {
+        "last-vs-first": cos_last_next - np.einsum("nd,nd->n", context[:, 0], target),
+        "next-vs-prev": cos_last_next - np.einsum("nd,nd->n", context[:, -1], context[:, -2]),
+    }
+    gate = delta[DEFAULTS.gate_mode]
+    share = float(np.mean(gate >= DEFAULTS.gate_threshold)) if gate.size else None
+    bank_ids = sequences.bank_article_ids
+    return {
+        "source": str(data.source),
+        "split": split,
+        "chunks": int(len(sequences.bank)),
+        "articles": None if bank_ids is None else int(np.unique(bank_ids).size),
+        "sequences": int(len(sequences)),
+        "skipped_sequences": int((~valid).sum()),
+        "dim": sequences.dim,
+        "context": sequences.context_length,
+        "cos_last_next": _mean(cos_last_next),
+        "delta_last_vs_first_mean": _mean(delta["last-vs-first"]),
+        "delta_next_vs_prev_mean": _mean(delta["next-vs-prev"]),
+        "gate_mode": DEFAULTS.gate_mode,
+        "gate_threshold": DEFAULTS.gate_threshold,
+        "gate_pass_share": share,
+        "zero_vectors": stats.zero,
+        "non_finite": stats.non_finite,
+        "non_unit": stats.non_unit,
+        "delta_histogram": _histogram(gate),
+        "verdict": "ok" if share is not None and share >= WEAK_GATE_SHARE else "weak",
+    }
+
+
+def _number(value: float | None, signed: bool = False) -> str:
+    """Four decimals (with sign when ``signed``), or ``n/a``."""
+    if value is None:
+        return "n/a"
+    return f"{value:+.4f}" if signed else f"{value:.4f}"
+
+
+def format_report(report: dict) -> str:
+    """The person-readable form of :func:`inspect_data`'s dict, with an ASCII histogram of Δ.
+
+    Args:
+        report: the dict returned by :func:`inspect_data`.
+
+    Returns:
+        Multi-line text.
+    """
+    r = report
+    articles = "n/a (no article ids)" if r["articles"] is None else str(r["articles"])
+    lines = [
+        f"data report: {r['source']} (split {r['split']})",
+        f"  chunks {r['chunks']}   articles {articles}   dim {r['dim']}   context K = {r['context']}",
+        f"  sequences {r['sequences']}" + (f" ({r['skipped_sequences']} skipped: zero or non-finite vectors)"
+                                         if r["skipped_sequences"] else ""),
+        f"  vectors: {r['non_finite']} non-finite, {r['zero_vectors']} zero, "
+        f"{r['non_unit']} not unit length (normalised)",
+        f"  mean cos(c_K, y)             {_number(r['cos_last_next'])}",
+        f"  mean delta last-vs-first     {_number(r['delta_last_vs_first_mean'], signed=True)}",
+        f"  mean delta next-vs-prev      {_number(r['delta_next_vs_prev_mean'], signed=True)}",
+        f"  gate pass share (delta {r['gate_mode']} >= {r['gate_threshold']})  {_number(r['gate_pass_share'])}",
+        f"  histogram of delta {r['gate_mode']}:",
+    ]
+    edges, counts = r["delta_histogram"]["edges"], r["delta_histogram"]["counts"]
+    top = max(counts, default=0) or 1
+    for low, high, count in zip(edges[:-1], edges[1:], counts):
+        bar = "#" * math.ceil(HISTOGRAM_BAR_WIDTH * count / top) if count else ""
+        lines.append(f"    {low:+.2f} .. {high:+.2f} |{bar:<{HISTOGRAM_BAR_WIDTH}} {count}")
+    if r["non_finite"] or r["zero_vectors"]:
+        lines.append("  warning: zero or non-finite vectors make training refuse this file; fix the encoder")
+    verdict = (
+        "ok: most sequences carry a forward signal"
+        if r["verdict"] == "ok"
+        else f"weak: gate pass share below {WEAK_GATE_SHARE}; few sequences carry a forward signal"
+    )
+    lines.append(f"  verdict: {verdict}")
+    return "\n".join(lines)

@@ -1,0 +1,268 @@
+"""Text to chunk corpus: one article per ``.txt``/``.md`` file, paragraphs packed into ~400-character
+chunks, embedded by a pluggable encoder (``p7keras data from-text``).
+
+Chunking: paragraphs (separated by blank lines; in Markdown, code blocks, headings and tables are
+dropped) are packed greedily into chunks of at most ``target_chars`` characters; a longer paragraph
+is split at sentence ends first (a single sentence longer than that at word boundaries). Chunks of
+``min_chars`` characters or fewer are dropped and an article needs at least ``min_chunks`` chunks.
+
+The encoder is any callable from a list of strings to an array ``(n, D)``; :func:`load_encoder` turns
+a ``module:callable`` or ``path/to/file.py:callable`` string, or a local sentence-transformers model
+folder (optional extra), into one.
+
+Example:
+
+>>> text = "A first paragraph, long enough to be kept as a chunk.\\n\\nA second one, also long enough to stay."
+>>> chunk_text(text, target_chars=60)
+['A first paragraph, long enough to be kept as a chunk.']
+
+(The two paragraphs do not fit in one 60-character chunk, and the second has 50 characters or fewer.)
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from p7keras.data.checks import check_vectors
+from p7keras.data.corpus import ChunkCorpus
+from p7keras.data.errors import DataError
+from p7keras.data.formats import save_corpus
+
+TARGET_CHARS = 400
+MIN_CHARS = 50
+MIN_CHUNKS = 6
+EXTENSIONS = (".txt", ".md")
+ENCODE_BATCH = 256
+
+Encoder = Callable[[list[str]], np.ndarray]
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_DROPPED_MARKDOWN_LINE = re.compile(r"^\s*(#|\|)")  # headings and table rows
+
+
+def paragraphs(text: str, markdown: bool = False) -> list[str]:
+    """Paragraphs of ``text`` (blank-line separated), whitespace collapsed.
+
+    Args:
+        text: the file's text.
+        markdown: drop fenced code blocks, headings and table rows first.
+
+    Returns:
+        Non-empty paragraphs in order.
+    """
+    lines, in_fence = [], False
+    for line in text.splitlines():
+        if markdown and _FENCE.match(line):
+            in_fence = not in_fence
+            lines.append("")
+            continue
+        if markdown and (in_fence or _DROPPED_MARKDOWN_LINE.match(line)):
+            lines.append("")
+            continue
+        lines.append(line)
+    blocks = re.split(r"\n\s*\n", "\n".join(lines))
+    return [" ".join(block.split()) for block in blocks if block.strip()]
+
+
+def _pieces(paragraph: str, target_chars: int) -> list[str]:
+    """A paragraph as pieces of at most ``target_chars``: sentences, long sentences cut at words."""
+    if len(paragraph) <= target_chars:
+        return [paragraph]
+    pieces = []
+    for sentence in _SENTENCE_END.split(paragraph):
+        words, current = sentence.split(), ""
+        for word in words:
+            if current and len(current) + 1 + len(word) > target_chars:
+                pieces.append(current)
+                current = word
+            else:
+                current = f"{current} {word}" if current else word
+        if current:
+            pieces.append(current)
+    return pieces
+
+
+def _pack(pieces: list[str], target_chars: int, separator: str) -> list[str]:
+    """Greedily join consecutive pieces while the result stays within ``target_chars``."""
+    chunks, current = [], ""
+    for piece in pieces:
+        if current and len(current) + len(separator) + len(piece) > target_chars:
+            chunks.append(current)
+            current = piece
+        else:
+            current = f"{current}{separator}{piece}" if current else piece
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def chunk_text(
+    text: str,
+    markdown: bool = False,
+    target_chars: int = TARGET_CHARS,
+    min_chars: int = MIN_CHARS,
+) -> list[str]:
+    """Split one article's text into chunks (see the module docstring).
+
+    Args:
+        text: the article.
+        markdown: treat as Markdown (drop code blocks, headings, tables).
+        target_chars: the most characters in a chunk (~400).
+        min_chars: chunks of this many characters or fewer are dropped.
+
+    Returns:
+        The chunks, in reading order.
+    """
+    sentences_packed = [_pack(_pieces(p, target_chars), target_chars, " ") for p in paragraphs(text, markdown)]
+    chunks = _pack([piece for para in sentences_packed for piece in para], target_chars, "\n\n")
+    return [chunk for chunk in chunks if len(chunk) > min_chars]
+
+
+def _from_file(path: str, attribute: str):
+    """Import ``path`` (a ``.py`` file) as a module."""
+    spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+    if spec is None or spec.loader is None:
+        raise DataError(f"encoder {path}:{attribute}: cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _sentence_transformer(folder: str) -> Encoder:
+    """An encoder from a local sentence-transformers model folder (imported lazily, never downloads)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        raise DataError(
+            f"encoder {folder}: a sentence-transformers model folder needs the optional package "
+            "'sentence-transformers', which is not installed (pip install sentence-transformers), "
+            "or pass --encoder module:callable"
+        ) from exc
+    model = SentenceTransformer(folder, device="cpu")
+
+    def encode(texts: list[str]) -> np.ndarray:
+        return model.encode(texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+
+    return encode
+
+
+def load_encoder(spec: str) -> Encoder:
+    """Turn an encoder spec into a callable ``list[str] -> array (n, D)``.
+
+    Example:
+        ``load_encoder("my_package.embed:encode")``, ``load_encoder("tools/enc.py:encode")``,
+        ``load_encoder("models/all-MiniLM-L6-v2")`` (a local sentence-transformers folder).
+
+    Args:
+        spec: ``module:callable`` (dotted attribute allowed), ``file.py:callable`` or a local
+            sentence-transformers model folder.
+
+    Returns:
+        The encoder.
+
+    Raises:
+        DataError: unknown form, module not importable, attribute missing or not callable,
+            sentence-transformers not installed.
+    """
+    if os.path.isdir(spec):
+        return _sentence_transformer(spec)
+    module_name, _, attribute = spec.rpartition(":")
+    if not module_name or not attribute:
+        raise DataError(
+            f"encoder {spec!r}: expected module:callable, path/to/file.py:callable or a local "
+            "sentence-transformers model folder"
+        )
+    try:
+        if module_name.endswith(".py"):
+            if not os.path.isfile(module_name):
+                raise DataError(f"encoder {spec}: no such file {module_name}")
+            module = _from_file(module_name, attribute)
+        else:
+            module = importlib.import_module(module_name)
+        encoder = functools.reduce(getattr, attribute.split("."), module)
+    except ImportError as exc:
+        raise DataError(f"encoder {spec}: cannot import {module_name} ({exc})") from exc
+    except AttributeError as exc:
+        raise DataError(f"encoder {spec}: {module_name} has no attribute {attribute}") from exc
+    if not callable(encoder):
+        raise DataError(f"encoder {spec}: {attribute} is not callable")
+    return encoder
+
+
+def _encode(encoder: Encoder, texts: list[str], name: str) -> tuple[np.ndarray, int]:
+    """Run the encoder in batches; check the output shape and values; unit rows and non-unit count."""
+    parts = []
+    for start in range(0, len(texts), ENCODE_BATCH):
+        batch = texts[start : start + ENCODE_BATCH]
+        out = np.asarray(encoder(batch), dtype=np.float32)
+        if out.ndim != 2 or out.shape[0] != len(batch) or (parts and out.shape[1] != parts[0].shape[1]):
+            raise DataError(
+                f"encoder {name}: returned shape {tuple(out.shape)} for {len(batch)} texts; expected "
+                f"(n_texts, D) with one D throughout"
+            )
+        parts.append(out)
+    return check_vectors(np.concatenate(parts), f"encoder {name}", "output")
+
+
+def text_to_corpus(
+    directory: str | os.PathLike,
+    encoder: Encoder | str,
+    out: str | os.PathLike | None = None,
+    target_chars: int = TARGET_CHARS,
+    min_chars: int = MIN_CHARS,
+    min_chunks: int = MIN_CHUNKS,
+) -> ChunkCorpus:
+    """Turn a folder of ``.txt``/``.md`` files (searched recursively) into a chunk corpus.
+
+    Example:
+        ``text_to_corpus("docs/", "my_encoders:minilm", out="docs.npz")``
+
+    Args:
+        directory: the folder; each file is one article, named by its path relative to the folder.
+        encoder: a callable ``list[str] -> (n, D)`` or a spec for :func:`load_encoder`.
+        out: write the corpus here (``.npz``, atomically) when given.
+        target_chars: the most characters in a chunk.
+        min_chars: chunks of this many characters or fewer are dropped.
+        min_chunks: articles with fewer chunks are dropped.
+
+    Returns:
+        The :class:`ChunkCorpus` (``source = "text:DIRECTORY"``).
+
+    Raises:
+        FileNotFoundError: no such folder.
+        DataError: no text files, no article long enough, bad encoder output.
+    """
+    root = Path(directory)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS)
+    if not files:
+        raise DataError(f"{root}: no {' or '.join(EXTENSIONS)} files")
+    names, texts, ids = [], [], []
+    for path in files:
+        chunks = chunk_text(path.read_text(encoding="utf-8", errors="replace"),
+                            path.suffix.lower() == ".md", target_chars, min_chars)
+        if len(chunks) >= min_chunks:
+            ids.extend([len(names)] * len(chunks))
+            names.append(path.relative_to(root).as_posix())
+            texts.extend(chunks)
+    if not names:
+        raise DataError(f"{root}: no article has at least {min_chunks} chunks of more than {min_chars} characters")
+    name = encoder if isinstance(encoder, str) else getattr(encoder, "__name__", repr(encoder))
+    encode = load_encoder(encoder) if isinstance(encoder, str) else encoder
+    vectors, non_unit = _encode(encode, texts, name)
+    corpus = ChunkCorpus(vectors, np.asarray(ids, dtype=np.int64), None, np.asarray(names),
+                         source=f"text:{root}", non_unit=non_unit)
+    if out is not None:
+        save_corpus(corpus, out)
+    return corpus

@@ -1,0 +1,58 @@
+"""The directional test of spec section 8: does the prediction point forward, to the next chunk?
+
+Per sequence, with ``q`` the (unit-normalised) prediction, ``y`` the next chunk, ``p = c_K`` the
+previous chunk and ``a = centroid(C)``: ``cos_next = cos(q, y)``, ``cos_prev = cos(q, p)``,
+``margin = cos_next - cos_prev`` and ``cos_anchor = cos(q, a)``. The summary is their mean.
+
+Example:
+
+>>> import numpy as np
+>>> bank = np.eye(3, dtype=np.float32)
+>>> summary, margins = directional_metrics(bank[[2]], bank, np.array([2]), np.array([[0, 1]]))
+>>> summary["cos_next"], summary["margin"], margins.tolist()
+(1.0, 1.0, [1.0])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from p7keras.evaluation.vectors import blocks, centroid, unit_rows
+
+DIRECTIONAL_NAMES = ("cos_next", "cos_prev", "margin", "cos_anchor")
+# Spec section 8 expects a good model to reach cos_prev <= 0.20 (cos_next and margin: DEFAULTS.pass_*).
+EXPECTED_COS_PREV_MAX = 0.20
+
+
+def directional_metrics(
+    queries: np.ndarray, bank: np.ndarray, target_rows: np.ndarray, context_rows: np.ndarray
+) -> tuple[dict[str, float], np.ndarray]:
+    """Mean cos_next, cos_prev, margin and cos_anchor of predictions, and the per-sequence margins.
+
+    Args:
+        queries: ``(N, D)`` predictions (normalised here; their length does not matter).
+        bank: ``(V, D)`` unit chunk vectors.
+        target_rows: ``(N,)`` bank row of each next chunk.
+        context_rows: ``(N, K)`` bank rows of each context, oldest first.
+
+    Returns:
+        ``({"cos_next", "cos_prev", "margin", "cos_anchor"} as floats, (N,) float64 margins)``.
+    """
+    n = len(target_rows)
+    if n == 0:
+        raise ValueError("the directional test needs at least one sequence, got 0")
+    cos = {name: np.empty(n) for name in ("cos_next", "cos_prev", "cos_anchor")}
+    for part in blocks(n):
+        q = unit_rows(queries[part])
+        contexts = bank[context_rows[part]]
+        cos["cos_next"][part] = np.einsum("nd,nd->n", q, unit_rows(bank[target_rows[part]]))
+        cos["cos_prev"][part] = np.einsum("nd,nd->n", q, unit_rows(contexts[:, -1]))
+        cos["cos_anchor"][part] = np.einsum("nd,nd->n", q, centroid(contexts))
+    margins = cos["cos_next"] - cos["cos_prev"]
+    summary = {
+        "cos_next": float(cos["cos_next"].mean()),
+        "cos_prev": float(cos["cos_prev"].mean()),
+        "margin": float(margins.mean()),
+        "cos_anchor": float(cos["cos_anchor"].mean()),
+    }
+    return summary, margins

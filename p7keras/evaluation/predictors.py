@@ -1,0 +1,342 @@
+"""Models to evaluate, as predictor objects: run directories, ``.keras`` files, SavedModels, objects.
+
+A MODEL argument may be:
+
+* a **run directory** (what ``p7keras train`` writes): its ``best.keras`` (preferred), else its
+  ``final.keras``, else its exported SavedModel ``export/``;
+* a **``.keras`` file** (loaded with ``keras.saving.load_model``; p7keras's classes are registered);
+* an **exported SavedModel directory** (``saved_model.pb``), loaded *without* p7keras's Python classes
+  through ``tf.saved_model.load`` and its ``serve`` endpoint or ``serving_default`` signature;
+* in Python, also a ``keras.Model`` or a plain callable ``contexts (B, K, D) -> (B, D)``.
+
+Every one becomes a :class:`Predictor` with a name, its K and D when known, a batch prediction and a
+single-sequence prediction (for latency).
+
+Example:
+
+>>> import numpy as np
+>>> last = load_predictor(lambda contexts: contexts[:, -1], name="last")
+>>> last.predict(np.eye(3, dtype=np.float32)[None, :2]).tolist()
+[[0.0, 1.0, 0.0]]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+RUN_FILES = ("best.keras", "final.keras")  # preferred first
+EXPORT_FOLDER = "export"
+SAVED_MODEL_FILE = "saved_model.pb"
+KERAS_SUFFIX = ".keras"
+SERVE_ENDPOINT = "serve"
+SERVING_SIGNATURE = "serving_default"
+DEFAULT_BATCH_SIZE = 256
+LATENCY_CALLS = 50
+LATENCY_WARMUP_CALLS = 5
+
+
+@dataclasses.dataclass
+class Predictor:
+    """One model to evaluate.
+
+    Attributes:
+        name: the name in reports.
+        kind: ``"keras"``, ``"saved_model"`` or ``"callable"``.
+        source: the file or folder it came from (or ``"memory"``).
+        context_length: K the model was built for, or ``None`` when unknown.
+        input_dim: D the model was built for, or ``None`` when unknown.
+        batch_fn: ``(B, K, D) float32 -> (B, D)`` for many sequences at once.
+        single_fn: the same for one sequence ``(1, K, D)`` (timed for latency).
+        owner: the loaded model object (a restored SavedModel's functions need it alive).
+    """
+
+    name: str
+    kind: str
+    source: str
+    context_length: int | None
+    input_dim: int | None
+    batch_fn: Callable[[np.ndarray], np.ndarray]
+    single_fn: Callable[[np.ndarray], np.ndarray]
+    owner: object = dataclasses.field(default=None, repr=False)
+
+    def predict(self, contexts: np.ndarray) -> np.ndarray:
+        """Predictions for ``contexts (B, K, D)``, checked: ``(B, D)`` float32, finite, non-zero rows.
+
+        Raises:
+            ValueError: wrong output shape, NaN/inf or zero predictions (naming the model).
+        """
+        out = np.asarray(self.batch_fn(np.ascontiguousarray(contexts, dtype=np.float32)))
+        expected = (contexts.shape[0], contexts.shape[2])
+        if out.shape != expected:
+            raise ValueError(
+                f"model {self.name} ({self.source}) returned predictions of shape {out.shape} for "
+                f"contexts of shape {contexts.shape}; expected {expected}"
+            )
+        out = out.astype(np.float32, copy=False)
+        for problem, bad in (
+            ("NaN or inf values", ~np.isfinite(out).all(axis=1)),
+            ("zero vectors", ~(out != 0).any(axis=1)),
+        ):
+            if bad.any():
+                raise ValueError(
+                    f"model {self.name} ({self.source}): {int(bad.sum())} predictions are {problem} "
+                    f"(first at sequence {int(np.argmax(bad))})"
+                )
+        return out
+
+    def latency_ms(self, context: np.ndarray, calls: int) -> dict[str, float]:
+        """Wall time of single-sequence predictions, after a short warm-up.
+
+        Args:
+            context: one context ``(1, K, D)``.
+            calls: timed calls.
+
+        Returns:
+            ``{"p50", "p95"}`` in milliseconds.
+        """
+        if calls < 1:
+            raise ValueError(f"latency calls must be >= 1, got {calls}")
+        context = np.ascontiguousarray(context, dtype=np.float32)
+        for _ in range(LATENCY_WARMUP_CALLS):
+            self.single_fn(context)
+        times = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            self.single_fn(context)
+            times.append((time.perf_counter() - start) * 1000.0)
+        return {"p50": float(np.percentile(times, 50)), "p95": float(np.percentile(times, 95))}
+
+
+# ------------------------------------------------------------------------------------ keras models
+def _int_or_none(value) -> int | None:
+    return None if value is None else int(value)
+
+
+def _keras_shape(model) -> tuple[int | None, int | None]:
+    """(K, D) of a keras model: p7keras attributes, else its ``(None, K, D)`` input shape."""
+    if hasattr(model, "context_length"):
+        return _int_or_none(model.context_length), _int_or_none(getattr(model, "input_dim", None))
+    try:
+        shape = tuple(model.input_shape)
+    except (AttributeError, ValueError, TypeError):
+        return None, None
+    if len(shape) != 3:
+        raise ValueError(
+            f"model {model.name} takes inputs of shape {shape}; a P7 model takes contexts (None, K, D)"
+        )
+    return _int_or_none(shape[1]), _int_or_none(shape[2])
+
+
+def _keras_predictor(model, name: str | None, source: str, batch_size: int) -> Predictor:
+    k, d = _keras_shape(model)
+    return Predictor(
+        name=name or model.name,
+        kind="keras",
+        source=source,
+        context_length=k,
+        input_dim=d,
+        batch_fn=lambda x: model.predict(x, batch_size=batch_size, verbose=0),
+        single_fn=model.predict_on_batch,
+        owner=model,
+    )
+
+
+def _load_keras_file(path: str, name: str, batch_size: int) -> Predictor:
+    import keras  # noqa: PLC0415 (keras only when a model is loaded)
+
+    import p7keras.models  # noqa: F401, PLC0415 (registers the p7keras classes for deserialization)
+
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as exc:  # keras raises many types for a bad file; report one
+        raise ValueError(f"{path}: cannot load as a Keras model ({type(exc).__name__}: {exc})") from exc
+    return _keras_predictor(model, name, path, batch_size)
+
+
+# --------------------------------------------------------------------------------- SavedModels
+def _serving_function(loaded, folder: str):
+    """``(call, input_spec)`` of a loaded SavedModel: the ``serve`` endpoint, else ``serving_default``."""
+    serve = getattr(loaded, SERVE_ENDPOINT, None)
+    specs = getattr(serve, "input_signature", None) if callable(serve) else None
+    if specs is not None and len(specs) == 1:
+        return (lambda x: serve(x)), specs[0]
+    signatures = dict(getattr(loaded, "signatures", {}) or {})
+    if SERVING_SIGNATURE in signatures:
+        signature = signatures[SERVING_SIGNATURE]
+        inputs = signature.structured_input_signature[1]
+        if len(inputs) != 1:
+            raise ValueError(
+                f"{folder}: signature '{SERVING_SIGNATURE}' takes inputs {sorted(inputs)}; expected "
+                "exactly one, the contexts (None, K, D)"
+            )
+        (key, spec), = inputs.items()
+
+        def call(x):
+            outputs = signature(**{key: x})
+            if len(outputs) != 1:
+                raise ValueError(
+                    f"{folder}: signature '{SERVING_SIGNATURE}' returns {sorted(outputs)}; expected exactly "
+                    "one output, the predictions (None, D)"
+                )
+            return next(iter(outputs.values()))
+
+        return call, spec
+    raise ValueError(
+        f"{folder}: the SavedModel has no serving function: expected a '{SERVE_ENDPOINT}' endpoint or a "
+        f"'{SERVING_SIGNATURE}' signature taking contexts (None, K, D); found signatures {sorted(signatures)}"
+    )
+
+
+def _load_saved_model(folder: str, name: str, batch_size: int) -> Predictor:
+    import tensorflow as tf  # noqa: PLC0415 (TensorFlow only for SavedModels)
+
+    try:
+        loaded = tf.saved_model.load(folder)
+    except Exception as exc:  # TensorFlow raises many types for a bad folder; report one
+        raise ValueError(f"{folder}: cannot load as a SavedModel ({type(exc).__name__}: {exc})") from exc
+    call, spec = _serving_function(loaded, folder)
+    shape = tuple(spec.shape.as_list()) if spec.shape.rank is not None else ()
+    if len(shape) != 3:
+        raise ValueError(
+            f"{folder}: the serving function takes inputs of shape {shape}; expected contexts (None, K, D)"
+        )
+
+    def run(x: np.ndarray) -> np.ndarray:
+        parts = [call(tf.constant(x[i : i + batch_size])).numpy() for i in range(0, len(x), batch_size)]
+        return np.concatenate(parts)
+
+    return Predictor(
+        name=name,
+        kind="saved_model",
+        source=folder,
+        context_length=_int_or_none(shape[1]),
+        input_dim=_int_or_none(shape[2]),
+        batch_fn=run,
+        single_fn=lambda x: call(tf.constant(x)).numpy(),
+        owner=loaded,
+    )
+
+
+# ------------------------------------------------------------------------------------- paths
+def resolve_model_path(path: str | os.PathLike) -> tuple[str, str]:
+    """What a MODEL path points to.
+
+    Example:
+        ``resolve_model_path("saved_models/p7_20250101-120000")`` ->
+        ``("keras", "saved_models/p7_20250101-120000/best.keras")``
+
+    Args:
+        path: a run directory, a ``.keras`` file or a SavedModel directory.
+
+    Returns:
+        ``(kind, file_or_folder)`` with kind ``"keras"`` or ``"saved_model"``.
+
+    Raises:
+        FileNotFoundError: no such path.
+        ValueError: a path that is none of the three.
+    """
+    where = Path(path)
+    if not where.exists():
+        raise FileNotFoundError(f"{where}: no such model file or folder")
+    if where.is_file():
+        if where.suffix != KERAS_SUFFIX:
+            raise ValueError(
+                f"{where}: not a model: expected a {KERAS_SUFFIX} file, a run directory or an exported "
+                "SavedModel directory"
+            )
+        return "keras", str(where)
+    for run_file in RUN_FILES:
+        if (where / run_file).is_file():
+            return "keras", str(where / run_file)
+    for folder in (where, where / EXPORT_FOLDER):
+        if (folder / SAVED_MODEL_FILE).is_file():
+            return "saved_model", str(folder)
+    raise ValueError(
+        f"{where}: a folder without {' or '.join(RUN_FILES)} (a run directory) or {SAVED_MODEL_FILE} "
+        "(an exported SavedModel)"
+    )
+
+
+def _name_of_path(path: Path) -> str:
+    """Report name: the run folder for its files and export, else the file or folder name."""
+    path = Path(os.path.abspath(path))
+    if path.name in RUN_FILES or path.name == EXPORT_FOLDER:
+        return f"{path.parent.name}/{Path(path.name).stem}"
+    return path.stem if path.suffix == KERAS_SUFFIX else path.name
+
+
+def load_predictor(model, name: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE) -> Predictor:
+    """Turn a path, a ``keras.Model`` or a callable into a :class:`Predictor`.
+
+    Args:
+        model: a path (run directory, ``.keras`` file, SavedModel directory), a ``keras.Model``, or a
+            callable ``contexts (B, K, D) -> predictions (B, D)``.
+        name: the report name (default: derived from the path, the model name or the function name).
+        batch_size: prediction batch size.
+
+    Returns:
+        A :class:`Predictor`.
+
+    Raises:
+        FileNotFoundError, ValueError: unreadable or unusable models.
+    """
+    if isinstance(model, Predictor):
+        return dataclasses.replace(model, name=name or model.name)
+    if isinstance(model, (str, os.PathLike)):
+        kind, target = resolve_model_path(model)
+        loader = _load_keras_file if kind == "keras" else _load_saved_model
+        return loader(target, name or _name_of_path(Path(model)), batch_size)
+    keras = sys.modules.get("keras")
+    if keras is not None and isinstance(model, keras.Model):
+        return _keras_predictor(model, name, "memory", batch_size)
+    if callable(model):
+        return Predictor(
+            name=name or getattr(model, "__name__", type(model).__name__),
+            kind="callable",
+            source="memory",
+            context_length=_int_or_none(getattr(model, "context_length", None)),
+            input_dim=_int_or_none(getattr(model, "input_dim", None)),
+            batch_fn=model,
+            single_fn=model,
+        )
+    raise ValueError(
+        f"cannot evaluate a {type(model).__name__}: pass a path, a keras.Model or a callable "
+        "contexts (B, K, D) -> (B, D)"
+    )
+
+
+def load_predictors(model_or_path, batch_size: int = DEFAULT_BATCH_SIZE) -> list[Predictor]:
+    """Predictors for ``None`` (none: baselines only), one model, a list of them or a ``{name: model}``.
+
+    Names are made unique by appending ``#2``, ``#3``, ...
+
+    Args:
+        model_or_path: see :func:`load_predictor`; also ``None``, a list/tuple or a dict.
+        batch_size: prediction batch size.
+
+    Returns:
+        A list of :class:`Predictor`.
+    """
+    if model_or_path is None:
+        return []
+    if isinstance(model_or_path, dict):
+        items = list(model_or_path.items())
+    elif isinstance(model_or_path, (list, tuple)):
+        items = [(None, model) for model in model_or_path]
+    else:
+        items = [(None, model_or_path)]
+    predictors, seen = [], {}
+    for name, model in items:
+        predictor = load_predictor(model, name, batch_size)
+        count = seen[predictor.name] = seen.get(predictor.name, 0) + 1
+        if count > 1:
+            predictor = dataclasses.replace(predictor, name=f"{predictor.name}#{count}")
+        predictors.append(predictor)
+    return predictors

@@ -1,0 +1,66 @@
+"""Atomic file writes: a failure never leaves a half-written file behind.
+
+Everything p7keras writes (corpora, reports, model files) goes to a temporary name in the destination
+folder and is renamed over the destination only once it is complete (``os.replace`` is atomic on one
+file system).
+
+Example:
+
+>>> import numpy as np, tempfile, os
+>>> out = os.path.join(tempfile.mkdtemp(), "corpus.npz")
+>>> with atomic_path(out) as tmp:
+...     np.savez(tmp, x=np.zeros(3))
+>>> os.path.exists(out)
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import uuid
+from collections.abc import Iterator
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[str]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` when the block succeeds.
+
+    The temporary file is not created in advance (the writer creates it, with the usual permissions) and
+    keeps the destination's suffix (``np.savez`` appends ``.npz`` to names without it). When the block
+    raises, the temporary file is removed and the destination is untouched. Missing parent folders are
+    created.
+
+    Args:
+        path: the destination file.
+
+    Returns:
+        A context manager yielding the temporary path (a ``str``) to write to.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    base = os.path.basename(path)
+    suffix = os.path.splitext(base)[1]
+    tmp = os.path.join(folder, f".{base}.{uuid.uuid4().hex}.tmp{suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+
+
+
+def write_json(path: str | os.PathLike, data) -> None:
+    """Write ``data`` as indented JSON, atomically (see :func:`atomic_path`).
+
+    Args:
+        path: the destination file.
+        data: anything ``json.dump`` accepts.
+    """
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2)
+        handle.write("\n")

@@ -1,0 +1,1 @@
+"""Tests of the data layer (p7keras.data, p7keras.cli.data, p7keras.io)."""

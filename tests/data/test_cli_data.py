@@ -1,0 +1,80 @@
+"""``p7keras data inspect | synth | from-text``: argparse front end, files, errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from p7keras.cli.main import main
+from p7keras.data import load_corpus
+from tests.data.conftest import TOY_ENCODER
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_synth_then_inspect(tmp_path, capsys):
+    out = os.fspath(tmp_path / "synth.npz")
+    code = main(["data", "synth", "--out", out, "--dim", "32", "--articles", "12", "--chunks-per-article", "15",
+                 "--similarity", "0.6", "--seed", "3"])
+    assert code == 0 and "wrote" in capsys.readouterr().out
+    corpus = load_corpus(out)
+    assert corpus.vectors.shape == (180, 32) and corpus.num_articles == 12
+    report_path = os.fspath(tmp_path / "report.json")
+    assert main(["data", "inspect", out, "--context", "3", "--json", report_path]) == 0
+    text = capsys.readouterr().out
+    assert "histogram of delta" in text and "verdict" in text
+    with open(report_path) as handle:
+        report = json.load(handle)
+    assert report["chunks"] == 180 and report["context"] == 3 and report["sequences"] == 12 * 12
+    assert report["cos_last_next"] == pytest.approx(0.6, abs=0.03)
+    assert report["verdict"] in ("ok", "weak")
+
+
+def test_synth_strength_zero_is_reported_weak(tmp_path, capsys):
+    out = os.fspath(tmp_path / "flat.npz")
+    assert main(["data", "synth", "--out", out, "--dim", "64", "--articles", "30", "--forward-strength", "0"]) == 0
+    assert main(["data", "inspect", out, "--split", "train", "--json", os.fspath(tmp_path / "r.json")]) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["verdict"] == "weak"
+    assert "verdict: weak" in capsys.readouterr().out
+
+
+def test_from_text(tmp_path, capsys):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    paragraph = "Ownership rules decide when memory is freed, and moves transfer it. " * 3
+    for name in ("one.md", "two.txt"):
+        (docs / name).write_text("\n\n".join([paragraph] * 8))
+    out = os.fspath(tmp_path / "docs.npz")
+    assert main(["data", "from-text", os.fspath(docs), "--encoder", f"{TOY_ENCODER}:encode", "--out", out]) == 0
+    assert "2 articles" in capsys.readouterr().out
+    corpus = load_corpus(out)
+    assert corpus.article_names.tolist() == ["one.md", "two.txt"] and corpus.dim == 32
+
+
+def test_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, vectors=np.zeros((4, 3), np.float32), article_ids=np.zeros(4, np.int64))
+    assert main(["data", "inspect", os.fspath(tmp_path / "absent.npz")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["data", "synth", "--out", os.fspath(tmp_path / "x.npz"), "--similarity", "1.5"]) == 2
+    err = capsys.readouterr().err
+    assert "similarity out of range" in err and len(err.strip().splitlines()) == 1
+    out = os.fspath(tmp_path / "y.npz")
+    assert main(["data", "from-text", os.fspath(tmp_path), "--encoder", "nope", "--out", out]) == 2
+    assert "no .txt or .md files" in capsys.readouterr().err
+    assert not (tmp_path / "x.npz").exists() and not (tmp_path / "y.npz").exists()
+    assert main(["data"]) == 2  # no sub-command: help
+
+
+def test_subprocess_exit_code_without_traceback(tmp_path):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"")
+    path = ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")
+    env = dict(os.environ, PYTHONPATH=path, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run([sys.executable, "-m", "p7keras", "data", "inspect", os.fspath(bad)],
+                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2
+    assert "the file is empty" in result.stderr and "Traceback" not in result.stderr
