@@ -15,14 +15,10 @@ first use.
 from __future__ import annotations
 
 import importlib
-import os
 
-# Quiet TensorFlow's C++ start-up chatter (CUDA probes on CPU machines) unless a level was chosen.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-from p7keras import callbacks, layers, losses, models  # noqa: E402
-from p7keras.config import DEFAULTS  # noqa: E402
-from p7keras.models import LSTMP7Ranker, P7Ranker, TransformerP7Ranker  # noqa: E402
+from p7keras import callbacks, layers, losses, models
+from p7keras.config import DEFAULTS
+from p7keras.models import LSTMP7Ranker, P7Ranker, TransformerP7Ranker
 
 __version__ = "0.1.0"
 

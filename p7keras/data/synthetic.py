@@ -48,7 +48,7 @@ from p7keras.data.corpus import ChunkCorpus
 from p7keras.data.errors import DataError
 
 # The defaults of the generative process (each used only here).
-NUM_ARTICLES = 200
+NUM_ARTICLES = 120
 CHUNKS_PER_ARTICLE = 50
 DIM = 768
 SIMILARITY = 0.5

@@ -21,7 +21,6 @@ import keras
 from keras import ops
 
 from p7keras import losses
-from p7keras import ops as p7ops
 from p7keras.config import CONTEXT_KEY, DEFAULTS, GATE_MODES, HARD_NEGATIVES_KEY, TARGET_KEY
 from p7keras.layers import SemanticAnchor
 from p7keras.models.steps import BackendSteps
@@ -139,6 +138,7 @@ class P7Ranker(BackendSteps, keras.Model):
         self.head_hidden = keras.layers.Dense(self.d_model, activation="relu", name="head_hidden")
         self.head_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="head_norm")
         self.head_output = None  # Dense(D), created once D is known
+        self.head_unit = keras.layers.UnitNormalization(name="head_unit")
         self._trackers = {name: keras.metrics.Mean(name=name) for name in METRIC_NAMES}
 
     # ----------------------------------------------------------------------------------- shapes
@@ -204,7 +204,7 @@ class P7Ranker(BackendSteps, keras.Model):
         self._check_context_shape(context.shape)
         last, encoded = self._encode(self.input_projection(context), training)
         raw = self.head_output(self.head_norm(self.head_hidden(last)))
-        return self.anchor(p7ops.l2_normalize(raw), context, encoded)
+        return self.anchor(self.head_unit(raw), context, encoded)
 
     def compute_output_shape(self, input_shape):
         if isinstance(input_shape, dict):
