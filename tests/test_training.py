@@ -100,8 +100,9 @@ def test_killed_run_resumes_with_full_history(tmp_path):
     command = [sys.executable, "-m", "p7keras", "train", "--data", str(corpus_file), *TINY, "--epochs", "4",
                "--batch-size", "8", "--exp-name", "killed", "--output-dir", str(tmp_path), "--no-export"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    first = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.time() + 300
+    log = open(tmp_path / "first.log", "w")  # a file, not a pipe: a full pipe would stall the run
+    first = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 600
     history_file = None
     while time.time() < deadline and first.poll() is None:
         found = list(tmp_path.glob("killed_*/backup/training_metadata.json"))
@@ -109,9 +110,10 @@ def test_killed_run_resumes_with_full_history(tmp_path):
             history_file = found[0].parent.parent / "history.json"
             break
         time.sleep(0.05)
-    assert history_file is not None, first.communicate()[0].decode()[-2000:]
     first.send_signal(signal.SIGKILL)  # mid-run, the second epoch under way
     first.wait()
+    log.close()
+    assert history_file is not None, (tmp_path / "first.log").read_text()[-2000:]
     run = history_file.parent
     assert not (run / "verdict.json").exists()
     second = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
