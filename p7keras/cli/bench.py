@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from p7keras.cli.main import add_backend_argument
 from p7keras.config import DEFAULTS
 
 
@@ -22,8 +23,7 @@ def register(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
     parser.add_argument("--steps", type=int, default=20, help="batches per timed epoch")
     parser.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto")
-    parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), default=None,
-                        help="Keras backend (default: KERAS_BACKEND)")
+    add_backend_argument(parser)
     parser.add_argument("--json", metavar="OUT", help="also write the figures to this JSON file")
     parser.set_defaults(func=run)
 

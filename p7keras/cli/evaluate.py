@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 
+from p7keras.cli.main import add_backend_argument
 from p7keras.config import DEFAULTS
 
 
@@ -75,7 +76,7 @@ def register(subparsers) -> None:
                         "is then UNDECIDED")
     parser.add_argument("--require-pass", action="store_true",
                         help="exit with code 1 unless every model passes the ship gate")
-    parser.add_argument("--backend", default=None, help="Keras backend (default: KERAS_BACKEND)")
+    add_backend_argument(parser)
     parser.add_argument("--json", metavar="OUT", help="write the result as JSON")
     parser.add_argument("--html", metavar="OUT", help="write a self-contained HTML report")
     parser.set_defaults(func=run)

@@ -45,6 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def add_backend_argument(parser) -> None:
+    """Adds ``--backend``; ``main`` reads it before Keras runs (see ``_backend_from_argv``)."""
+    parser.add_argument("--backend", choices=BACKENDS, default=None, help="Keras backend (default: KERAS_BACKEND)")
+
+
 def _backend_from_argv(argv: list[str]) -> str | None:
     for i, arg in enumerate(argv):
         if arg == "--backend" and i + 1 < len(argv):
@@ -60,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     if backend:
         import keras  # noqa: PLC0415 (importing p7keras already imported it)
 
-        if backend != keras.backend.backend() and backend in ("tensorflow", "jax", "torch"):
+        if backend != keras.backend.backend() and backend in BACKENDS:
             # Keras fixes its backend at import: run the command again on the requested one.
             env = {**os.environ, "KERAS_BACKEND": backend}
             return subprocess.call([sys.executable, "-m", "p7keras", *argv], env=env)

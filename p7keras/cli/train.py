@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from p7keras.config import ANCHOR_MODES, GATE_MODES
-from p7keras.training.config import BACKENDS, DEVICES, MODEL_TYPES, TrainConfig
+from p7keras.cli.main import add_backend_argument
+from p7keras.training.config import DEVICES, MODEL_TYPES, TrainConfig
 
 D = TrainConfig()
 
@@ -62,7 +63,7 @@ def register(subparsers) -> None:
     run.add_argument("--warmup-epochs", type=int, default=D.warmup_epochs,
                      help=f"epochs with the teacher term (default {D.warmup_epochs})")
     run.add_argument("--device", choices=DEVICES, default=D.device)
-    run.add_argument("--backend", choices=BACKENDS, default=None, help="Keras backend (default: KERAS_BACKEND)")
+    add_backend_argument(run)
     run.add_argument("--seed", type=int, default=D.seed)
     run.add_argument("--exp-name", default=D.exp_name, help=f"run folder prefix (default {D.exp_name})")
     run.add_argument("--output-dir", default=D.output_dir, help=f"(default {D.output_dir}/)")
