@@ -35,13 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
-        try:
-            module = importlib.import_module(f"p7keras.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"p7keras.cli.{name}":
-                raise
-            continue
-        module.register(subparsers)
+        importlib.import_module(f"p7keras.cli.{name}").register(subparsers)
     return parser
 
 

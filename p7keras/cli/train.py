@@ -10,6 +10,89 @@ from p7keras.training.config import DEVICES, MODEL_TYPES, TrainConfig
 
 D = TrainConfig()
 
+# Every TrainConfig flag, defined once for `p7keras train` and `p7keras tune`:
+# (group, flags, TrainConfig field, help, extra argparse keywords); the first flag is the field's own.
+TRAIN_FLAGS = (
+    ("data", ("--data",), "data", "one chunk corpus or sequence file (.npz), split by article "
+     "(default: the embedded synthetic corpus)", {}),
+    ("data", ("--train",), "train", "training file (with --val: no split)", {}),
+    ("data", ("--val",), "val", "validation file", {}),
+    ("data", ("--context-length", "--context"), "context_length", "K, context chunks per sequence", {}),
+    ("data", ("--hard-negatives",), "hard_negatives", "M in-article hard negatives per sample", {}),
+    ("model", ("--model-type",), "model_type", "", {"choices": MODEL_TYPES}),
+    ("model", ("--d-model",), "d_model", "", {}),
+    ("model", ("--nhead",), "nhead", "attention heads", {}),
+    ("model", ("--num-layers",), "num_layers", "(default 4 transformer, 2 lstm)", {"type": int}),
+    ("model", ("--ff-dim",), "ff_dim", "transformer feed-forward width", {}),
+    ("model", ("--dropout",), "dropout", "", {}),
+    ("model", ("--anchor-lambda", "--lambda"), "anchor_lambda",
+     f"start (or fixed) λ in [{D.anchor_lambda_min}, {D.anchor_lambda_max}]", {}),
+    ("model", ("--anchor-learnable",), "anchor_learnable", "learn λ or keep it fixed",
+     {"action": argparse.BooleanOptionalAction}),
+    ("model", ("--anchor-mode",), "anchor_mode", "", {"choices": ANCHOR_MODES}),
+    ("loss", ("--w-rank",), "w_rank", "InfoNCE weight", {}),
+    ("loss", ("--w-margin",), "w_margin", "prev-repel weight", {}),
+    ("loss", ("--w-teacher",), "w_teacher", "teacher weight", {}),
+    ("loss", ("--margin",), "margin", "prev-repel margin m", {}),
+    ("loss", ("--temperature",), "temperature", "InfoNCE temperature τ", {}),
+    ("loss", ("--gate-threshold",), "gate_threshold", "Δ needed for full weight", {}),
+    ("loss", ("--gate-weak-weight",), "gate_weak_weight", "weight of weak sequences", {}),
+    ("loss", ("--floor-threshold",), "floor_threshold", "teacher cosine floor", {}),
+    ("loss", ("--gate-mode",), "gate_mode", "", {"choices": GATE_MODES}),
+    ("run", ("--batch-size",), "batch_size", "", {}),
+    ("run", ("--epochs",), "epochs", "", {}),
+    ("run", ("--lr",), "lr", "AdamW learning rate", {}),
+    ("run", ("--weight-decay",), "weight_decay", "AdamW weight decay", {}),
+    ("run", ("--warmup-epochs",), "warmup_epochs", "epochs with the teacher term", {}),
+    ("run", ("--device",), "device", "", {"choices": DEVICES}),
+    ("run", ("--seed",), "seed", "split and initialisation seed", {}),
+    ("run", ("--exp-name",), "exp_name", "run folder prefix", {"type": str}),
+    ("run", ("--output-dir",), "output_dir", "where the run directory goes", {}),
+    ("run", ("--no-export",), "export", "skip the SavedModel export", {"action": "store_false"}),
+)
+
+
+def add_train_arguments(parser: argparse.ArgumentParser, unset: bool = False,
+                        texts: dict[str, str] | None = None) -> dict[str, argparse._ArgumentGroup]:
+    """Adds every ``TrainConfig`` flag (and ``--backend``) to ``parser``, in groups data/model/loss/run.
+
+    Example:
+
+    >>> parser = argparse.ArgumentParser()
+    >>> _ = add_train_arguments(parser, unset=True)
+    >>> train_settings(parser.parse_args(["--epochs", "3"]))
+    {'epochs': 3}
+
+    Args:
+        parser: the (sub)command's parser.
+        unset: every default None, so only the flags given are set (``p7keras tune``); else the
+            ``TrainConfig`` defaults.
+        texts: help texts that replace the table's, by field.
+
+    Returns:
+        The argument groups by name (a command adds its own flags to them).
+    """
+    groups = {name: parser.add_argument_group(name) for name in ("data", "model", "loss", "run")}
+    for group, flags, field, text, extra in TRAIN_FLAGS:
+        default = getattr(D, field)
+        text = (texts or {}).get(field, text)
+        keywords = {"dest": field, "default": None if unset else default, **extra}
+        if extra.get("action") == "store_false":
+            keywords.update(default=None, action="store_const", const=False) if unset else keywords.pop("default")
+        elif "action" not in extra:
+            keywords.setdefault("type", type(default) if default is not None else str)
+        shown = "" if default is None or "default" in text or "action" in extra else f" (default {default})"
+        groups[group].add_argument(*flags, help=(text + shown).strip(), **keywords)
+    add_backend_argument(groups["run"])
+    return groups
+
+
+def train_settings(args: argparse.Namespace) -> dict:
+    """The ``TrainConfig`` fields of parsed flags (without the ones left None by ``unset``)."""
+    values = vars(args)
+    fields = [field for _, _, field, _, _ in TRAIN_FLAGS] + ["backend"]
+    return {field: values[field] for field in fields if values.get(field) is not None}
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -19,63 +102,14 @@ def register(subparsers) -> None:
         "corpus. Started again with the same command, an interrupted run resumes.",
         epilog="example: p7keras train --context 7 --margin 0.10 --lambda 0.9 --epochs 12",
     )
-    data = parser.add_argument_group("data")
-    data.add_argument("--data", help="one chunk corpus or sequence file (.npz), split by article")
-    data.add_argument("--train", help="training file (with --val: no split)")
-    data.add_argument("--val", help="validation file")
-    data.add_argument("--context-length", "--context", dest="context_length", type=int, default=D.context_length,
-                      help=f"K, context chunks per sequence (default {D.context_length})")
-    data.add_argument("--hard-negatives", type=int, default=D.hard_negatives,
-                      help=f"M in-article hard negatives per sample (default {D.hard_negatives})")
-
-    model = parser.add_argument_group("model")
-    model.add_argument("--model-type", choices=MODEL_TYPES, default=D.model_type)
-    model.add_argument("--d-model", type=int, default=D.d_model, help=f"(default {D.d_model})")
-    model.add_argument("--nhead", type=int, default=D.nhead, help=f"attention heads (default {D.nhead})")
-    model.add_argument("--num-layers", type=int, default=None, help="(default 4 transformer, 2 lstm)")
-    model.add_argument("--dropout", type=float, default=D.dropout, help=f"(default {D.dropout})")
-    model.add_argument("--anchor-lambda", "--lambda", dest="anchor_lambda", type=float, default=D.anchor_lambda,
-                       help=f"start (or fixed) λ in [{D.anchor_lambda_min}, {D.anchor_lambda_max}] "
-                       f"(default {D.anchor_lambda})")
-    model.add_argument("--anchor-learnable", action=argparse.BooleanOptionalAction, default=D.anchor_learnable,
-                       help="learn λ (default) or keep it fixed")
-    model.add_argument("--anchor-mode", choices=ANCHOR_MODES, default=D.anchor_mode)
-
-    loss = parser.add_argument_group("loss")
-    for flag, field, text in (
-        ("--w-rank", "w_rank", "InfoNCE weight"),
-        ("--w-margin", "w_margin", "prev-repel weight"),
-        ("--w-teacher", "w_teacher", "teacher weight"),
-        ("--margin", "margin", "prev-repel margin m"),
-        ("--temperature", "temperature", "InfoNCE temperature τ"),
-        ("--gate-threshold", "gate_threshold", "Δ needed for full weight"),
-        ("--gate-weak-weight", "gate_weak_weight", "weight of weak sequences"),
-        ("--floor-threshold", "floor_threshold", "teacher cosine floor"),
-    ):
-        loss.add_argument(flag, dest=field, type=float, default=getattr(D, field),
-                          help=f"{text} (default {getattr(D, field)})")
-    loss.add_argument("--gate-mode", choices=GATE_MODES, default=D.gate_mode)
-
-    run = parser.add_argument_group("run")
-    run.add_argument("--batch-size", type=int, default=D.batch_size, help=f"(default {D.batch_size})")
-    run.add_argument("--epochs", type=int, default=D.epochs, help=f"(default {D.epochs})")
-    run.add_argument("--lr", type=float, default=D.lr, help=f"AdamW learning rate (default {D.lr})")
-    run.add_argument("--warmup-epochs", type=int, default=D.warmup_epochs,
-                     help=f"epochs with the teacher term (default {D.warmup_epochs})")
-    run.add_argument("--device", choices=DEVICES, default=D.device)
-    add_backend_argument(run)
-    run.add_argument("--seed", type=int, default=D.seed)
-    run.add_argument("--exp-name", default=D.exp_name, help=f"run folder prefix (default {D.exp_name})")
-    run.add_argument("--output-dir", default=D.output_dir, help=f"(default {D.output_dir}/)")
-    run.add_argument("--no-export", dest="export", action="store_false", help="skip the SavedModel export")
+    add_train_arguments(parser)
     parser.set_defaults(func=run_command)
 
 
 def run_command(args: argparse.Namespace) -> int:
     from p7keras.training import train  # noqa: PLC0415
 
-    fields = {name for name in TrainConfig.__dataclass_fields__}
-    config = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    config = TrainConfig(**train_settings(args))
     config.check()
     result = train(config)
     return 0 if result.verdict["status"] in ("PASS", "MARGINAL") else 1

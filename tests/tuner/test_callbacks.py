@@ -1,0 +1,33 @@
+"""RetrievalMetrics: val R@k / MRR@10 at epoch end, the same numbers as p7keras.evaluation."""
+
+import keras_tuner
+import pytest
+
+from p7keras.evaluation import evaluate
+from tuner.callbacks import LOGGED_METRICS, RetrievalMetrics
+from tuner.hypermodel import P7HyperModel
+from tuner.spaces import get_space
+from tuner.windows import WindowCache
+
+from tests.tuner.conftest import SYNTHETIC
+
+
+def test_callback_adds_the_evaluation_modules_numbers_to_the_logs(tiny_base):
+    hypermodel = P7HyperModel(get_space("priority1"), tiny_base, WindowCache.from_config(tiny_base, SYNTHETIC))
+    val = hypermodel.data.splits(5).val
+    model = hypermodel.build(keras_tuner.HyperParameters())
+    model.predict(val.contexts[:2], verbose=0)  # builds the weights
+    callback = RetrievalMetrics(val)
+    callback.set_model(model)
+    logs = {"val_margin": 0.1}
+    callback.on_epoch_end(0, logs)
+    assert set(logs) == {"val_margin", *LOGGED_METRICS}
+    expected = evaluate(model, val, strict_gate=False, latency_calls=1)["models"][model.name]["retrieval"]["all"]
+    assert {name: logs[f"val_{name}"] for name in expected} == pytest.approx(expected, abs=1e-12)
+    assert 0.0 <= logs["val_MRR@10"] <= logs["val_R@10"] <= 1.0
+
+
+def test_callback_needs_sequences(tiny_base):
+    val = WindowCache.from_config(tiny_base, SYNTHETIC).splits(5).val
+    with pytest.raises(ValueError, match="at least one validation sequence"):
+        RetrievalMetrics(val.__class__(val.bank, val.context_rows[:0], val.target_rows[:0]))

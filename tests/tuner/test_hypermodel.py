@@ -1,0 +1,70 @@
+"""P7HyperModel: trial settings from the hyperparameters, data re-windowed per K, trial files."""
+
+import json
+
+import keras_tuner
+import pytest
+
+from tuner.hypermodel import P7HyperModel
+from tuner.results import FINAL_WEIGHTS, TRIAL_FILE
+from tuner.spaces import get_space
+from tuner.windows import WindowCache
+
+from tests.tuner.conftest import SYNTHETIC
+
+
+def _hypermodel(base, grid="priority1", objective="val_margin"):
+    return P7HyperModel(get_space(grid), base, WindowCache.from_config(base, SYNTHETIC), objective)
+
+
+def _hp(space, **values):
+    hp = keras_tuner.HyperParameters()
+    space.declare(hp)
+    hp.values.update(values)
+    return hp
+
+
+def test_built_model_reflects_the_hyperparameters(tiny_base):
+    hypermodel = _hypermodel(tiny_base)
+    model = hypermodel.build(_hp(hypermodel.space, context_length=7, margin=0.10, anchor_lambda=0.9))
+    config = model.get_config()
+    assert (config["context_length"], config["margin"], config["anchor_lambda"]) == (7, 0.10, 0.9)
+    assert (config["d_model"], config["input_dim"]) == (16, 16)  # base settings and the data's D
+    preset = _hypermodel(tiny_base, "recommended")
+    assert preset.build(_hp(preset.space, run="larger-context")).context_length == 7
+
+
+def test_data_is_windowed_once_per_context_length(tiny_base):
+    cache = _hypermodel(tiny_base).data
+    three, seven = cache.splits(3), cache.splits(7)
+    assert three.train.contexts.shape[1:] == (3, 16) and seven.val.contexts.shape[1:] == (7, 16)
+    assert len(three.train) > len(seven.train)  # shorter windows: more sequences per article
+    assert cache.splits(3) is three
+
+
+def test_fit_trains_on_the_trials_windows_and_writes_the_trial_files(tiny_base, tmp_path):
+    hypermodel = _hypermodel(tiny_base, objective="val_R@5")
+    asked = []
+    splits = hypermodel.data.splits
+    hypermodel.data.splits = lambda k: asked.append(k) or splits(k)
+    hp = _hp(hypermodel.space, context_length=3)
+    history = hypermodel.fit(hp, hypermodel.build(hp), trial_dir=str(tmp_path))
+    assert asked and set(asked) == {3}
+    assert {"val_margin", "val_R@5", "val_MRR@10", "val_R@1", "val_R@10"} <= set(history.history)
+    summary = json.loads((tmp_path / TRIAL_FILE).read_text())
+    assert summary["config"]["context_length"] == 3 and summary["settings"]["context_length"] == 3
+    assert summary["objective"] == "val_R@5" and summary["best_epoch"] == 1 and summary["epochs"] == 1
+    assert summary["metrics"]["val_R@5"] == history.history["val_R@5"][0]
+    assert summary["verdict"]["status"] in ("PASS", "MARGINAL", "FAIL") and summary["rss_mib"] > 0
+    assert (tmp_path / FINAL_WEIGHTS).is_file()
+
+
+def test_fit_refuses_outside_data_and_impossible_values(tiny_base):
+    hypermodel = _hypermodel(tiny_base)
+    hp = _hp(hypermodel.space)
+    with pytest.raises(TypeError, match="takes its data from its WindowCache"):
+        hypermodel.fit(hp, None, [1, 2])
+    with pytest.raises(ValueError, match="unknown objective 'loss'"):
+        _hypermodel(tiny_base, objective="loss")
+    with pytest.raises(ValueError, match="outside its range"):
+        hypermodel.config_for(_hp(hypermodel.space, anchor_lambda=0.95))

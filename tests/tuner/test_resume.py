@@ -1,0 +1,43 @@
+"""An interrupted search, started again with the same command, runs only the trials that are left."""
+
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.tuner.conftest import ROOT, events, module_command, run_module, search_flags, subprocess_env
+
+
+@pytest.mark.parametrize("per_process", ["0", "1"])
+def test_killed_search_reruns_only_the_trials_left(tmp_path, per_process):
+    """Killed after its first trial: in one process (0), or its parent while trials run in children (1)."""
+    flags = [*search_flags(tmp_path, "--grid", "recommended", "--max-trials", "2"), "--trials-per-process", per_process]
+    project = tmp_path / "tuning" / "recommended-grid"
+    first = subprocess.Popen(module_command(*flags), cwd=ROOT, env=subprocess_env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
+    deadline = time.time() + 300
+    while time.time() < deadline and first.poll() is None:
+        if any(e["event"] == "end" for e in events(project)):
+            break
+        time.sleep(0.02)
+    assert first.poll() is None, first.communicate()[0].decode()[-3000:]
+    first.send_signal(signal.SIGKILL)  # after the first trial, mid-search
+    first.wait()
+    time.sleep(1)  # a child process dies with its parent (PR_SET_PDEATHSIG): nothing may still write
+    finished_before = {e["trial_id"] for e in events(project) if e["event"] == "end"}
+    assert finished_before and not (project / "results.json").exists()
+
+    second = run_module(*flags)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert f"{len(finished_before)} trial(s) already finished" in second.stdout
+    log = events(project)
+    second_pid = {e["pid"] for e in log} - {e["pid"] for e in log if e["trial_id"] in finished_before}
+    rerun = {e["trial_id"] for e in log if e["event"] == "start" and e["pid"] in second_pid}
+    assert not rerun & finished_before, "a finished trial ran again"
+    ended = [e["trial_id"] for e in log if e["event"] == "end"]
+    assert sorted(ended) == sorted(set(ended)) and len(ended) == 2
+    result = json.loads((project / "results.json").read_text())
+    assert result["completed"] == 2 and len(result["trials"]) == 2
+    assert {t["run"] for t in result["trials"]} == {"baseline", "strong-anchor"}

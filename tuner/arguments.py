@@ -1,0 +1,91 @@
+"""The flags of a search, defined once for ``python -m tuner.search`` and ``p7keras tune``.
+
+Search flags map onto :class:`tuner.config.SearchConfig`; the training flags (model size, loss
+settings that are not searched, epochs, batch size, data...) onto ``TrainConfig`` fields, and only
+the ones given on the command line are set (the others keep ``TrainConfig``'s defaults).
+
+Example:
+
+>>> import argparse
+>>> parser = argparse.ArgumentParser()
+>>> add_arguments(parser)
+>>> config = config_from_args(parser.parse_args(["--grid", "recommended", "--d-model", "16", "--nhead", "2"]))
+>>> config.grid, config.train
+('recommended', {'d_model': 16, 'nhead': 2})
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from p7keras.cli.train import add_train_arguments, train_settings
+from p7keras.data import synthetic
+from tuner.config import DEFAULT_DIRECTORY, DEFAULT_EXP_NAME, TENSORFLOW_TRIALS_PER_PROCESS, TUNER_KINDS, SearchConfig
+from tuner.results import OBJECTIVES
+from tuner.spaces import SPACES
+from tuner.windows import SyntheticOptions
+
+# Help texts of the training flags that say something else for a search.
+_TEXTS = {
+    "context_length": "K, when the grid does not search it",
+    "anchor_lambda": "start λ, when the grid does not search it",
+    "epochs": "epochs per trial (Hyperband: its max epochs)",
+    "seed": "split, initialisation and oracle seed",
+    "exp_name": f"folder prefix of the best model's run directory (default {DEFAULT_EXP_NAME})",
+    "output_dir": "where the best model's run directory goes",
+    "export": "skip the best model's SavedModel export",
+}
+_SYNTHETIC_FLAGS = (
+    ("--num-articles", "num_articles", f"articles of the synthetic corpus (default {synthetic.NUM_ARTICLES})"),
+    ("--chunks-per-article", "chunks_per_article",
+     f"chunks per article of the synthetic corpus (default {synthetic.CHUNKS_PER_ARTICLE})"),
+    ("--dim", "dim", f"embedding width D of the synthetic corpus (default {synthetic.DIM})"),
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds every flag of a search to ``parser`` (used by ``tuner.search`` and ``p7keras tune``).
+
+    Args:
+        parser: an empty parser (or subcommand parser).
+    """
+    search = parser.add_argument_group("search")
+    grids = "; ".join(f"{space.name}: {space.description}" for space in SPACES.values())
+    search.add_argument("--grid", default="priority1", help=f"search space (default priority1) — {grids}")
+    search.add_argument("--tuner", default="grid", help=f"{' | '.join(TUNER_KINDS)} (default grid)")
+    search.add_argument("--objective", default=OBJECTIVES[0],
+                        help=f"metric to maximise: {' | '.join(OBJECTIVES)} (default {OBJECTIVES[0]})")
+    search.add_argument("--max-trials", type=int, default=None, metavar="N",
+                        help="run at most N trials (grid: the whole grid; bayesian: the grid's size)")
+    search.add_argument("--directory", default=DEFAULT_DIRECTORY,
+                        help=f"folder of search projects (default {DEFAULT_DIRECTORY})")
+    search.add_argument("--project-name", default=None, help="project folder (default <grid>-<tuner>)")
+    search.add_argument("--overwrite", action="store_true", help="start the project over instead of resuming it")
+    search.add_argument("--trials-per-process", type=int, default=None, metavar="N",
+                        help="run the trials in fresh processes, N each, so memory stays flat (0: all in this "
+                        f"process; default {TENSORFLOW_TRIALS_PER_PROCESS} on TensorFlow, whose memory grows with "
+                        "every trained model, 0 on JAX and PyTorch)")
+    groups = add_train_arguments(parser, unset=True, texts=_TEXTS)
+    for flag, field, text in _SYNTHETIC_FLAGS:
+        groups["data"].add_argument(flag, dest=field, type=int, default=None, help=text)
+
+
+def config_from_args(args: argparse.Namespace) -> SearchConfig:
+    """The :class:`SearchConfig` of parsed flags (training flags only where given)."""
+    values = vars(args)
+    train = train_settings(args)
+    synthetic = SyntheticOptions(**{field: values[field] for _, field, _ in _SYNTHETIC_FLAGS})
+    return SearchConfig(grid=args.grid, tuner=args.tuner, objective=args.objective, max_trials=args.max_trials,
+                        directory=args.directory, project_name=args.project_name, overwrite=args.overwrite,
+                        trials_per_process=args.trials_per_process, train=train, synthetic=synthetic)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Runs the search of parsed flags; exit code 0 when it ended with a finished trial (or as a worker)."""
+    from tuner.search import run_search  # noqa: PLC0415 (keras_tuner only when a search runs)
+
+    config = config_from_args(args)
+    config.check()
+    result = run_search(config)
+    return 0 if result.role == "worker" or result.completed else 1
+

@@ -1,0 +1,108 @@
+"""Trial results: one summary file per trial, and the ranked rows of the search's table.
+
+Each trial writes ``p7_trial.json`` into its KerasTuner trial folder (by the process that ran it,
+chief-less or worker): its settings, history, best epoch (by the search's objective), the table's
+metrics at that epoch and the verdict of that epoch (``p7keras.callbacks.verdict``). The ranked
+table joins these files with the oracle's trial records (status and score).
+
+Example:
+
+>>> summary = summarize_history({"val_margin": [0.1, 0.3], "val_cos_next": [0.4, 0.5],
+...                              "val_cos_anchor": [0.5, 0.6]}, "val_margin")
+>>> summary["best_epoch"], summary["verdict"]["status"]
+(2, 'PASS')
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+from p7keras.callbacks import best_epoch, verdict
+from p7keras.io import write_json
+
+# What a search can maximise: the validation margin (default) or the ship gate's retrieval numbers.
+OBJECTIVES = ("val_margin", "val_R@5", "val_MRR@10")
+TRIAL_FILE = "p7_trial.json"
+FINAL_WEIGHTS = "final.weights.h5"
+# Metrics of the ranked table (validation values at the trial's best epoch).
+TABLE_METRICS = ("val_margin", "val_cos_next", "val_cos_anchor", "val_R@5", "val_MRR@10")
+VERDICT_METRICS = ("margin", "cos_next", "cos_anchor")
+COMPLETED = "COMPLETED"
+
+
+def summarize_history(history: dict, objective: str, hard_drift: bool = False) -> dict:
+    """The best epoch of a trial by ``objective`` (maximised), its table metrics and its verdict.
+
+    Args:
+        history: metric name -> per-epoch values (Keras ``History.history``).
+        objective: the logged metric the search maximises.
+        hard_drift: whether the hard orthogonal-drift rule fired (it rules out PASS).
+
+    Returns:
+        ``{"best_epoch": 1-based or None, "metrics": {...}, "verdict": {...}}``.
+    """
+    epoch = best_epoch(history, objective)
+    if epoch is None:
+        reason = f"no finite {objective} was logged"
+        return {"best_epoch": None, "metrics": {}, "verdict": {"status": "FAIL", "reasons": [reason]}}
+    metrics = {name: float(history[name][epoch]) for name in TABLE_METRICS if name in history}
+    status = verdict({name: history[f"val_{name}"][epoch] for name in VERDICT_METRICS}, hard_drift)
+    return {"best_epoch": epoch + 1, "metrics": metrics, "verdict": status}
+
+
+def write_trial_summary(trial_dir: str, summary: dict) -> str:
+    """Writes ``p7_trial.json`` into ``trial_dir`` (atomically); returns its path."""
+    path = os.path.join(trial_dir, TRIAL_FILE)
+    write_json(path, summary)
+    return path
+
+
+def read_trial_summary(trial_dir: str) -> dict | None:
+    """The trial's ``p7_trial.json``, or None when the trial wrote none (failed or interrupted)."""
+    try:
+        with open(os.path.join(trial_dir, TRIAL_FILE), encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def error_line(message: str | None) -> str:
+    """The last non-empty line of an error message or traceback (the exception itself)."""
+    lines = [line for line in (message or "").strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+def trial_row(trial, summary: dict | None, columns: tuple[str, ...]) -> dict:
+    """One row of the ranked table (unranked).
+
+    Args:
+        trial: a ``keras_tuner`` trial (its id, status, score, hyperparameter values, message).
+        summary: the trial's ``p7_trial.json`` (or None).
+        columns: the hyperparameter columns of the search space.
+
+    Returns:
+        A flat dict: ``trial``, ``status``, the hyperparameters, ``score``, the table metrics,
+        ``verdict``, ``best_epoch``, ``epochs``, ``seconds``, ``rss_mib``, ``tuner_id`` and ``note``.
+    """
+    summary = summary or {}
+    settings = {**trial.hyperparameters.values, **summary.get("settings", {})}
+    score = trial.score if trial.status == COMPLETED else None
+    row = {"trial": trial.trial_id, "status": trial.status}
+    row.update({name: settings.get(name) for name in columns})
+    row["score"] = None if score is None or not math.isfinite(score) else float(score)
+    row.update({name: summary.get("metrics", {}).get(name) for name in TABLE_METRICS})
+    row["verdict"] = summary.get("verdict", {}).get("status")
+    for key in ("best_epoch", "epochs", "seconds", "rss_mib", "tuner_id"):
+        row[key] = summary.get(key)
+    row["note"] = "" if trial.status == COMPLETED else error_line(trial.message)
+    return row
+
+
+def rank_rows(rows: list[dict]) -> list[dict]:
+    """Rows with a score first, highest first, then the others by trial id; adds ``rank`` (1-based)."""
+    scored = sorted((r for r in rows if r["score"] is not None),
+                    key=lambda r: (-r["score"], len(r["trial"]), r["trial"]))
+    others = sorted((r for r in rows if r["score"] is None), key=lambda r: (len(r["trial"]), r["trial"]))
+    return [{"rank": i + 1, **row} for i, row in enumerate(scored + others)]

@@ -1,0 +1,295 @@
+"""A P7 hyperparameter search end to end: ``python -m tuner.search`` (the same as ``p7keras tune``).
+
+``run_search(config)`` builds the hypermodel and the KerasTuner tuner, runs (or resumes) the search,
+then, in the process that owns the results (the only one, or the chief in distributed mode):
+
+* prints the ranked table and saves it as ``results.csv`` and ``results.json`` in the project folder
+  (``results.json`` also holds the RSS after every trial, from ``trial_events.jsonl``);
+* saves the best trial as a run directory under ``--output-dir`` (``saved_models/`` by default);
+* writes TensorBoard HParams logs to ``<project>/tensorboard``.
+
+Distributed mode is KerasTuner's: with ``KERASTUNER_ORACLE_IP``/``KERASTUNER_ORACLE_PORT`` set, the
+process whose ``KERASTUNER_TUNER_ID`` contains ``chief`` serves the oracle and reports; the others
+are workers that run trials (see ``tuner/launch_distributed.sh``).
+
+Example:
+
+    $ python -m tuner.search --grid priority1 --data corpus.npz --epochs 5
+    $ python -m tuner.search --grid recommended --objective val_R@5 --tuner bayesian --max-trials 4
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from p7keras.training.run_dir import FINISHED, STATE_FILE
+from p7keras.training.train import check_device, select_backend
+from tuner.config import SETTINGS_FILE, SearchConfig
+from tuner.results import COMPLETED, error_line, read_trial_summary, rank_rows, trial_row
+
+RESULTS_CSV = "results.csv"
+RESULTS_JSON = "results.json"
+TENSORBOARD_DIR = "tensorboard"
+
+
+@dataclasses.dataclass
+class SearchResult:
+    """What a search process produced.
+
+    Attributes:
+        role: ``single``, ``chief`` or ``worker``.
+        project_dir: the KerasTuner project folder.
+        rows: the ranked table (empty for a worker).
+        completed: trials that finished.
+        best_run: the best model's run directory (None for a worker or without a finished trial).
+        files: paths written (``csv``, ``json``, ``tensorboard``).
+    """
+
+    role: str
+    project_dir: str
+    rows: list
+    completed: int
+    best_run: str | None
+    files: dict
+
+
+def distributed_role() -> str:
+    """``single`` without ``KERASTUNER_ORACLE_IP``; else ``chief`` or ``worker`` by ``KERASTUNER_TUNER_ID``."""
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return "single"
+    return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"
+
+
+def _read_json(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return {}
+
+
+def _best_run(tuner, config: SearchConfig, best: dict | None, summaries: dict, previous: dict) -> str | None:
+    """The best trial's run directory: the one saved before for the same trial, else a new one."""
+    from tuner.best_run import save_best_run  # noqa: PLC0415
+
+    if best is None:
+        return None
+    earlier = previous.get("best_run") or {}
+    state = _read_json(os.path.join(earlier.get("path") or "", STATE_FILE))
+    if earlier.get("trial") == best["trial"] and state.get("status") == FINISHED:
+        return earlier["path"]
+    search = {"grid": config.grid, "tuner": config.tuner, "objective": config.objective,
+              "project_dir": config.project_dir}
+    return save_best_run(tuner, best["trial"], summaries[best["trial"]], search)
+
+
+def report(tuner, config: SearchConfig, stream=None) -> SearchResult:
+    """Ranks the trials, saves the table, the best run directory and the HParams logs, and prints them.
+
+    Args:
+        tuner: the tuner after ``search`` (its oracle holds every trial).
+        config: the search's settings.
+        stream: where the table goes (default ``sys.stdout``).
+
+    Returns:
+        The :class:`SearchResult`.
+    """
+    from tuner.hparams_log import write_hparams  # noqa: PLC0415
+    from tuner.report import format_table, printed_columns, table_columns, write_table  # noqa: PLC0415
+    from tuner.tuners import read_events  # noqa: PLC0415
+
+    stream = stream or sys.stdout
+    space, project_dir = config.space, config.project_dir
+    summaries, rows = {}, []
+    for trial in tuner.oracle.trials.values():
+        summary = read_trial_summary(tuner.get_trial_dir(trial.trial_id))
+        if summary is not None and trial.status == COMPLETED:
+            summaries[trial.trial_id] = summary
+        rows.append(trial_row(trial, summary, space.columns))
+    rows = rank_rows(rows)
+    best = next((row for row in rows if row["score"] is not None and row["trial"] in summaries), None)
+    json_path = os.path.join(project_dir, RESULTS_JSON)
+    best_run = _best_run(tuner, config, best, summaries, _read_json(json_path))
+    columns = table_columns(space.columns)
+    memory = [{"trial": e["trial_id"], "tuner_id": e["tuner_id"], "rss_mib": e["rss_mib"]}
+              for e in read_events(project_dir) if e["event"] == "end"]
+    meta = {"grid": config.grid, "tuner": config.tuner, "objective": config.objective, "project_dir": project_dir,
+            "completed": len(summaries), "best_run": best and {"trial": best["trial"], "path": best_run},
+            "memory": memory}
+    files = write_table(rows, columns, os.path.join(project_dir, RESULTS_CSV), json_path, meta)
+    files["tensorboard"] = write_hparams(os.path.join(project_dir, TENSORBOARD_DIR), rows, space.columns, summaries)
+    print(f"\nRanked trials ({config.grid}, {config.tuner}, objective {config.objective} = score, maximised)",
+          file=stream)
+    print(format_table(rows, printed_columns(columns)), file=stream)
+    print(f"\nBest model: {best_run or 'none (no trial finished)'}", file=stream)
+    for name, path in files.items():
+        print(f"  {name:<12} {path}", file=stream)
+    return SearchResult("single", project_dir, rows, len(summaries), best_run, files)
+
+
+def run_search(config: SearchConfig, stream=None) -> SearchResult:
+    """Runs (or resumes) a search; the chief-less process or the chief then reports it.
+
+    With a trials-per-process quota (``SearchConfig.process_quota``: by default on TensorFlow) the
+    trials run in fresh child processes, that many each, one after the other: each child resumes the
+    search (a distributed worker: asks the chief for trials again), runs its share and exits, and the
+    last one reports. Their output is passed on to
+    ``stream``; an error in a child is raised here.
+
+    Example:
+
+    >>> from tuner.windows import SyntheticOptions
+    >>> result = run_search(SearchConfig(grid="recommended", train={"d_model": 16, "nhead": 2, "epochs": 1},
+    ...                                  synthetic=SyntheticOptions(dim=16)))  # doctest: +SKIP
+    >>> result.rows[0]["verdict"], result.best_run  # doctest: +SKIP
+
+    Args:
+        config: the search's settings.
+        stream: where the report goes (default ``sys.stdout``).
+
+    Returns:
+        A :class:`SearchResult` (a worker's has no rows).
+
+    Raises:
+        ValueError: an impossible setting, unreadable data, another search in the project folder,
+            an unavailable device (all before any trial runs).
+    """
+    config.check()
+    base = config.base
+    select_backend(base.backend, base.device)
+    check_device(base.device)
+    import keras  # noqa: PLC0415
+
+    quota = config.process_quota(keras.backend.backend())
+    if quota and distributed_role() != "chief":  # the chief serves the oracle and trains nothing
+        return _search_in_processes(config, quota, stream or sys.stdout)
+    return _search(config, stream)
+
+
+def _search(config: SearchConfig, stream=None, quota: int | None = None, first: bool = True) -> SearchResult | None:
+    """The search in this process: at most ``quota`` trials (None: all); None when trials are left."""
+    from p7keras.io import write_json  # noqa: PLC0415
+    from tuner.hypermodel import P7HyperModel  # noqa: PLC0415
+    from tuner.tuners import QuotaReached, make_tuner  # noqa: PLC0415
+    from tuner.windows import WindowCache  # noqa: PLC0415
+
+    import keras_tuner.src.config  # noqa: PLC0415
+
+    # KerasTuner prints every failed trial's traceback; TrialLog prints one line (P7KERAS_DEBUG: both).
+    keras_tuner.src.config.DEBUG = bool(os.environ.get("P7KERAS_DEBUG"))
+    base = config.base
+    role = distributed_role()
+    if role != "worker":
+        config.check_resumable()
+    data = WindowCache.from_config(base, config.synthetic)
+    for k in sorted({dataclasses.replace(base, **config.space.resolve(p)).context_length for p in config.space.points()}):
+        data.splits(k)  # every K of the grid windowed (and checked against the data) before any trial
+    hypermodel = P7HyperModel(config.space, base, data, config.objective)
+    try:
+        tuner = make_tuner(config.tuner, hypermodel, directory=config.directory, project_name=config.project,
+                           max_trials=config.max_trials, overwrite=config.overwrite and role != "worker",
+                           seed=base.seed)
+    except json.JSONDecodeError as exc:  # a state file damaged outside this package (its own are atomic)
+        raise ValueError(f"cannot resume the search in {config.project_dir}: a state file there is not valid "
+                         f"JSON ({exc}); pass --overwrite to start it over") from None
+    tuner.stop_after(quota)
+    if role != "worker":
+        write_json(os.path.join(config.project_dir, SETTINGS_FILE), config.settings())
+        done = sum(t.status == COMPLETED for t in tuner.oracle.trials.values())
+        if done and first:
+            print(f"Resuming {config.project_dir}: {done} trial(s) already finished", file=stream or sys.stdout)
+    start = time.perf_counter()
+    try:
+        tuner.search()
+    except QuotaReached:
+        return None
+    except RuntimeError as exc:  # KerasTuner's stop after failed trials carries a whole traceback
+        lines = str(exc).strip().splitlines()
+        if len(lines) < 2:
+            raise
+        raise RuntimeError(f"{lines[0]} Last error: {error_line(str(exc))} (the trials' trial.json files in "
+                           f"{config.project_dir} hold the tracebacks)") from None
+    if role == "worker":
+        print(f"worker {tuner.tuner_id} finished after {time.perf_counter() - start:.1f} s", file=stream or sys.stdout)
+        return SearchResult(role, config.project_dir, [], 0, None, {})
+    return dataclasses.replace(report(tuner, config, stream), role=role)
+
+
+def _search_in_processes(config: SearchConfig, quota: int, stream) -> SearchResult:
+    """Runs the search in child processes of ``quota`` trials each until one of them reports it."""
+    first = True
+    with tempfile.TemporaryDirectory(prefix="p7keras-tune-") as folder:
+        job, answer = os.path.join(folder, "job.pickle"), os.path.join(folder, "answer.pickle")
+        while True:
+            with open(job, "wb") as handle:
+                pickle.dump((config, quota, first), handle)
+            command = [sys.executable, "-u", "-c", CHILD_COMMAND, job, answer, str(os.getpid())]
+            with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, bufsize=1) as child:
+                for line in child.stdout:
+                    stream.write(line)
+                    stream.flush()
+            if child.returncode != 0 or not os.path.exists(answer):
+                raise RuntimeError(f"a search process exited with code {child.returncode} before it finished its "
+                                   f"trials; run the same command again to resume {config.project_dir}")
+            with open(answer, "rb") as handle:
+                kind, value = pickle.load(handle)
+            os.remove(answer)
+            if kind == "error":
+                raise value
+            if value is not None:
+                return value
+            config, first = dataclasses.replace(config, overwrite=False), False
+
+
+CHILD_COMMAND = "import sys; from tuner.search import child_main; child_main(*sys.argv[1:])"
+
+
+def child_main(job: str, answer: str, parent: str) -> None:
+    """A child of :func:`run_search`: runs its share of trials and pickles the outcome to ``answer``.
+
+    It dies with its parent (``PR_SET_PDEATHSIG`` on Linux), so a killed search leaves no trial running.
+    """
+    _die_with(int(parent))
+    with open(job, "rb") as handle:
+        config, quota, first = pickle.load(handle)
+    try:
+        outcome = ("result", _search(config, sys.stdout, quota, first))
+    except Exception as exc:  # handed to the parent, which raises it
+        outcome = ("error", exc)
+    try:
+        data = pickle.dumps(outcome)
+    except Exception:  # an exception that cannot be pickled: its type and message
+        data = pickle.dumps(("error", RuntimeError(f"{type(outcome[1]).__name__}: {outcome[1]}")))
+    with open(answer, "wb") as handle:
+        handle.write(data)
+
+
+def _die_with(parent: int) -> None:
+    """Asks Linux to kill this process when its parent dies; exits now when the parent is gone already."""
+    try:
+        import ctypes  # noqa: PLC0415
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the child outlives a killed parent
+        return
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tuner.search [flags]``: the ``p7keras tune`` command (same flags, errors, exit codes)."""
+    from p7keras.cli.main import main as p7keras_main  # noqa: PLC0415
+
+    return p7keras_main(["tune", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
