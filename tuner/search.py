@@ -232,10 +232,18 @@ def _search_in_processes(config: SearchConfig, quota: int, stream) -> SearchResu
             with open(job, "wb") as handle:
                 pickle.dump((config, quota, first), handle)
             command = [sys.executable, "-u", "-c", CHILD_COMMAND, job, answer, str(os.getpid())]
-            with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, bufsize=1) as child:
+            child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, bufsize=1)
+            try:
                 for line in child.stdout:
                     stream.write(line)
                     stream.flush()
+                child.wait()
+            except BaseException:  # Ctrl-C (the child ignores it) or any failure here: the child goes too
+                child.kill()
+                child.wait()
+                raise
+            finally:
+                child.stdout.close()
             if child.returncode != 0 or not os.path.exists(answer):
                 raise RuntimeError(f"a search process exited with code {child.returncode} before it finished its "
                                    f"trials; run the same command again to resume {config.project_dir}")
@@ -255,9 +263,11 @@ CHILD_COMMAND = "import sys; from tuner.search import child_main; child_main(*sy
 def child_main(job: str, answer: str, parent: str) -> None:
     """A child of :func:`run_search`: runs its share of trials and pickles the outcome to ``answer``.
 
-    It dies with its parent (``PR_SET_PDEATHSIG`` on Linux), so a killed search leaves no trial running.
+    It dies with its parent (``PR_SET_PDEATHSIG`` on Linux), so a killed search leaves no trial running,
+    and leaves Ctrl-C to the parent, which kills it (an interrupted trial runs again on resume).
     """
     _die_with(int(parent))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it kills this process
     with open(job, "rb") as handle:
         config, quota, first = pickle.load(handle)
     try:

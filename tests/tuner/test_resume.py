@@ -1,6 +1,7 @@
 """An interrupted search, started again with the same command, runs only the trials that are left."""
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -41,3 +42,22 @@ def test_killed_search_reruns_only_the_trials_left(tmp_path, per_process):
     result = json.loads((project / "results.json").read_text())
     assert result["completed"] == 2 and len(result["trials"]) == 2
     assert {t["run"] for t in result["trials"]} == {"baseline", "strong-anchor"}
+
+
+def test_ctrl_c_stops_a_search_and_its_child_with_one_line(tmp_path):
+    flags = [*search_flags(tmp_path, "--grid", "recommended", "--max-trials", "2"), "--trials-per-process", "1"]
+    project = tmp_path / "tuning" / "recommended-grid"
+    err = tmp_path / "stderr.txt"
+    with open(err, "w") as handle:
+        search = subprocess.Popen(module_command(*flags), cwd=ROOT, env=subprocess_env(), stdout=subprocess.DEVNULL,
+                                  stderr=handle, start_new_session=True)
+        deadline = time.time() + 300
+        while time.time() < deadline and not any(e["event"] == "start" for e in events(project)):
+            time.sleep(0.05)
+        os.killpg(search.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
+        assert search.wait(timeout=120) == 130
+    lines = err.read_text().strip().splitlines()
+    assert lines[-1] == "p7keras tune: interrupted" and "Traceback" not in err.read_text()
+    logged = events(project)
+    time.sleep(2)
+    assert events(project) == logged and not any(e["event"] == "end" for e in logged)  # the child is gone
