@@ -16,6 +16,7 @@ import numpy as np
 import keras
 
 from p7keras.config import CONTEXT_KEY, DEFAULTS, HARD_NEGATIVES_KEY, TARGET_KEY
+from p7keras.evaluation.predictors import call_latency_ms
 from p7keras.models import LSTMP7Ranker, TransformerP7Ranker
 
 MODEL_TYPES = {"transformer": TransformerP7Ranker, "lstm": LSTMP7Ranker}
@@ -93,19 +94,12 @@ def benchmark(
     )
     train_seconds = min(timer.seconds[1:])
 
-    one = data[CONTEXT_KEY][:1]
-    for _ in range(10):
-        model.predict_on_batch(one)
-    latencies = []
-    for _ in range(predict_calls):
-        start = time.perf_counter()
-        model.predict_on_batch(one)
-        latencies.append((time.perf_counter() - start) * 1000.0)
+    latency = call_latency_ms(model.predict_on_batch, data[CONTEXT_KEY][:1], predict_calls, warmup=10)
     return {
         "backend": keras.backend.backend(),
         "train_seq_per_s": n / train_seconds,
-        "predict_p50_ms": float(np.percentile(latencies, 50)),
-        "predict_p95_ms": float(np.percentile(latencies, 95)),
+        "predict_p50_ms": latency["p50"],
+        "predict_p95_ms": latency["p95"],
         "model_type": model_type,
         "dim": dim,
         "context_length": context_length,

@@ -79,15 +79,7 @@ def _pieces(paragraph: str, target_chars: int) -> list[str]:
         return [paragraph]
     pieces = []
     for sentence in _SENTENCE_END.split(paragraph):
-        words, current = sentence.split(), ""
-        for word in words:
-            if current and len(current) + 1 + len(word) > target_chars:
-                pieces.append(current)
-                current = word
-            else:
-                current = f"{current} {word}" if current else word
-        if current:
-            pieces.append(current)
+        pieces.extend(_pack(sentence.split(), target_chars, " "))
     return pieces
 
 

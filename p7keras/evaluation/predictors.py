@@ -42,6 +42,35 @@ LATENCY_CALLS = 50
 LATENCY_WARMUP_CALLS = 5
 
 
+def call_latency_ms(fn, x, calls: int, warmup: int = LATENCY_WARMUP_CALLS) -> dict[str, float]:
+    """Median and 95th percentile wall time of ``fn(x)`` in milliseconds, after ``warmup`` untimed calls.
+
+    Example:
+
+    >>> sorted(call_latency_ms(abs, -1, calls=3))
+    ['p50', 'p95']
+
+    Args:
+        fn: the function to time.
+        x: its argument.
+        calls: timed calls (>= 1).
+        warmup: untimed calls first.
+
+    Returns:
+        ``{"p50", "p95"}`` in milliseconds.
+    """
+    if calls < 1:
+        raise ValueError(f"latency calls must be >= 1, got {calls}")
+    for _ in range(warmup):
+        fn(x)
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        fn(x)
+        times.append((time.perf_counter() - start) * 1000.0)
+    return {"p50": float(np.percentile(times, 50)), "p95": float(np.percentile(times, 95))}
+
+
 @dataclasses.dataclass
 class Predictor:
     """One model to evaluate.
@@ -101,17 +130,7 @@ class Predictor:
         Returns:
             ``{"p50", "p95"}`` in milliseconds.
         """
-        if calls < 1:
-            raise ValueError(f"latency calls must be >= 1, got {calls}")
-        context = np.ascontiguousarray(context, dtype=np.float32)
-        for _ in range(LATENCY_WARMUP_CALLS):
-            self.single_fn(context)
-        times = []
-        for _ in range(calls):
-            start = time.perf_counter()
-            self.single_fn(context)
-            times.append((time.perf_counter() - start) * 1000.0)
-        return {"p50": float(np.percentile(times, 50)), "p95": float(np.percentile(times, 95))}
+        return call_latency_ms(self.single_fn, np.ascontiguousarray(context, dtype=np.float32), calls)
 
 
 # ------------------------------------------------------------------------------------ keras models
