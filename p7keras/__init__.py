@@ -2,51 +2,40 @@
 
 Example:
 
->>> import p7keras
->>> model = p7keras.TransformerP7Ranker(context_length=5)  # doctest: +SKIP
->>> model.compile()  # doctest: +SKIP
->>> model.fit(train_batches, validation_data=val_batches, epochs=10)  # doctest: +SKIP
+    import p7keras
+    model = p7keras.TransformerP7Ranker(context_length=5)
+    model.compile()
+    model.fit(train_batches, validation_data=val_batches, epochs=10,
+              callbacks=p7keras.callbacks.default_callbacks())
+    model = p7keras.load_model("saved_models/p7_20260101-120000/best.keras")
 
-Importing p7keras registers its layers and models with Keras, so ``keras.saving.load_model`` reads
-``.keras`` files written by p7keras. The heavier rooms (``data``, ``evaluation``, ``training``) load on
-first use.
+``import p7keras`` is light (no Keras, no TensorFlow): every public name loads its room on first use,
+so the command line starts in a fraction of a second. The models and layers register themselves with
+Keras when ``p7keras.models`` or ``p7keras.layers`` is first used (any model class, or
+``p7keras.load_model``); to read a ``.keras`` file with ``keras.saving.load_model`` directly, call
+``p7keras.load_model`` instead or ``import p7keras.models`` first.
 """
 
 from __future__ import annotations
 
 import importlib
 
-from p7keras import callbacks, layers, losses, models
-from p7keras.config import DEFAULTS
-from p7keras.models import LSTMP7Ranker, P7Ranker, TransformerP7Ranker
-
 __version__ = "0.1.0"
 
 # public name -> module that defines it, imported on first use
 _LAZY = {
+    "DEFAULTS": "p7keras.config",
+    "LSTMP7Ranker": "p7keras.models",
+    "P7Ranker": "p7keras.models",
+    "TransformerP7Ranker": "p7keras.models",
+    "load_model": "p7keras.models",
     "evaluate": "p7keras.evaluation",
     "train": "p7keras.training",
     "TrainConfig": "p7keras.training",
 }
-_LAZY_SUBMODULES = ("data", "evaluation", "training")
+_LAZY_SUBMODULES = ("callbacks", "data", "evaluation", "layers", "losses", "models", "training", "verdict")
 
-__all__ = [
-    "DEFAULTS",
-    "LSTMP7Ranker",
-    "P7Ranker",
-    "TrainConfig",
-    "TransformerP7Ranker",
-    "__version__",
-    "callbacks",
-    "data",
-    "evaluate",
-    "evaluation",
-    "layers",
-    "losses",
-    "models",
-    "train",
-    "training",
-]
+__all__ = sorted([*_LAZY, *_LAZY_SUBMODULES, "__version__"])
 
 
 def __getattr__(name: str):

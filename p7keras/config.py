@@ -1,14 +1,21 @@
-"""The spec's defaults, in one place.
+"""The spec's parameters in one place: their defaults, their names and their valid ranges.
 
 Every default of ``P7_SPEC.md`` (model shape, loss weights, gate, teacher, optimiser, monitoring
-thresholds) lives here. Models, losses, callbacks, the CLI and the tuner read these values instead of
-repeating literals, so a default changes in exactly one line.
+thresholds, run settings) lives in ``DEFAULTS``. Models, layers, losses, callbacks, the CLI and the
+tuner read these values instead of repeating literals, so a default changes in exactly one line.
+
+A parameter has one name from flag to layer (the spec's: ``num_heads``, ``learning_rate``,
+``anchor_lambda_min``...; the flag is the name with dashes), and each group of parameters has one
+check function here (``model_problems``, ``anchor_problems``, ``loss_problems``, ``run_problems``)
+with one wording, ``"<name> must be <rule>, got <value>"``. Models, layers and ``TrainConfig`` all
+raise through :func:`raise_problems`, so the same bad value gets the same message wherever it is given.
+This module imports nothing but the standard library (the command line reads it before Keras loads).
 
 Example:
 
->>> from p7keras.config import DEFAULTS
->>> DEFAULTS.temperature
-0.07
+    from p7keras.config import DEFAULTS, anchor_problems, raise_problems
+    DEFAULTS.temperature                                   # 0.07
+    raise_problems(anchor_problems(anchor_lambda=0.95))    # ValueError: anchor_lambda must be ...
 """
 
 from __future__ import annotations
@@ -60,6 +67,18 @@ class P7Defaults:
     weight_decay: float = 1e-4
     global_clipnorm: float = 1.0
 
+    # The embedded synthetic corpus (not in the spec: the package's default data)
+    synthetic_num_articles: int = 120
+    synthetic_chunks_per_article: int = 50
+    synthetic_dim: int = 768
+
+    # Runs (not in the spec: the package's own)
+    model_type: str = "transformer"
+    device: str = "auto"
+    seed: int = 0
+    exp_name: str = "p7"
+    output_dir: str = "saved_models"
+
     # Monitoring and verdict (section 6)
     drift_warn_cos_anchor: float = 0.10
     drift_stop_cos_anchor: float = 0.05
@@ -83,8 +102,133 @@ DEFAULTS = P7Defaults()
 
 ANCHOR_MODES = ("mean", "attention")
 GATE_MODES = ("last-vs-first", "next-vs-prev")
+MODEL_TYPES = ("transformer", "lstm")
+DEVICES = ("auto", "cpu", "gpu", "metal")
+BACKENDS = ("tensorflow", "jax", "torch")
 
 # The batch contract between ``p7keras.data`` and the models' train/test steps.
 CONTEXT_KEY = "context"  # (B, K, D) float32, unit rows, oldest chunk first
 TARGET_KEY = "target"  # (B, D) float32, the next chunk
 HARD_NEGATIVES_KEY = "hard_negatives"  # (B, M, D) float32, optional
+
+
+# ------------------------------------------------------------------------------------ parameter checks
+def _rule(problems: list[str], ok: bool, name: str, rule: str, value) -> None:
+    if not ok:
+        problems.append(f"{name} must be {rule}, got {value!r}")
+
+
+def model_problems(context_length: int = DEFAULTS.context_length, d_model: int = DEFAULTS.d_model,
+                   num_heads: int | None = None, num_layers: int | None = None, ff_dim: int | None = None,
+                   dropout: float = DEFAULTS.dropout, input_dim: int | None = None,
+                   model_type: str = DEFAULTS.model_type) -> list[str]:
+    """What is wrong with a model's shape settings (empty when nothing is).
+
+    Args:
+        context_length, d_model, num_heads, num_layers, ff_dim, dropout, input_dim, model_type: the
+            model parameters (None: not given, not checked).
+
+    Returns:
+        One message per problem.
+    """
+    problems: list[str] = []
+    _rule(problems, model_type in MODEL_TYPES, "model_type", f"one of {MODEL_TYPES}", model_type)
+    _rule(problems, int(context_length) >= 2, "context_length", ">= 2", context_length)
+    _rule(problems, input_dim is None or int(input_dim) >= 1, "input_dim", ">= 1", input_dim)
+    _rule(problems, int(d_model) >= 1, "d_model", ">= 1", d_model)
+    if num_heads is not None:
+        _rule(problems, int(num_heads) >= 1, "num_heads", ">= 1", num_heads)
+        if int(num_heads) >= 1 and int(d_model) >= 1:
+            _rule(problems, int(d_model) % int(num_heads) == 0, "d_model",
+                  f"divisible by num_heads={num_heads}", d_model)
+    _rule(problems, num_layers is None or int(num_layers) >= 1, "num_layers", ">= 1", num_layers)
+    _rule(problems, ff_dim is None or int(ff_dim) >= 1, "ff_dim", ">= 1", ff_dim)
+    _rule(problems, 0.0 <= float(dropout) < 1.0, "dropout", "in [0, 1)", dropout)
+    return problems
+
+
+def anchor_problems(anchor_lambda: float = DEFAULTS.anchor_lambda,
+                    anchor_lambda_min: float = DEFAULTS.anchor_lambda_min,
+                    anchor_lambda_max: float = DEFAULTS.anchor_lambda_max,
+                    anchor_mode: str = DEFAULTS.anchor_mode) -> list[str]:
+    """What is wrong with the semantic anchor's settings (spec section 2).
+
+    Args:
+        anchor_lambda: the start (or fixed) λ; it must lie inside ``[anchor_lambda_min, anchor_lambda_max]``.
+        anchor_lambda_min, anchor_lambda_max: the bounds, ``0 <= min < max <= 1``.
+        anchor_mode: ``mean`` or ``attention``.
+
+    Returns:
+        One message per problem.
+    """
+    problems: list[str] = []
+    low, high = float(anchor_lambda_min), float(anchor_lambda_max)
+    _rule(problems, 0.0 <= low < high <= 1.0, "[anchor_lambda_min, anchor_lambda_max]",
+          "0 <= min < max <= 1", [low, high])
+    _rule(problems, low <= float(anchor_lambda) <= high, "anchor_lambda", f"in [{low}, {high}]", anchor_lambda)
+    _rule(problems, anchor_mode in ANCHOR_MODES, "anchor_mode", f"one of {ANCHOR_MODES}", anchor_mode)
+    return problems
+
+
+def loss_problems(temperature: float = DEFAULTS.temperature, margin: float = DEFAULTS.margin,
+                  w_rank: float = DEFAULTS.w_rank, w_margin: float = DEFAULTS.w_margin,
+                  w_teacher: float = DEFAULTS.w_teacher, floor_threshold: float = DEFAULTS.floor_threshold,
+                  gate_threshold: float = DEFAULTS.gate_threshold,
+                  gate_weak_weight: float = DEFAULTS.gate_weak_weight,
+                  gate_mode: str = DEFAULTS.gate_mode, warmup_epochs: int = DEFAULTS.warmup_epochs) -> list[str]:
+    """What is wrong with the loss settings (spec section 4).
+
+    Args:
+        temperature, margin, w_rank, w_margin, w_teacher, floor_threshold, gate_threshold,
+        gate_weak_weight, gate_mode, warmup_epochs: the loss parameters.
+
+    Returns:
+        One message per problem.
+    """
+    problems: list[str] = []
+    _rule(problems, float(temperature) > 0, "temperature", "> 0", temperature)
+    for name, value in (("margin", margin), ("w_rank", w_rank), ("w_margin", w_margin),
+                        ("w_teacher", w_teacher), ("floor_threshold", floor_threshold)):
+        _rule(problems, float(value) >= 0, name, ">= 0", value)
+    _rule(problems, float(w_rank) + float(w_margin) > 0, "w_rank + w_margin", "> 0", float(w_rank) + float(w_margin))
+    _rule(problems, 0.0 <= float(gate_weak_weight) <= 1.0, "gate_weak_weight", "in [0, 1]", gate_weak_weight)
+    _rule(problems, gate_mode in GATE_MODES, "gate_mode", f"one of {GATE_MODES}", gate_mode)
+    _rule(problems, int(warmup_epochs) >= 0, "warmup_epochs", ">= 0", warmup_epochs)
+    return problems
+
+
+def run_problems(batch_size: int = DEFAULTS.batch_size, epochs: int = DEFAULTS.epochs,
+                 learning_rate: float = DEFAULTS.learning_rate, weight_decay: float = DEFAULTS.weight_decay,
+                 hard_negatives: int = DEFAULTS.hard_negatives, device: str = DEFAULTS.device,
+                 backend: str | None = None) -> list[str]:
+    """What is wrong with a run's optimiser and batching settings (spec section 5).
+
+    Args:
+        batch_size: >= 2 (in-batch negatives need other samples).
+        epochs, learning_rate, weight_decay, hard_negatives, device, backend: the run settings.
+
+    Returns:
+        One message per problem.
+    """
+    problems: list[str] = []
+    _rule(problems, int(batch_size) >= 2, "batch_size", ">= 2 (in-batch negatives need other samples)", batch_size)
+    _rule(problems, int(epochs) >= 1, "epochs", ">= 1", epochs)
+    _rule(problems, float(learning_rate) > 0, "learning_rate", "> 0", learning_rate)
+    _rule(problems, float(weight_decay) >= 0, "weight_decay", ">= 0", weight_decay)
+    _rule(problems, int(hard_negatives) >= 0, "hard_negatives", ">= 0", hard_negatives)
+    _rule(problems, device in DEVICES, "device", f"one of {DEVICES}", device)
+    _rule(problems, backend is None or backend in BACKENDS, "backend", f"one of {BACKENDS}", backend)
+    return problems
+
+
+def raise_problems(problems: list[str]) -> None:
+    """Raises one ``ValueError`` naming every problem (``; ``-separated), or returns when there is none.
+
+    Args:
+        problems: messages from the ``*_problems`` functions.
+
+    Raises:
+        ValueError: when ``problems`` is not empty.
+    """
+    if problems:
+        raise ValueError("; ".join(problems))

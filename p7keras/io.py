@@ -6,12 +6,8 @@ file system).
 
 Example:
 
->>> import numpy as np, tempfile, os
->>> out = os.path.join(tempfile.mkdtemp(), "corpus.npz")
->>> with atomic_path(out) as tmp:
-...     np.savez(tmp, x=np.zeros(3))
->>> os.path.exists(out)
-True
+    with atomic_path("corpus.npz") as tmp:
+        np.savez(tmp, x=np.zeros(3))      # corpus.npz appears only once the write has finished
 """
 
 from __future__ import annotations
@@ -52,6 +48,25 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
             os.remove(tmp)
         raise
 
+
+def read_json(path: str | os.PathLike, default=None):
+    """The JSON content of ``path``, or ``default`` when the file is missing, unreadable or not JSON.
+
+    For the run's own bookkeeping files (state, history, trial summaries), where a missing or
+    damaged file means "nothing recorded yet" rather than an error.
+
+    Args:
+        path: the file.
+        default: what to return when it cannot be read.
+
+    Returns:
+        The parsed content or ``default``.
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return default
 
 
 def write_json(path: str | os.PathLike, data) -> None:

@@ -17,17 +17,17 @@ def test_anchor_starts_at_value_and_moves_bounds_inside():
     assert lam(SemanticAnchor(anchor_lambda=0.8)) == pytest.approx(0.8, abs=1e-6)
     assert lam(SemanticAnchor(anchor_lambda=0.6)) == pytest.approx(0.601, abs=1e-6)
     assert lam(SemanticAnchor(anchor_lambda=0.9)) == pytest.approx(0.899, abs=1e-6)
-    with pytest.raises(ValueError, match=r"anchor_lambda=0.95 is outside its range \[0.6, 0.9\]"):
+    with pytest.raises(ValueError, match=r"anchor_lambda must be in \[0.6, 0.9\], got 0.95"):
         SemanticAnchor(anchor_lambda=0.95)
-    with pytest.raises(ValueError, match="bounds"):
-        SemanticAnchor(anchor_lambda=0.5, lambda_min=0.7, lambda_max=0.4)
-    with pytest.raises(ValueError, match="anchor mode"):
-        SemanticAnchor(mode="median")
+    with pytest.raises(ValueError, match=r"\[anchor_lambda_min, anchor_lambda_max\] must be 0 <= min < max <= 1"):
+        SemanticAnchor(anchor_lambda=0.5, anchor_lambda_min=0.7, anchor_lambda_max=0.4)
+    with pytest.raises(ValueError, match="anchor_mode must be one of"):
+        SemanticAnchor(anchor_mode="median")
 
 
 def test_anchor_learnable_flag_controls_trainability():
-    assert len(SemanticAnchor(learnable=True).trainable_weights) == 1
-    fixed = SemanticAnchor(learnable=False, anchor_lambda=0.7)
+    assert len(SemanticAnchor(anchor_learnable=True).trainable_weights) == 1
+    fixed = SemanticAnchor(anchor_learnable=False, anchor_lambda=0.7)
     assert fixed.trainable_weights == [] and lam(fixed) == pytest.approx(0.7, abs=1e-6)
 
 
@@ -43,13 +43,13 @@ def test_anchor_attention_mode_is_unit_and_uses_encoded_positions():
     rng = np.random.default_rng(0)
     q, c = unit(rng.standard_normal((3, 8))), unit(rng.standard_normal((3, 4, 8)))
     encoded = rng.standard_normal((3, 4, 6)).astype("float32")
-    layer = SemanticAnchor(mode="attention")
+    layer = SemanticAnchor(anchor_mode="attention")
     out = ops.convert_to_numpy(layer(q, c, encoded))
     np.testing.assert_allclose(np.linalg.norm(out, axis=-1), 1.0, atol=1e-5)
     out2 = ops.convert_to_numpy(layer(q, c, encoded * 3.0))
     assert not np.allclose(out, out2)  # the scores of the encoded positions matter
     with pytest.raises(ValueError, match="encoded positions"):
-        SemanticAnchor(mode="attention")(q, c)
+        SemanticAnchor(anchor_mode="attention")(q, c)
 
 
 def test_positional_embedding_is_non_zero_and_trainable():
@@ -81,7 +81,7 @@ def test_encoder_block_last_only_equals_full_block_last_position():
 @pytest.mark.parametrize(
     "layer",
     [
-        SemanticAnchor(mode="attention", anchor_lambda=0.7, learnable=False),
+        SemanticAnchor(anchor_mode="attention", anchor_lambda=0.7, anchor_learnable=False),
         PositionalEmbedding(7),
         EncoderBlock(16, 2, 8, dropout=0.2, last_only=True),
     ],

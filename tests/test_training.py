@@ -18,7 +18,7 @@ from p7keras.data import make_synthetic_corpus, save_corpus
 from tests.helpers import rotation_batches
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = ["--d-model", "16", "--nhead", "2", "--num-layers", "1", "--batch-size", "32", "--context", "4"]
+TINY = ["--d-model", "16", "--num-heads", "2", "--num-layers", "1", "--batch-size", "32", "--context", "4"]
 
 
 @pytest.fixture
@@ -31,12 +31,12 @@ def corpus_file(tmp_path):
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["--lambda", "0.95"], "outside its range"),
-        (["--context", "1"], "K must be >= 2"),
-        (["--w-margin", "-0.5"], "w-margin must be >= 0"),
+        (["--lambda", "0.95"], "anchor_lambda must be in [0.6, 0.9], got 0.95"),
+        (["--context", "1"], "context_length must be >= 2, got 1"),
+        (["--w-margin", "-0.5"], "w_margin must be >= 0, got -0.5"),
         (["--batch-size", "1"], "in-batch negatives"),
-        (["--epochs", "0"], "epochs must be >= 1"),
-        (["--d-model", "10", "--nhead", "4"], "divisible"),
+        (["--epochs", "0"], "epochs must be >= 1, got 0"),
+        (["--d-model", "10", "--num-heads", "4"], "divisible"),
         (["--data", "x.npz", "--train", "y.npz"], "not both"),
     ],
 )

@@ -4,26 +4,24 @@ Search flags map onto :class:`tuner.config.SearchConfig`; the training flags (mo
 settings that are not searched, epochs, batch size, data...) onto ``TrainConfig`` fields, and only
 the ones given on the command line are set (the others keep ``TrainConfig``'s defaults).
 
+This module imports neither Keras nor KerasTuner: ``p7keras tune --help`` parses with it first.
+
 Example:
 
->>> import argparse
->>> parser = argparse.ArgumentParser()
->>> add_arguments(parser)
->>> config = config_from_args(parser.parse_args(["--grid", "recommended", "--d-model", "16", "--nhead", "2"]))
->>> config.grid, config.train
-('recommended', {'d_model': 16, 'nhead': 2})
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    config = config_from_args(parser.parse_args(["--grid", "recommended", "--d-model", "16", "--num-heads", "2"]))
+    config.grid, config.train       # ('recommended', {'d_model': 16, 'num_heads': 2})
 """
 
 from __future__ import annotations
 
 import argparse
 
-from p7keras.cli.train import add_train_arguments, train_settings
-from p7keras.data import synthetic
+from p7keras.training.config import add_train_arguments, train_settings
 from tuner.config import DEFAULT_DIRECTORY, DEFAULT_EXP_NAME, TENSORFLOW_TRIALS_PER_PROCESS, TUNER_KINDS, SearchConfig
 from tuner.results import OBJECTIVES
 from tuner.spaces import SPACES
-from tuner.windows import SyntheticOptions
 
 # Help texts of the training flags that say something else for a search.
 _TEXTS = {
@@ -35,12 +33,6 @@ _TEXTS = {
     "output_dir": "where the best model's run directory goes",
     "export": "skip the best model's SavedModel export",
 }
-_SYNTHETIC_FLAGS = (
-    ("--num-articles", "num_articles", f"articles of the synthetic corpus (default {synthetic.NUM_ARTICLES})"),
-    ("--chunks-per-article", "chunks_per_article",
-     f"chunks per article of the synthetic corpus (default {synthetic.CHUNKS_PER_ARTICLE})"),
-    ("--dim", "dim", f"embedding width D of the synthetic corpus (default {synthetic.DIM})"),
-)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,19 +57,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run the trials in fresh processes, N each, so memory stays flat (0: all in this "
                         f"process; default {TENSORFLOW_TRIALS_PER_PROCESS} on TensorFlow, whose memory grows with "
                         "every trained model, 0 on JAX and PyTorch)")
-    groups = add_train_arguments(parser, unset=True, texts=_TEXTS)
-    for flag, field, text in _SYNTHETIC_FLAGS:
-        groups["data"].add_argument(flag, dest=field, type=int, default=None, help=text)
+    add_train_arguments(parser, unset=True, texts=_TEXTS)
 
 
 def config_from_args(args: argparse.Namespace) -> SearchConfig:
     """The :class:`SearchConfig` of parsed flags (training flags only where given)."""
-    values = vars(args)
-    train = train_settings(args)
-    synthetic = SyntheticOptions(**{field: values[field] for _, field, _ in _SYNTHETIC_FLAGS})
     return SearchConfig(grid=args.grid, tuner=args.tuner, objective=args.objective, max_trials=args.max_trials,
                         directory=args.directory, project_name=args.project_name, overwrite=args.overwrite,
-                        trials_per_process=args.trials_per_process, train=train, synthetic=synthetic)
+                        trials_per_process=args.trials_per_process, train=train_settings(args))
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -1,15 +1,15 @@
 """The best trial of a search, saved as a training run directory (the layout ``p7keras train`` writes).
 
 ``<output_dir>/<exp-name>_<timestamp>/`` receives ``config.json`` (the trial's ``TrainConfig``),
-``best.keras`` (the trial's best epoch by the search objective, from KerasTuner's checkpoint),
-``final.keras`` (after its last epoch), ``history.json``, ``curves.png``, ``verdict.json`` (the
-verdict of the best epoch), ``tuning.json`` (which search and trial it came from) and, when asked,
-``export/`` (SavedModel). ``p7keras evaluate RUN_DIR`` reads it like any training run.
+``best.keras`` (the trial's best epoch by the search objective, from KerasTuner's checkpoint), then
+what every run ends with (``RunDirectory.finish``): ``final.keras`` (after its last epoch),
+``history.json``, ``curves.png``, ``verdict.json`` (the verdict of the best epoch) and, when asked,
+``export/`` (SavedModel); plus ``tuning.json`` (which search and trial it came from).
+``p7keras evaluate RUN_DIR`` reads it like any training run.
 
 Example:
 
->>> save_best_run(tuner, "0003", summary, {"grid": "priority1"})  # doctest: +SKIP
-'saved_models/p7-tuned_20250101-120000'
+    save_best_run(tuner, "0003", summary, {"grid": "priority1"})   # 'saved_models/p7-tuned_20260101-120000'
 """
 
 from __future__ import annotations
@@ -17,20 +17,10 @@ from __future__ import annotations
 import os
 import warnings
 
-import keras
-
-from p7keras.export import export_saved_model
-from p7keras.io import atomic_path, write_json
+from p7keras.io import write_json
 from p7keras.training.config import TrainConfig
-from p7keras.training.curves import plot_curves
-from p7keras.training.run_dir import FINISHED, RunDirectory
+from p7keras.training.run_dir import RunDirectory, bytes_needed, save_model
 from tuner.results import FINAL_WEIGHTS
-
-
-def _save_model(model: keras.Model, path: str) -> str:
-    with atomic_path(path) as tmp:
-        model.save(tmp)
-    return path
 
 
 def save_best_run(tuner, trial_id: str, summary: dict, search: dict) -> str:
@@ -49,7 +39,7 @@ def save_best_run(tuner, trial_id: str, summary: dict, search: dict) -> str:
         PermissionError / OSError: an unwritable or full output folder.
         FileNotFoundError: the trial's checkpoint or final weights are missing.
     """
-    config = TrainConfig(**summary["config"])
+    config = TrainConfig.from_dict(summary["config"])
     trial = tuner.oracle.get_trial(trial_id)
     final_weights = os.path.join(tuner.get_trial_dir(trial_id), FINAL_WEIGHTS)
     if not os.path.exists(final_weights):
@@ -60,21 +50,12 @@ def save_best_run(tuner, trial_id: str, summary: dict, search: dict) -> str:
         warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
         model = tuner.load_model(trial)
     model.optimizer.build(model.trainable_variables)
-    need = model.count_params() * 4 * 6 + 20 * 2**20  # two .keras files (weights + optimizer state), export
-    run = RunDirectory.open(config.output_dir, config.exp_name, config.to_dict(), need)
-    files = {"best": _save_model(model, run.file("best.keras"))}
+    run = RunDirectory.open(config.output_dir, config.exp_name, config.to_dict(), bytes_needed(model))
+    save_model(model, run.file("best.keras"))
     model.load_weights(final_weights)
-    files["final"] = _save_model(model, run.file("final.keras"))
-    history = summary["history"]
-    write_json(run.file("history.json"), history)
-    plot_curves(history, run.file("curves.png"))
-    verdict = dict(summary["verdict"], best_epoch=summary["best_epoch"], best_by=summary["objective"],
-                   warnings=summary.get("warnings", []), backend=keras.backend.backend(),
-                   epochs_run=summary["epochs"])
-    write_json(run.file("verdict.json"), verdict)
     write_json(run.file("tuning.json"), {**search, "trial": trial_id, "score": trial.score,
                                          "settings": summary["settings"]})
-    if config.export:
-        export_saved_model(files["final"], run.file("export"))
-    run.mark(FINISHED, verdict=verdict["status"])
+    verdict = dict(summary["verdict"], best_epoch=summary["best_epoch"], best_by=summary["objective"],
+                   warnings=summary.get("warnings", []))
+    run.finish(model, summary["history"], verdict, config.export)
     return str(run.path)

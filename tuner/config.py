@@ -7,23 +7,21 @@ again with other settings on the same folder, the search stops with one line nam
 
 Example:
 
->>> config = SearchConfig(grid="priority1", train={"epochs": 3, "d_model": 64, "nhead": 4})
->>> config.check()
->>> config.project, config.base.epochs
-('priority1-grid', 3)
+    config = SearchConfig(grid="priority1", train={"epochs": 3, "d_model": 64, "num_heads": 4})
+    config.check()
+    config.project, config.base.epochs      # ('priority1-grid', 3)
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import json
 import os
 
-from p7keras.training.config import TrainConfig
+from p7keras.io import read_json
+from p7keras.training.config import RENAMED_FIELDS, TrainConfig, flag_of
 from tuner.results import OBJECTIVES
 from tuner.spaces import SearchSpace, get_space
-from tuner.windows import SyntheticOptions
 
 TUNER_KINDS = ("grid", "bayesian", "hyperband")
 DEFAULT_DIRECTORY = os.path.join("saved_models", "tuning")
@@ -42,10 +40,7 @@ def check_tuner(kind: str, max_trials: int | None) -> None:
 
     Example:
 
-    >>> check_tuner("hyperband", 3)
-    Traceback (most recent call last):
-    ...
-    ValueError: --max-trials does not apply to the hyperband tuner: its brackets are sized by --epochs
+        check_tuner("hyperband", 3)   # ValueError: --max-trials does not apply to the hyperband tuner: ...
     """
     if kind not in TUNER_KINDS:
         raise ValueError(f"unknown tuner {kind!r}; choose one of: {', '.join(TUNER_KINDS)}")
@@ -55,11 +50,6 @@ def check_tuner(kind: str, max_trials: int | None) -> None:
         raise ValueError("--max-trials does not apply to the hyperband tuner: its brackets are sized by --epochs")
     if kind == "bayesian" and importlib.util.find_spec("sklearn") is None:
         raise ValueError("--tuner bayesian needs scikit-learn (KerasTuner's Gaussian process): pip install scikit-learn")
-
-
-def flag_of(field: str) -> str:
-    """The command-line flag of a ``TrainConfig`` field (``w_margin`` -> ``--w-margin``)."""
-    return "--" + field.replace("_", "-")
 
 
 @dataclasses.dataclass
@@ -77,9 +67,8 @@ class SearchConfig:
         trials_per_process: run the trials in fresh processes, this many each (the search resumes in
             the next one), so memory cannot grow with the number of trials; 0 runs every trial in this
             process; None (default) is ``TENSORFLOW_TRIALS_PER_PROCESS`` on TensorFlow and 0 elsewhere.
-        train: ``TrainConfig`` fields set explicitly (the rest keep their defaults); a field the grid
-            searches or fixes cannot be set.
-        synthetic: size of the synthetic corpus (only without a data file).
+        train: ``TrainConfig`` fields set explicitly (the rest keep their defaults, the synthetic
+            corpus's size included); a field the grid searches or fixes cannot be set.
     """
 
     grid: str = "priority1"
@@ -91,7 +80,6 @@ class SearchConfig:
     overwrite: bool = False
     trials_per_process: int | None = None
     train: dict = dataclasses.field(default_factory=dict)
-    synthetic: SyntheticOptions = SyntheticOptions()
 
     @property
     def space(self) -> SearchSpace:
@@ -100,7 +88,7 @@ class SearchConfig:
     @property
     def base(self) -> TrainConfig:
         """The settings every trial shares (``exp_name`` defaults to ``p7-tuned``)."""
-        return TrainConfig(**{"exp_name": DEFAULT_EXP_NAME, **self.train})
+        return TrainConfig.from_dict({"exp_name": DEFAULT_EXP_NAME, **self.train})
 
     @property
     def project(self) -> str:
@@ -118,9 +106,6 @@ class SearchConfig:
             raise ValueError(f"trials per process must be >= 0 (0: all in one process), got {self.trials_per_process}")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {self.objective!r}; choose one of: {', '.join(OBJECTIVES)}")
-        unknown = sorted(set(self.train) - set(TrainConfig.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"unknown training settings: {', '.join(unknown)}")
         searched = [field for field in space.sets if field in self.train]
         if searched:
             raise ValueError(f"{flag_of(searched[0])} is set by grid {self.grid}: drop it or choose another grid")
@@ -134,8 +119,7 @@ class SearchConfig:
 
         Example:
 
-        >>> SearchConfig().process_quota("tensorflow"), SearchConfig().process_quota("jax")
-        (5, 0)
+            SearchConfig().process_quota("tensorflow"), SearchConfig().process_quota("jax")   # (5, 0)
         """
         if self.trials_per_process is not None:
             return self.trials_per_process
@@ -144,8 +128,7 @@ class SearchConfig:
     def settings(self) -> dict:
         """What must not change when the search is resumed (stored in ``search.json``)."""
         config = {k: v for k, v in self.base.to_dict().items() if k not in RUN_ONLY_FIELDS}
-        return {"grid": self.grid, "tuner": self.tuner, "objective": self.objective,
-                "synthetic": self.synthetic.given(), "config": config}
+        return {"grid": self.grid, "tuner": self.tuner, "objective": self.objective, "config": config}
 
     def check_resumable(self) -> None:
         """Raises ``ValueError`` when the project folder holds a search with other settings.
@@ -156,12 +139,13 @@ class SearchConfig:
         path = os.path.join(self.project_dir, SETTINGS_FILE)
         if self.overwrite or not os.path.exists(path):
             return
-        with open(path, encoding="utf-8") as handle:
-            saved = json.load(handle)
+        saved = read_json(path)
+        if not isinstance(saved, dict):
+            raise ValueError(f"{path} is damaged (not a JSON object): pass --overwrite to start the search over")
         mine = self.settings()
-        old, new = saved.get("config", {}), mine.pop("config")
-        differ = ["the synthetic corpus size" if key == "synthetic" else flag_of(key)
-                  for key in mine if saved.get(key) != mine[key]]
+        old = {RENAMED_FIELDS.get(key, key): value for key, value in saved.get("config", {}).items()}
+        new = mine.pop("config")
+        differ = [flag_of(key) for key in mine if saved.get(key) != mine[key]]
         differ += [flag_of(key) for key in new if old.get(key) != new[key]]
         if differ:
             raise ValueError(

@@ -30,11 +30,17 @@ import sys
 import tempfile
 import time
 
+from p7keras.io import read_json
 from p7keras.training.run_dir import FINISHED, STATE_FILE
 from p7keras.training.train import check_device, select_backend
 from tuner.config import SETTINGS_FILE, SearchConfig
 from tuner.results import COMPLETED, error_line, read_trial_summary, rank_rows, trial_row
 
+TUNE_DESCRIPTION = (
+    "Search the P7 hyperparameter grids with KerasTuner (grid, Bayesian or Hyperband). With no data flag it "
+    "searches on the embedded synthetic corpus. Started again with the same command, an interrupted search "
+    "runs only the trials that are left."
+)
 RESULTS_CSV = "results.csv"
 RESULTS_JSON = "results.json"
 TENSORBOARD_DIR = "tensorboard"
@@ -68,14 +74,6 @@ def distributed_role() -> str:
     return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"
 
 
-def _read_json(path: str) -> dict:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
-        return {}
-
-
 def _best_run(tuner, config: SearchConfig, best: dict | None, summaries: dict, previous: dict) -> str | None:
     """The best trial's run directory: the one saved before for the same trial, else a new one."""
     from tuner.best_run import save_best_run  # noqa: PLC0415
@@ -83,7 +81,7 @@ def _best_run(tuner, config: SearchConfig, best: dict | None, summaries: dict, p
     if best is None:
         return None
     earlier = previous.get("best_run") or {}
-    state = _read_json(os.path.join(earlier.get("path") or "", STATE_FILE))
+    state = read_json(os.path.join(earlier.get("path") or "", STATE_FILE), {})
     if earlier.get("trial") == best["trial"] and state.get("status") == FINISHED:
         return earlier["path"]
     search = {"grid": config.grid, "tuner": config.tuner, "objective": config.objective,
@@ -117,7 +115,7 @@ def report(tuner, config: SearchConfig, stream=None) -> SearchResult:
     rows = rank_rows(rows)
     best = next((row for row in rows if row["score"] is not None and row["trial"] in summaries), None)
     json_path = os.path.join(project_dir, RESULTS_JSON)
-    best_run = _best_run(tuner, config, best, summaries, _read_json(json_path))
+    best_run = _best_run(tuner, config, best, summaries, read_json(json_path, {}))
     columns = table_columns(space.columns)
     memory = [{"trial": e["trial_id"], "tuner_id": e["tuner_id"], "rss_mib": e["rss_mib"]}
               for e in read_events(project_dir) if e["event"] == "end"]
@@ -146,9 +144,8 @@ def run_search(config: SearchConfig, stream=None) -> SearchResult:
 
     Example:
 
-    >>> from tuner.windows import SyntheticOptions
-    >>> result = run_search(SearchConfig(grid="recommended", train={"d_model": 16, "nhead": 2, "epochs": 1},
-    ...                                  synthetic=SyntheticOptions(dim=16)))  # doctest: +SKIP
+    >>> result = run_search(SearchConfig(grid="recommended", train={"d_model": 16, "num_heads": 2, "epochs": 1,
+    ...                                                              "dim": 16}))  # doctest: +SKIP
     >>> result.rows[0]["verdict"], result.best_run  # doctest: +SKIP
 
     Args:
@@ -189,7 +186,7 @@ def _search(config: SearchConfig, stream=None, quota: int | None = None, first: 
     role = distributed_role()
     if role != "worker":
         config.check_resumable()
-    data = WindowCache.from_config(base, config.synthetic)
+    data = WindowCache.from_config(base)
     for k in sorted({dataclasses.replace(base, **config.space.resolve(p)).context_length for p in config.space.points()}):
         data.splits(k)  # every K of the grid windowed (and checked against the data) before any trial
     hypermodel = P7HyperModel(config.space, base, data, config.objective)
@@ -266,8 +263,11 @@ def child_main(job: str, answer: str, parent: str) -> None:
     It dies with its parent (``PR_SET_PDEATHSIG`` on Linux), so a killed search leaves no trial running,
     and leaves Ctrl-C to the parent, which kills it (an interrupted trial runs again on resume).
     """
+    from p7keras.console import import_keras_quietly  # noqa: PLC0415
+
     _die_with(int(parent))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it kills this process
+    import_keras_quietly()
     with open(job, "rb") as handle:
         config, quota, first = pickle.load(handle)
     try:
@@ -296,9 +296,17 @@ def _die_with(parent: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m tuner.search [flags]``: the ``p7keras tune`` command (same flags, errors, exit codes)."""
-    from p7keras.cli.main import main as p7keras_main  # noqa: PLC0415
+    import argparse  # noqa: PLC0415
 
-    return p7keras_main(["tune", *(sys.argv[1:] if argv is None else argv)])
+    from p7keras.console import quiet_tensorflow, run_console_command  # noqa: PLC0415
+
+    quiet_tensorflow()
+    from tuner.arguments import add_arguments, run_command  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(prog="python -m tuner.search", description=TUNE_DESCRIPTION)
+    add_arguments(parser)
+    parser.set_defaults(func=run_command)
+    return run_console_command(None, parser, sys.argv[1:] if argv is None else argv, module="tuner.search")
 
 
 if __name__ == "__main__":  # pragma: no cover

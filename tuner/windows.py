@@ -6,37 +6,14 @@ The context length is a hyperparameter, so each trial may need other windows of 
 
 Example:
 
->>> from p7keras.data import make_synthetic_corpus
->>> cache = WindowCache(make_synthetic_corpus(num_articles=20, chunks_per_article=12, dim=16))
->>> cache.splits(3).train.context_length, cache.splits(7).val.context_length, cache.dim
-(3, 7, 16)
+    cache = WindowCache.from_config(TrainConfig(num_articles=20, chunks_per_article=12, dim=16))
+    cache.splits(3).train.context_length, cache.splits(7).val.context_length, cache.dim    # (3, 7, 16)
 """
 
 from __future__ import annotations
 
-import dataclasses
-
 from p7keras import data as p7data
 from p7keras.training.config import TrainConfig
-
-
-@dataclasses.dataclass(frozen=True)
-class SyntheticOptions:
-    """Size of the embedded synthetic corpus used when no data file is given (None: its default).
-
-    Args:
-        num_articles: articles A.
-        chunks_per_article: chunks of every article.
-        dim: embedding width D.
-    """
-
-    num_articles: int | None = None
-    chunks_per_article: int | None = None
-    dim: int | None = None
-
-    def given(self) -> dict:
-        """The options that were set, as ``make_synthetic_corpus`` keyword arguments."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
 class WindowCache:
@@ -44,7 +21,7 @@ class WindowCache:
 
     Example:
 
-    >>> cache = WindowCache.from_config(TrainConfig(), SyntheticOptions(num_articles=20, dim=16))  # doctest: +SKIP
+        cache = WindowCache.from_config(TrainConfig(num_articles=20, dim=16))
 
     Args:
         source: a loaded ``ChunkCorpus`` or ``SequenceFile`` (or a path).
@@ -59,26 +36,20 @@ class WindowCache:
         self._splits: dict[int, p7data.DataSplits] = {}
 
     @classmethod
-    def from_config(cls, config: TrainConfig, synthetic: SyntheticOptions = SyntheticOptions()) -> "WindowCache":
-        """The data a training configuration names: ``data``, ``train``/``val`` or the synthetic corpus.
+    def from_config(cls, config: TrainConfig) -> "WindowCache":
+        """The data a training configuration names (``TrainConfig.data_source``: a file or the synthetic corpus).
 
         Args:
-            config: its ``data``, ``train``, ``val`` and ``seed`` are used.
-            synthetic: the synthetic corpus's size (only without a data file).
+            config: its data settings and ``seed`` are used.
 
         Returns:
             A :class:`WindowCache`.
 
         Raises:
-            ValueError: synthetic options together with a data file.
             FileNotFoundError, p7keras.data.DataError: unreadable data.
         """
-        path = config.train if config.train is not None else config.data
-        if path is not None and synthetic.given():
-            flags = ", ".join(f"--{name.replace('_', '-')}" for name in synthetic.given())
-            raise ValueError(f"{flags} size the synthetic corpus and cannot be used with a data file ({path})")
-        source = p7data.make_synthetic_corpus(**synthetic.given()) if path is None else path
-        return cls(source, config.seed, config.val)
+        source, val = config.data_source()
+        return cls(source, config.seed, val)
 
     @property
     def dim(self) -> int:

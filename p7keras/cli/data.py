@@ -5,22 +5,37 @@ argparse only; the work is done by :mod:`p7keras.data`.
 Example:
 
     $ p7keras data inspect corpus.npz --context 5 --json report.json
-    $ p7keras data synth --out synthetic.npz --articles 200 --forward-strength 1.0
+    $ p7keras data synth --out synthetic.npz --num-articles 200 --forward-strength 1.0
     $ p7keras data from-text docs/ --encoder my_encoders:encode --out docs.npz
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from p7keras.config import DEFAULTS
-from p7keras.data import format_report, inspect_data, make_synthetic_corpus, save_corpus, text_to_corpus
-from p7keras.data import synthetic, text
+from p7keras.data import synthetic, text  # numpy only: their defaults are the flags' defaults
 from p7keras.data.splits import ALL, SPLITS
-from p7keras.io import write_json
+
+
+class _DeprecatedAlias(argparse.Action):
+    """Stores the value like the flag it stands for, with a warning that names that flag."""
+
+    def __init__(self, *args, replacement: str, **kwargs):
+        self.replacement = replacement
+        super().__init__(*args, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"p7keras: warning: {option_string} is deprecated and will be removed in the next release; "
+              f"use {self.replacement}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
 
 
 def _inspect(args: argparse.Namespace) -> int:
+    from p7keras.data import format_report, inspect_data  # noqa: PLC0415
+    from p7keras.io import write_json  # noqa: PLC0415
+
     report = inspect_data(args.path, args.context, args.split, args.seed)
     print(format_report(report))
     if args.json:
@@ -30,8 +45,10 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
+    from p7keras.data import make_synthetic_corpus, save_corpus  # noqa: PLC0415
+
     corpus = make_synthetic_corpus(
-        num_articles=args.articles,
+        num_articles=args.num_articles,
         chunks_per_article=args.chunks_per_article,
         dim=args.dim,
         similarity=args.similarity,
@@ -44,6 +61,8 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _from_text(args: argparse.Namespace) -> int:
+    from p7keras.data import text_to_corpus  # noqa: PLC0415
+
     corpus = text_to_corpus(
         args.directory, args.encoder, args.out, args.target_chars, args.min_chars, args.min_chunks
     )
@@ -69,7 +88,7 @@ def _help(parser: argparse.ArgumentParser):
 def register(subparsers) -> None:
     """Add the ``data`` subcommand (``inspect``, ``synth``, ``from-text``) to the ``p7keras`` parser."""
     parser = subparsers.add_parser("data", help="inspect, synthesise or build chunk corpora")
-    parser.set_defaults(func=_help(parser))
+    parser.set_defaults(func=_help(parser), uses_keras=False)
     commands = parser.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
 
     inspect = commands.add_parser("inspect", help="data-quality report (spec section 9)")
@@ -78,15 +97,17 @@ def register(subparsers) -> None:
                          help=f"context length K (default {DEFAULTS.context_length}, or the sequence file's K)")
     inspect.add_argument("--split", choices=[ALL, *SPLITS], default=ALL,
                          help="which split to report (default all)")
-    inspect.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
+    inspect.add_argument("--seed", type=int, default=DEFAULTS.seed, help=f"split seed (default {DEFAULTS.seed})")
     inspect.add_argument("--json", metavar="OUT", help="also write the report as JSON")
     inspect.set_defaults(func=_inspect)
 
     synth = commands.add_parser("synth", help="write a synthetic forward-flow chunk corpus (synthetic data)")
     synth.add_argument("--out", required=True, help="destination .npz")
     synth.add_argument("--dim", type=int, default=synthetic.DIM, help=f"D (default {synthetic.DIM})")
-    synth.add_argument("--articles", type=int, default=synthetic.NUM_ARTICLES,
+    synth.add_argument("--num-articles", type=int, default=synthetic.NUM_ARTICLES,
                        help=f"number of articles (default {synthetic.NUM_ARTICLES})")
+    synth.add_argument("--articles", dest="num_articles", type=int, action=_DeprecatedAlias,
+                       replacement="--num-articles", help="deprecated spelling of --num-articles")
     synth.add_argument("--chunks-per-article", type=int, default=synthetic.CHUNKS_PER_ARTICLE,
                        help=f"chunks per article (default {synthetic.CHUNKS_PER_ARTICLE})")
     synth.add_argument("--similarity", type=float, default=synthetic.SIMILARITY,

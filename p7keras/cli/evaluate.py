@@ -4,6 +4,7 @@ argparse only; the work is done by :mod:`p7keras.evaluation`.
 
 Example:
 
+    $ p7keras evaluate saved_models/p7_20250101-120000 --html report.html   # the run's own data, ood split
     $ p7keras evaluate saved_models/p7_20250101-120000 --data corpus.npz --split ood --html report.html
     $ p7keras evaluate --data rustdocs_minilm384.npz --split all --context 5      # baselines only
     $ p7keras evaluate run_a/best.keras run_b/export --data corpus.npz --json comparison.json
@@ -13,8 +14,35 @@ from __future__ import annotations
 
 import argparse
 
-from p7keras.cli.main import add_backend_argument
 from p7keras.config import DEFAULTS
+from p7keras.console import CLIError
+from p7keras.training.config import add_backend_argument
+
+DEFAULT_SPLIT = "all"
+
+
+def resolve_data(args: argparse.Namespace) -> None:
+    """Fills ``--data``, ``--split`` and ``--seed`` left out from the first MODEL that is a run directory.
+
+    Raises:
+        CLIError: no ``--data`` and no run directory to take it from.
+    """
+    from p7keras.training.run_dir import evaluation_defaults  # noqa: PLC0415
+
+    if args.data is None:
+        for model in args.models:
+            defaults = evaluation_defaults(model)
+            if defaults is not None:
+                args.data = defaults["data"]
+                args.split = args.split or defaults["split"]
+                args.seed = defaults["seed"] if args.seed is None else args.seed
+                print(f"data from {model}/config.json: {defaults['described']}, split {args.split}, "
+                      f"seed {args.seed}")
+                break
+        else:
+            raise CLIError("--data is required: no MODEL is a run directory whose config.json names its data")
+    args.split = args.split or DEFAULT_SPLIT
+    args.seed = DEFAULTS.seed if args.seed is None else args.seed
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from p7keras.evaluation import evaluate, format_table, write_html  # noqa: PLC0415 (keep --help fast)
     from p7keras.io import write_json  # noqa: PLC0415
 
+    resolve_data(args)
     result = evaluate(
         args.models or None,
         args.data,
@@ -58,15 +87,19 @@ def register(subparsers) -> None:
     parser.add_argument("models", nargs="*", metavar="MODEL",
                         help="run directory (best.keras, else final.keras, else export/), .keras file, "
                         "or exported SavedModel directory")
-    parser.add_argument("--data", required=True, help="chunk corpus or sequence file (.npz)")
-    parser.add_argument("--split", choices=("all", "train", "val", "ood"), default="all",
-                        help="split to evaluate, by article as in training (default all)")
+    parser.add_argument("--data", default=None,
+                        help="chunk corpus or sequence file (.npz); default: the data of the first MODEL that "
+                        "is a run directory (its config.json; the synthetic corpus included)")
+    parser.add_argument("--split", choices=("all", "train", "val", "ood"), default=None,
+                        help="split to evaluate, by article as in training (default: ood for a run's own "
+                        f"data, else {DEFAULT_SPLIT})")
     parser.add_argument("--context", type=int, default=None,
                         help=f"context length K (default: the models' K, else {DEFAULTS.context_length} "
                         "or the sequence file's K)")
     parser.add_argument("--max-samples", type=int, default=None, metavar="N",
                         help="evaluate a seeded random subset of N sequences (the bank stays the whole split)")
-    parser.add_argument("--seed", type=int, default=0, help="split seed, as in training (default 0)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help=f"split seed, as in training (default: the run's, else {DEFAULTS.seed})")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                         help=f"prediction batch size (default {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--latency-calls", type=int, default=LATENCY_CALLS,

@@ -1,6 +1,7 @@
 """``p7keras tune``: a KerasTuner search over the P7 grids (argparse only; the work is in ``tuner/``).
 
-The flags are defined once, in :mod:`tuner.arguments`, and shared with ``python -m tuner.search``.
+The flags are defined once, in :mod:`tuner.arguments`, and shared with ``python -m tuner.search``;
+``tuner`` is imported only when this subcommand is registered (its flag modules load no Keras).
 
 Example:
 
@@ -13,14 +14,13 @@ from __future__ import annotations
 
 def register(subparsers) -> None:
     """Adds the ``tune`` subcommand to the ``p7keras`` parser."""
-    from tuner.arguments import add_arguments, run_command  # noqa: PLC0415
+    from tuner.arguments import add_arguments, run_command  # noqa: PLC0415 (p7keras hands over to tuner lazily)
+    from tuner.search import TUNE_DESCRIPTION  # noqa: PLC0415
 
     parser = subparsers.add_parser(
         "tune",
         help="hyperparameter search (KerasTuner) over the P7 grids; saves a ranked table and the best run",
-        description="Search the P7 hyperparameter grids with KerasTuner (grid, Bayesian or Hyperband). With "
-        "no data flag it searches on the embedded synthetic corpus. Started again with the same command, an "
-        "interrupted search runs only the trials that are left.",
+        description=TUNE_DESCRIPTION,
         epilog="example: p7keras tune --grid priority1 --data corpus.npz --epochs 5",
     )
     add_arguments(parser)

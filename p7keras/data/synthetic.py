@@ -44,13 +44,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from p7keras.config import DEFAULTS
 from p7keras.data.corpus import ChunkCorpus
 from p7keras.data.errors import DataError
 
 # The defaults of the generative process (each used only here).
-NUM_ARTICLES = 120
-CHUNKS_PER_ARTICLE = 50
-DIM = 768
+NUM_ARTICLES = DEFAULTS.synthetic_num_articles
+CHUNKS_PER_ARTICLE = DEFAULTS.synthetic_chunks_per_article
+DIM = DEFAULTS.synthetic_dim
 SIMILARITY = 0.5
 FORWARD_STRENGTH = 1.0
 LATENT_DIM = 16

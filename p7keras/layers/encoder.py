@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from p7keras.config import model_problems, raise_problems
+
 
 @keras.saving.register_keras_serializable(package="p7keras")
 class EncoderBlock(keras.layers.Layer):
@@ -39,10 +41,7 @@ class EncoderBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if d_model % num_heads:
-            raise ValueError(f"d_model={d_model} must be divisible by num_heads={num_heads}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        raise_problems(model_problems(d_model=d_model, num_heads=num_heads, ff_dim=ff_dim, dropout=dropout))
         self.d_model = int(d_model)
         self.num_heads = int(num_heads)
         self.ff_dim = int(ff_dim)

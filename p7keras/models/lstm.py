@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from p7keras.config import DEFAULTS
+from p7keras.config import DEFAULTS, model_problems, raise_problems
 from p7keras.models.ranker import P7Ranker
 
 
@@ -32,8 +32,7 @@ class LSTMP7Ranker(P7Ranker):
     def __init__(self, num_layers: int = DEFAULTS.lstm_layers, **kwargs):
         input_dim = kwargs.pop("input_dim", None)
         super().__init__(**kwargs)
-        if int(num_layers) < 1:
-            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        raise_problems(model_problems(self.context_length, self.d_model, num_layers=num_layers))
         self.num_layers = int(num_layers)
         self.lstms = [
             keras.layers.LSTM(self.d_model, return_sequences=True, name=f"lstm_{i}")

@@ -21,7 +21,15 @@ import keras
 from keras import ops
 
 from p7keras import losses
-from p7keras.config import CONTEXT_KEY, DEFAULTS, GATE_MODES, HARD_NEGATIVES_KEY, TARGET_KEY
+from p7keras.config import (
+    CONTEXT_KEY,
+    DEFAULTS,
+    HARD_NEGATIVES_KEY,
+    TARGET_KEY,
+    loss_problems,
+    model_problems,
+    raise_problems,
+)
 from p7keras.layers import SemanticAnchor
 from p7keras.models.steps import BackendSteps
 
@@ -52,18 +60,6 @@ LOSS_PARAMETERS = {
     "gate_weak_weight": DEFAULTS.gate_weak_weight,
     "gate_mode": DEFAULTS.gate_mode,
 }
-
-
-def _check_loss_parameters(params: dict) -> None:
-    for name in ("w_rank", "w_margin", "w_teacher", "margin"):
-        if params[name] < 0:
-            raise ValueError(f"{name} must be >= 0, got {params[name]}")
-    if params["temperature"] <= 0:
-        raise ValueError(f"temperature must be > 0, got {params['temperature']}")
-    if not 0.0 <= params["gate_weak_weight"] <= 1.0:
-        raise ValueError(f"gate_weak_weight must be in [0, 1], got {params['gate_weak_weight']}")
-    if params["gate_mode"] not in GATE_MODES:
-        raise ValueError(f"gate_mode must be one of {GATE_MODES}, got {params['gate_mode']!r}")
 
 
 class P7Ranker(BackendSteps, keras.Model):
@@ -102,17 +98,8 @@ class P7Ranker(BackendSteps, keras.Model):
     ):
         loss_params = {name: kwargs.pop(name, default) for name, default in LOSS_PARAMETERS.items()}
         super().__init__(**kwargs)
-        if int(context_length) < 2:
-            raise ValueError(f"context_length (K) must be >= 2, got {context_length}")
-        if input_dim is not None and int(input_dim) < 1:
-            raise ValueError(f"input_dim (D) must be >= 1, got {input_dim}")
-        if int(d_model) < 1:
-            raise ValueError(f"d_model must be >= 1, got {d_model}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        if int(warmup_epochs) < 0:
-            raise ValueError(f"warmup_epochs must be >= 0, got {warmup_epochs}")
-        _check_loss_parameters(loss_params)
+        raise_problems(model_problems(context_length, d_model, dropout=dropout, input_dim=input_dim)
+                       + loss_problems(warmup_epochs=warmup_epochs, **loss_params))
         self.context_length = int(context_length)
         self.input_dim = None if input_dim is None else int(input_dim)
         self.d_model = int(d_model)
@@ -121,11 +108,11 @@ class P7Ranker(BackendSteps, keras.Model):
         self.in_batch_negatives = bool(in_batch_negatives)
         self.loss_params = loss_params
         self.anchor = SemanticAnchor(
-            mode=anchor_mode,
+            anchor_mode=anchor_mode,
             anchor_lambda=anchor_lambda,
-            lambda_min=anchor_lambda_min,
-            lambda_max=anchor_lambda_max,
-            learnable=anchor_learnable,
+            anchor_lambda_min=anchor_lambda_min,
+            anchor_lambda_max=anchor_lambda_max,
+            anchor_learnable=anchor_learnable,
             name="semantic_anchor",
         )
         self.teacher_active = self.add_weight(
@@ -404,10 +391,10 @@ class P7Ranker(BackendSteps, keras.Model):
             "d_model": self.d_model,
             "dropout": self.dropout,
             "anchor_lambda": self.anchor.initial_lambda,
-            "anchor_lambda_min": self.anchor.lambda_min,
-            "anchor_lambda_max": self.anchor.lambda_max,
-            "anchor_learnable": self.anchor.learnable,
-            "anchor_mode": self.anchor.mode,
+            "anchor_lambda_min": self.anchor.anchor_lambda_min,
+            "anchor_lambda_max": self.anchor.anchor_lambda_max,
+            "anchor_learnable": self.anchor.anchor_learnable,
+            "anchor_mode": self.anchor.anchor_mode,
             "warmup_epochs": self.warmup_epochs,
             "in_batch_negatives": self.in_batch_negatives,
         }

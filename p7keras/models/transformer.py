@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from p7keras.config import DEFAULTS
+from p7keras.config import DEFAULTS, model_problems, raise_problems
 from p7keras.layers import EncoderBlock, PositionalEmbedding
 from p7keras.models.ranker import P7Ranker
 
@@ -45,13 +45,12 @@ class TransformerP7Ranker(P7Ranker):
     ):
         input_dim = kwargs.pop("input_dim", None)
         super().__init__(**kwargs)
-        if int(num_layers) < 1:
-            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        raise_problems(model_problems(self.context_length, self.d_model, num_heads, num_layers, ff_dim))
         self.num_heads = int(num_heads)
         self.num_layers = int(num_layers)
         self.ff_dim = int(ff_dim)
         self.positions = PositionalEmbedding(self.context_length, name="positional_embedding")
-        last_only = self.anchor.mode != "attention"
+        last_only = self.anchor.anchor_mode != "attention"
         self.blocks = [
             EncoderBlock(
                 self.d_model,

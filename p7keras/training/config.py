@@ -1,37 +1,69 @@
-"""``TrainConfig``: every setting of a training run, its defaults (from ``DEFAULTS``) and its checks."""
+"""``TrainConfig``: every setting of a training run, its flags, its defaults and its checks.
+
+The flag table ``TRAIN_FLAGS`` lives here, beside the fields it sets: ``p7keras train``, ``p7keras tune``
+and ``python -m tuner.search`` all add their training flags with :func:`add_train_arguments`. Every
+default comes from ``p7keras.config.DEFAULTS`` and every check from the parameter-group functions of
+``p7keras.config``. This module imports no Keras (the command line parses flags with it first).
+
+Example:
+
+    from p7keras.training import TrainConfig
+    config = TrainConfig(context_length=7, margin=0.10, anchor_lambda=0.9, epochs=12)
+    config.check()                      # raises ValueError naming every impossible setting
+    config.to_dict()["num_heads"]       # 8
+"""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 
-from p7keras.config import ANCHOR_MODES, DEFAULTS, GATE_MODES
+from p7keras.config import (
+    ANCHOR_MODES,
+    BACKENDS,
+    DEFAULTS,
+    DEVICES,
+    GATE_MODES,
+    MODEL_TYPES,
+    anchor_problems,
+    loss_problems,
+    model_problems,
+    raise_problems,
+    run_problems,
+)
 
-MODEL_TYPES = ("transformer", "lstm")
-DEVICES = ("auto", "cpu", "gpu", "metal")
-BACKENDS = ("tensorflow", "jax", "torch")
+__all__ = ["BACKENDS", "DEVICES", "MODEL_TYPES", "TRAIN_FLAGS", "TrainConfig", "add_train_arguments",
+           "train_settings"]
+
+# Names that older run directories and searches wrote to config.json, and the field each is now.
+RENAMED_FIELDS = {"nhead": "num_heads", "lr": "learning_rate"}
 
 
 @dataclasses.dataclass
 class TrainConfig:
     """Settings of one training run; the ``p7keras train`` flags map one to one onto these fields.
 
+    ``data`` is one file split by article; ``train``/``val`` are separate files; with neither, the run
+    uses the embedded synthetic corpus, sized by ``num_articles``, ``chunks_per_article`` and ``dim``
+    (None: ``p7keras.data.make_synthetic_corpus``'s defaults).
+
     Example:
 
-    >>> config = TrainConfig(context_length=7, margin=0.10, anchor_lambda=0.9, epochs=12)
-    >>> config.check()
-
-    ``data`` is one file split by article; ``train``/``val`` are separate files; with neither, the run
-    uses the embedded synthetic corpus (``p7keras.data.make_synthetic_corpus()``).
+        config = TrainConfig(context_length=7, margin=0.10, anchor_lambda=0.9, epochs=12)
+        config.check()
     """
 
     data: str | None = None
     train: str | None = None
     val: str | None = None
+    num_articles: int | None = None
+    chunks_per_article: int | None = None
+    dim: int | None = None
     context_length: int = DEFAULTS.context_length
-    model_type: str = "transformer"
+    model_type: str = DEFAULTS.model_type
     d_model: int = DEFAULTS.d_model
-    nhead: int = DEFAULTS.num_heads
-    num_layers: int | None = None  # 4 for the transformer, 2 for the LSTM
+    num_heads: int = DEFAULTS.num_heads
+    num_layers: int | None = None  # DEFAULTS.num_layers for the transformer, DEFAULTS.lstm_layers for the LSTM
     ff_dim: int = DEFAULTS.ff_dim
     dropout: float = DEFAULTS.dropout
     anchor_lambda: float = DEFAULTS.anchor_lambda
@@ -51,85 +83,211 @@ class TrainConfig:
     hard_negatives: int = DEFAULTS.hard_negatives
     batch_size: int = DEFAULTS.batch_size
     epochs: int = DEFAULTS.epochs
-    lr: float = DEFAULTS.learning_rate
+    learning_rate: float = DEFAULTS.learning_rate
     weight_decay: float = DEFAULTS.weight_decay
     warmup_epochs: int = DEFAULTS.warmup_epochs
-    device: str = "auto"
+    device: str = DEFAULTS.device
     backend: str | None = None
-    seed: int = 0
-    exp_name: str = "p7"
-    output_dir: str = "saved_models"
+    seed: int = DEFAULTS.seed
+    exp_name: str = DEFAULTS.exp_name
+    output_dir: str = DEFAULTS.output_dir
     export: bool = True
 
-    def check(self) -> None:
-        """Raises ``ValueError`` naming the first impossible setting, before any work starts."""
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        """The config of a ``config.json`` (older runs' field names are read too).
+
+        Args:
+            values: field -> value, as ``to_dict`` wrote it.
+
+        Returns:
+            A ``TrainConfig``.
+
+        Raises:
+            ValueError: a key that is no field.
+        """
+        values = {RENAMED_FIELDS.get(key, key): value for key, value in values.items()}
+        unknown = sorted(set(values) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown training settings: {', '.join(unknown)}")
+        return cls(**values)
+
+    @property
+    def synthetic(self) -> dict:
+        """The synthetic corpus's size settings that were given (``make_synthetic_corpus`` keywords)."""
+        sizes = {"num_articles": self.num_articles, "chunks_per_article": self.chunks_per_article, "dim": self.dim}
+        return {key: value for key, value in sizes.items() if value is not None}
+
+    def data_source(self):
+        """The run's data, as ``p7keras.data.load_splits`` takes it: ``(source, val)``.
+
+        ``source`` is the ``--train`` or ``--data`` path, or the synthetic corpus of this config's
+        size; ``val`` is the ``--val`` path or None. The one place that decides where a run's (and a
+        search's) data comes from.
+
+        Returns:
+            ``(path or ChunkCorpus, path or None)``.
+        """
+        if self.train is not None:
+            return self.train, self.val
+        if self.data is not None:
+            return self.data, None
+        from p7keras.data import make_synthetic_corpus  # noqa: PLC0415 (numpy work only when data is needed)
+
+        return make_synthetic_corpus(**self.synthetic), None
+
+    def problems(self) -> list[str]:
+        """Every impossible setting, one message each (the wording of ``p7keras.config``)."""
         problems = []
+        if self.data is not None and self.train is not None:
+            problems.append("give either data (--data) or train/val (--train/--val), not both")
+        if self.val is not None and self.train is None:
+            problems.append("val (--val) needs train (--train)")
+        if self.synthetic and (self.data is not None or self.train is not None):
+            flags = ", ".join(flag_of(name) for name in self.synthetic)
+            problems.append(f"{flags} size the synthetic corpus and cannot be used with a data file "
+                            f"({self.data or self.train})")
+        for name, value in self.synthetic.items():
+            if int(value) < 1:
+                problems.append(f"{name} must be >= 1, got {value!r}")
+        problems += model_problems(self.context_length, self.d_model,
+                                   self.num_heads if self.model_type == "transformer" else None,
+                                   self.num_layers, self.ff_dim, self.dropout, model_type=self.model_type)
+        problems += anchor_problems(self.anchor_lambda, self.anchor_lambda_min, self.anchor_lambda_max,
+                                    self.anchor_mode)
+        problems += loss_problems(self.temperature, self.margin, self.w_rank, self.w_margin, self.w_teacher,
+                                  self.floor_threshold, self.gate_threshold, self.gate_weak_weight,
+                                  self.gate_mode, self.warmup_epochs)
+        problems += run_problems(self.batch_size, self.epochs, self.learning_rate, self.weight_decay,
+                                 self.hard_negatives, self.device, self.backend)
+        if not (self.exp_name and "/" not in self.exp_name and self.exp_name not in (".", "..")):
+            problems.append(f"exp_name must be a plain folder-name prefix, got {self.exp_name!r}")
+        return problems
 
-        def need(ok: bool, message: str) -> None:
-            if not ok:
-                problems.append(message)
-
-        need(self.data is None or self.train is None, "give either --data or --train/--val, not both")
-        need(self.val is None or self.train is not None, "--val needs --train")
-        need(self.context_length >= 2, f"context length K must be >= 2, got {self.context_length}")
-        need(self.model_type in MODEL_TYPES, f"model type must be one of {MODEL_TYPES}, got {self.model_type!r}")
-        need(self.d_model >= 1, f"d_model must be >= 1, got {self.d_model}")
-        need(self.nhead >= 1 and self.d_model % self.nhead == 0,
-             f"d_model={self.d_model} must be divisible by nhead={self.nhead}")
-        need(self.num_layers is None or self.num_layers >= 1, f"num_layers must be >= 1, got {self.num_layers}")
-        need(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
-        low, high = self.anchor_lambda_min, self.anchor_lambda_max
-        need(0.0 <= low < high <= 1.0, f"λ range must satisfy 0 <= min < max <= 1, got [{low}, {high}]")
-        need(low <= self.anchor_lambda <= high, f"λ={self.anchor_lambda} is outside its range [{low}, {high}]")
-        need(self.anchor_mode in ANCHOR_MODES, f"anchor mode must be one of {ANCHOR_MODES}, got {self.anchor_mode!r}")
-        for name in ("w_rank", "w_margin", "w_teacher", "margin", "floor_threshold"):
-            need(getattr(self, name) >= 0, f"{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
-        need(self.w_rank + self.w_margin > 0, "w-rank and w-margin cannot both be 0")
-        need(self.temperature > 0, f"temperature must be > 0, got {self.temperature}")
-        need(0.0 <= self.gate_weak_weight <= 1.0, f"gate weak weight must be in [0, 1], got {self.gate_weak_weight}")
-        need(self.gate_mode in GATE_MODES, f"gate mode must be one of {GATE_MODES}, got {self.gate_mode!r}")
-        need(self.hard_negatives >= 0, f"hard negatives must be >= 0, got {self.hard_negatives}")
-        need(self.batch_size >= 2,
-             f"batch size must be >= 2 (in-batch negatives need other samples), got {self.batch_size}")
-        need(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
-        need(self.lr > 0, f"learning rate must be > 0, got {self.lr}")
-        need(self.weight_decay >= 0, f"weight decay must be >= 0, got {self.weight_decay}")
-        need(self.warmup_epochs >= 0, f"warmup epochs must be >= 0, got {self.warmup_epochs}")
-        need(self.device in DEVICES, f"device must be one of {DEVICES}, got {self.device!r}")
-        need(self.backend is None or self.backend in BACKENDS,
-             f"backend must be one of {BACKENDS}, got {self.backend!r}")
-        need(bool(self.exp_name) and "/" not in self.exp_name and self.exp_name not in (".", ".."),
-             f"exp name must be a plain folder-name prefix, got {self.exp_name!r}")
-        if problems:
-            raise ValueError("; ".join(problems))
+    def check(self) -> None:
+        """Raises ``ValueError`` naming every impossible setting, before any work starts."""
+        raise_problems(self.problems())
 
     def model_kwargs(self) -> dict:
-        """Constructor arguments of the model this config describes."""
-        kwargs = dict(
-            context_length=self.context_length,
-            d_model=self.d_model,
-            dropout=self.dropout,
-            anchor_lambda=self.anchor_lambda,
-            anchor_lambda_min=self.anchor_lambda_min,
-            anchor_lambda_max=self.anchor_lambda_max,
-            anchor_learnable=self.anchor_learnable,
-            anchor_mode=self.anchor_mode,
-            warmup_epochs=self.warmup_epochs,
-            temperature=self.temperature,
-            margin=self.margin,
-            w_rank=self.w_rank,
-            w_margin=self.w_margin,
-            w_teacher=self.w_teacher,
-            floor_threshold=self.floor_threshold,
-            gate_threshold=self.gate_threshold,
-            gate_weak_weight=self.gate_weak_weight,
-            gate_mode=self.gate_mode,
-        )
+        """Constructor arguments of the model this config describes (the same names as the fields)."""
+        names = ["context_length", "d_model", "dropout", "anchor_lambda", "anchor_lambda_min", "anchor_lambda_max",
+                 "anchor_learnable", "anchor_mode", "warmup_epochs", "temperature", "margin", "w_rank",
+                 "w_margin", "w_teacher", "floor_threshold", "gate_threshold", "gate_weak_weight", "gate_mode"]
         if self.num_layers is not None:
-            kwargs["num_layers"] = self.num_layers
+            names.append("num_layers")
         if self.model_type == "transformer":
-            kwargs.update(num_heads=self.nhead, ff_dim=self.ff_dim)
-        return kwargs
+            names += ["num_heads", "ff_dim"]
+        return {name: getattr(self, name) for name in names}
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def flag_of(field: str) -> str:
+    """The command-line flag of a ``TrainConfig`` field (``w_margin`` -> ``--w-margin``)."""
+    return "--" + field.replace("_", "-")
+
+
+_D = TrainConfig()
+
+# Every TrainConfig flag, defined once for `p7keras train`, `p7keras tune` and `python -m tuner.search`:
+# (group, flags, TrainConfig field, help, extra argparse keywords). The first flag is the field's own
+# name; the others are short or older spellings that keep working.
+TRAIN_FLAGS = (
+    ("data", ("--data",), "data", "one chunk corpus or sequence file (.npz), split by article "
+     "(default: the embedded synthetic corpus)", {}),
+    ("data", ("--train",), "train", "training file (with --val: no split)", {}),
+    ("data", ("--val",), "val", "validation file", {}),
+    ("data", ("--num-articles",), "num_articles", "articles of the synthetic corpus (without a data file; "
+     f"default {DEFAULTS.synthetic_num_articles})", {"type": int}),
+    ("data", ("--chunks-per-article",), "chunks_per_article", "chunks per article of the synthetic corpus "
+     f"(default {DEFAULTS.synthetic_chunks_per_article})", {"type": int}),
+    ("data", ("--dim",), "dim", f"embedding width D of the synthetic corpus (default {DEFAULTS.synthetic_dim})", {"type": int}),
+    ("data", ("--context-length", "--context"), "context_length", "K, context chunks per sequence", {}),
+    ("data", ("--hard-negatives",), "hard_negatives", "M in-article hard negatives per sample", {}),
+    ("model", ("--model-type",), "model_type", "", {"choices": MODEL_TYPES}),
+    ("model", ("--d-model",), "d_model", "", {}),
+    ("model", ("--num-heads", "--nhead"), "num_heads", "attention heads", {}),
+    ("model", ("--num-layers",), "num_layers",
+     f"(default {DEFAULTS.num_layers} transformer, {DEFAULTS.lstm_layers} lstm)", {"type": int}),
+    ("model", ("--ff-dim",), "ff_dim", "transformer feed-forward width", {}),
+    ("model", ("--dropout",), "dropout", "", {}),
+    ("model", ("--anchor-lambda", "--lambda"), "anchor_lambda",
+     f"start (or fixed) λ in [{DEFAULTS.anchor_lambda_min}, {DEFAULTS.anchor_lambda_max}]", {}),
+    ("model", ("--anchor-learnable",), "anchor_learnable", "learn λ or keep it fixed",
+     {"action": argparse.BooleanOptionalAction}),
+    ("model", ("--anchor-mode",), "anchor_mode", "", {"choices": ANCHOR_MODES}),
+    ("loss", ("--w-rank",), "w_rank", "InfoNCE weight", {}),
+    ("loss", ("--w-margin",), "w_margin", "prev-repel weight", {}),
+    ("loss", ("--w-teacher",), "w_teacher", "teacher weight", {}),
+    ("loss", ("--margin",), "margin", "prev-repel margin m", {}),
+    ("loss", ("--temperature",), "temperature", "InfoNCE temperature τ", {}),
+    ("loss", ("--gate-threshold",), "gate_threshold", "Δ needed for full weight", {}),
+    ("loss", ("--gate-weak-weight",), "gate_weak_weight", "weight of weak sequences", {}),
+    ("loss", ("--floor-threshold",), "floor_threshold", "teacher cosine floor", {}),
+    ("loss", ("--gate-mode",), "gate_mode", "", {"choices": GATE_MODES}),
+    ("run", ("--batch-size",), "batch_size", "", {}),
+    ("run", ("--epochs",), "epochs", "", {}),
+    ("run", ("--learning-rate", "--lr"), "learning_rate", "AdamW learning rate", {}),
+    ("run", ("--weight-decay",), "weight_decay", "AdamW weight decay", {}),
+    ("run", ("--warmup-epochs",), "warmup_epochs", "epochs with the teacher term", {}),
+    ("run", ("--device",), "device", "", {"choices": DEVICES}),
+    ("run", ("--seed",), "seed", "split and initialisation seed", {}),
+    ("run", ("--exp-name",), "exp_name", "run folder prefix", {"type": str}),
+    ("run", ("--output-dir",), "output_dir", "where the run directory goes", {}),
+    ("run", ("--no-export",), "export", "skip the SavedModel export", {"action": "store_false"}),
+)
+TRAIN_GROUPS = ("data", "model", "loss", "run")
+
+
+def add_backend_argument(parser) -> None:
+    """Adds ``--backend`` (the command line sets ``KERAS_BACKEND`` from it before Keras is imported)."""
+    parser.add_argument("--backend", choices=BACKENDS, default=None, help="Keras backend (default: KERAS_BACKEND)")
+
+
+def add_train_arguments(parser: argparse.ArgumentParser, unset: bool = False,
+                        texts: dict[str, str] | None = None) -> dict[str, argparse._ArgumentGroup]:
+    """Adds every ``TrainConfig`` flag (and ``--backend``) to ``parser``, in groups data/model/loss/run.
+
+    Example:
+
+        parser = argparse.ArgumentParser()
+        add_train_arguments(parser, unset=True)
+        train_settings(parser.parse_args(["--epochs", "3"]))    # {'epochs': 3}
+
+    Args:
+        parser: the (sub)command's parser.
+        unset: every default None, so only the flags given are set (``p7keras tune``); else the
+            ``TrainConfig`` defaults.
+        texts: help texts that replace the table's, by field.
+
+    Returns:
+        The argument groups by name (a command adds its own flags to them).
+    """
+    groups = {name: parser.add_argument_group(name) for name in TRAIN_GROUPS}
+    for group, flags, field, text, extra in TRAIN_FLAGS:
+        default = getattr(_D, field)
+        text = (texts or {}).get(field, text)
+        keywords = {"dest": field, "default": None if unset else default, **extra}
+        if extra.get("action") == "store_false":
+            keywords.update(default=None, action="store_const", const=False) if unset else keywords.pop("default")
+        elif "action" not in extra:
+            keywords.setdefault("type", type(default) if default is not None else str)
+        shown = "" if default is None or "default" in text or "action" in extra else f" (default {default})"
+        groups[group].add_argument(*flags, help=(text + shown).strip(), **keywords)
+    add_backend_argument(groups["run"])
+    return groups
+
+
+def train_settings(args: argparse.Namespace) -> dict:
+    """The ``TrainConfig`` fields of parsed flags (without the ones left None by ``unset``).
+
+    Args:
+        args: flags parsed by a parser that :func:`add_train_arguments` filled.
+
+    Returns:
+        Field -> value.
+    """
+    values = vars(args)
+    fields = [field for _, _, field, _, _ in TRAIN_FLAGS] + ["backend"]
+    return {field: values[field] for field in fields if values.get(field) is not None}

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import time
 from pathlib import Path
 
-from p7keras.io import atomic_path, write_json
+from p7keras.io import atomic_path, read_json, write_json
 
 STATE_FILE = "state.json"
 RUNNING, FINISHED, FAILED = "running", "finished", "failed"
 
 
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+def bytes_needed(model) -> int:
+    """Disk room a run of ``model`` needs: checkpoints and backups with optimizer state, and the export."""
+    return model.count_params() * 4 * 10 + 50 * 2**20
+
+
+def save_model(model, path: str) -> str:
+    """Saves ``model`` to ``path`` (``.keras``) atomically; returns ``path``."""
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+    return path
 
 
 class RunDirectory:
@@ -30,8 +33,8 @@ class RunDirectory:
 
     Example:
 
-    >>> run = RunDirectory.open("saved_models", "p7", config.to_dict(), need_bytes=10**8)  # doctest: +SKIP
-    >>> run.file("best.keras")  # doctest: +SKIP
+        run = RunDirectory.open("saved_models", "p7", config.to_dict(), need_bytes=10**8)
+        run.file("best.keras")              # 'saved_models/p7_20260101-120000/best.keras'
 
     Args:
         path: the run folder.
@@ -59,8 +62,8 @@ class RunDirectory:
                 f"{need_bytes / 2**20:.0f} MiB for its checkpoints and export"
             )
         for candidate in sorted(root.glob(f"{exp_name}_*"), reverse=True):
-            state = _read_json(candidate / STATE_FILE) or {}
-            if state.get("status") == RUNNING and _read_json(candidate / "config.json") == config:
+            state = read_json(candidate / STATE_FILE) or {}
+            if state.get("status") == RUNNING and read_json(candidate / "config.json") == config:
                 return cls(candidate, resumed=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         path = root / f"{exp_name}_{stamp}"
@@ -86,11 +89,83 @@ class RunDirectory:
 
     def finished_epochs(self) -> int:
         """Epochs the backup holds (what Keras' ``BackupAndRestore`` will resume from)."""
-        meta = _read_json(self.path / "backup" / "training_metadata.json") or {}
+        meta = read_json(self.path / "backup" / "training_metadata.json") or {}
         return int(meta.get("epoch", 0))
 
     def load_history(self) -> dict:
         """``history.json`` cut to the epochs the backup holds (a later, unsaved epoch is redone)."""
-        history = _read_json(self.path / "history.json") or {}
+        history = read_json(self.path / "history.json") or {}
         done = self.finished_epochs()
         return {key: list(values)[:done] for key, values in history.items()}
+
+    def finish(self, model, history: dict, verdict: dict, export: bool) -> dict:
+        """Writes the end of a run and marks it finished; ``train`` and the tuner's best run both end here.
+
+        ``final.keras`` (``model`` as it is), ``history.json``, ``curves.png``, ``verdict.json`` (the
+        verdict with the backend and the number of epochs run) and, with ``export``, ``export/``
+        (SavedModel). ``best.keras`` is the caller's: written during training, or from a checkpoint.
+
+        Args:
+            model: the model after its last epoch.
+            history: every epoch's metrics.
+            verdict: the verdict of the run's best epoch (``p7keras.verdict``).
+            export: whether to write the SavedModel.
+
+        Returns:
+            The files written, by name (``final``, ``history``, ``export``, ``curves``, ``verdict``).
+        """
+        import keras  # noqa: PLC0415
+
+        from p7keras.export import export_saved_model  # noqa: PLC0415
+        from p7keras.training.curves import plot_curves  # noqa: PLC0415
+
+        files = {"final": save_model(model, self.file("final.keras"))}
+        write_json(self.file("history.json"), history)
+        files["history"] = self.file("history.json")
+        if export:
+            files["export"] = export_saved_model(files["final"], self.file("export"))
+        files["curves"] = plot_curves(history, self.file("curves.png"))
+        verdict.update(backend=keras.backend.backend(), epochs_run=len(history.get("loss", [])))
+        write_json(self.file("verdict.json"), verdict)
+        files["verdict"] = self.file("verdict.json")
+        self.mark(FINISHED, verdict=verdict["status"])
+        return files
+
+
+def evaluation_defaults(path: str) -> dict | None:
+    """The data a run was trained on, as ``p7keras evaluate`` defaults it: from the run's ``config.json``.
+
+    A run split from one file (``--data``) or from the synthetic corpus is evaluated on its held-out
+    ``ood`` articles with the run's split seed; a run with separate ``--train``/``--val`` files on the
+    whole validation file.
+
+    Example:
+
+        evaluation_defaults("saved_models/p7_20260101-120000")
+        # {'data': 'corpus.npz', 'split': 'ood', 'seed': 0, 'described': 'corpus.npz'}
+
+    Args:
+        path: a run directory (anything else: None).
+
+    Returns:
+        ``{"data": path or ChunkCorpus, "split", "seed", "described"}``, or None when ``path`` is no
+        run directory.
+
+    Raises:
+        ValueError: the run's ``config.json`` is damaged.
+    """
+    from p7keras.training.config import TrainConfig  # noqa: PLC0415
+
+    config_file = Path(path) / "config.json"
+    if not Path(path).is_dir() or not config_file.exists():
+        return None
+    values = read_json(config_file)
+    if not isinstance(values, dict):
+        raise ValueError(f"{config_file} is damaged (not a JSON object); give the data with --data")
+    config = TrainConfig.from_dict(values)
+    source, val = config.data_source()
+    if val is not None:
+        return {"data": val, "split": "all", "seed": config.seed, "described": str(val)}
+    sizes = ", ".join(f"{k}={v}" for k, v in config.synthetic.items())
+    described = str(source) if isinstance(source, str) else f"the synthetic corpus ({sizes or 'default size'})"
+    return {"data": source, "split": "ood", "seed": config.seed, "described": described}

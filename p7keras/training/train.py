@@ -2,9 +2,9 @@
 
 Example:
 
->>> from p7keras.training import TrainConfig, train
->>> result = train(TrainConfig(context_length=7, margin=0.10, anchor_lambda=0.9, epochs=12))  # doctest: +SKIP
->>> result.verdict["status"], result.run_dir  # doctest: +SKIP
+    from p7keras.training import TrainConfig, train
+    result = train(TrainConfig(context_length=7, margin=0.10, anchor_lambda=0.9, epochs=12))
+    result.verdict["status"], result.run_dir      # ('PASS', 'saved_models/p7_20260101-120000')
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import dataclasses
 import os
 import sys
 
+from p7keras.config import DEFAULTS
 from p7keras.training.config import TrainConfig
-from p7keras.io import write_json
-from p7keras.training.run_dir import FAILED, FINISHED, RunDirectory
+from p7keras.training.run_dir import FAILED, RunDirectory, bytes_needed
 
 # Metrics shown in the closing table.
 SUMMARY_METRICS = ("loss", "margin", "cos_next", "cos_prev", "cos_anchor", "gate_weight_mean", "anchor_lambda")
@@ -94,14 +94,11 @@ def check_device(device: str) -> None:
 
 
 def load_data(config: TrainConfig):
-    """The run's train/val/ood splits: ``--data``, ``--train/--val`` or the synthetic default."""
+    """The run's train/val/ood splits (of ``config.data_source()``: a file or the synthetic corpus)."""
     from p7keras import data  # noqa: PLC0415
 
-    if config.train is not None:
-        return data.load_splits(config.train, config.context_length, config.seed, val=config.val)
-    if config.data is not None:
-        return data.load_splits(config.data, config.context_length, config.seed)
-    return data.load_splits(data.make_synthetic_corpus(), config.context_length, config.seed)
+    source, val = config.data_source()
+    return data.load_splits(source, config.context_length, config.seed, val=val)
 
 
 def build_model(config: TrainConfig, input_dim: int):
@@ -114,7 +111,8 @@ def build_model(config: TrainConfig, input_dim: int):
     model = cls(input_dim=input_dim, **config.model_kwargs())
     model.compile(
         optimizer=keras.optimizers.AdamW(
-            learning_rate=config.lr, weight_decay=config.weight_decay, global_clipnorm=1.0
+            learning_rate=config.learning_rate, weight_decay=config.weight_decay,
+            global_clipnorm=DEFAULTS.global_clipnorm,
         )
     )
     return model
@@ -169,15 +167,11 @@ def train(config: TrainConfig | None = None, stream=None, **overrides) -> RunRes
     import keras  # noqa: PLC0415
 
     from p7keras import callbacks as p7callbacks  # noqa: PLC0415
-    from p7keras.export import export_saved_model  # noqa: PLC0415
-    from p7keras.io import atomic_path  # noqa: PLC0415
-    from p7keras.training.curves import plot_curves  # noqa: PLC0415
 
     splits = load_data(config)
     keras.utils.set_random_seed(config.seed)
     model = build_model(config, splits.train.dim)
-    need = model.count_params() * 4 * 10 + 50 * 2**20  # checkpoints, backups with optimizer state, export
-    run = RunDirectory.open(config.output_dir, config.exp_name, config.to_dict(), need)
+    run = RunDirectory.open(config.output_dir, config.exp_name, config.to_dict(), bytes_needed(model))
     history = run.load_history() if run.resumed else {}
     if run.resumed:
         print(f"Resuming {run.path} after epoch {run.finished_epochs()} of {config.epochs}", file=stream)
@@ -204,17 +198,8 @@ def train(config: TrainConfig | None = None, stream=None, **overrides) -> RunRes
     del fit
 
     files = {"run": str(run.path), "config": run.file("config.json"), "best": run.file("best.keras")}
-    with atomic_path(run.file("final.keras")) as tmp:
-        model.save(tmp)
-    files["final"] = run.file("final.keras")
-    files["history"] = run.file("history.json")
-    if config.export:
-        files["export"] = export_saved_model(files["final"], run.file("export"))
+    verdict = dict(monitor.verdict)
+    files.update(run.finish(model, history, verdict, config.export))
     files["tensorboard"] = run.file("tensorboard")
-    files["curves"] = plot_curves(history, run.file("curves.png"))
-    verdict = dict(monitor.verdict, backend=keras.backend.backend(), epochs_run=len(history.get("loss", [])))
-    write_json(run.file("verdict.json"), verdict)
-    files["verdict"] = run.file("verdict.json")
-    run.mark(FINISHED, verdict=verdict["status"])
     _summary(history, verdict, files, stream)
     return RunResult(str(run.path), verdict, history, files, run.resumed)

@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def test_synth_then_inspect(tmp_path, capsys):
     out = os.fspath(tmp_path / "synth.npz")
-    code = main(["data", "synth", "--out", out, "--dim", "32", "--articles", "12", "--chunks-per-article", "15",
+    code = main(["data", "synth", "--out", out, "--dim", "32", "--num-articles", "12", "--chunks-per-article", "15",
                  "--similarity", "0.6", "--seed", "3"])
     assert code == 0 and "wrote" in capsys.readouterr().out
     corpus = load_corpus(out)
@@ -35,7 +35,7 @@ def test_synth_then_inspect(tmp_path, capsys):
 
 def test_synth_strength_zero_is_reported_weak(tmp_path, capsys):
     out = os.fspath(tmp_path / "flat.npz")
-    assert main(["data", "synth", "--out", out, "--dim", "64", "--articles", "30", "--forward-strength", "0"]) == 0
+    assert main(["data", "synth", "--out", out, "--dim", "64", "--num-articles", "30", "--forward-strength", "0"]) == 0
     assert main(["data", "inspect", out, "--split", "train", "--json", os.fspath(tmp_path / "r.json")]) == 0
     assert json.loads((tmp_path / "r.json").read_text())["verdict"] == "weak"
     assert "verdict: weak" in capsys.readouterr().out

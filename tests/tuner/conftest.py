@@ -11,22 +11,21 @@ from pathlib import Path
 import pytest
 
 from p7keras.training.config import TrainConfig
-from tuner.windows import SyntheticOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 # Batch size 7 divides the K = 5 splits of SYNTHETIC (168 train, 21 val sequences): no ragged last batch,
 # so JAX compiles each step once per trial.
-MODEL = {"d_model": 16, "nhead": 2, "num_layers": 1, "ff_dim": 32, "batch_size": 7, "epochs": 1, "export": False}
-SYNTHETIC = SyntheticOptions(num_articles=30, chunks_per_article=12, dim=16)
+MODEL = {"d_model": 16, "num_heads": 2, "num_layers": 1, "ff_dim": 32, "batch_size": 7, "epochs": 1, "export": False}
+SYNTHETIC = {"num_articles": 30, "chunks_per_article": 12, "dim": 16}  # TrainConfig fields
 # The same as flags.
-TINY_FLAGS = ["--trials-per-process", "0", "--d-model", "16", "--nhead", "2", "--num-layers", "1", "--ff-dim", "32", "--batch-size", "7",
+TINY_FLAGS = ["--trials-per-process", "0", "--d-model", "16", "--num-heads", "2", "--num-layers", "1", "--ff-dim", "32", "--batch-size", "7",
               "--epochs", "1", "--no-export"]
 SYNTHETIC_FLAGS = ["--num-articles", "30", "--chunks-per-article", "12", "--dim", "16"]
 
 
 @pytest.fixture
 def tiny_base(tmp_path) -> TrainConfig:
-    return TrainConfig(**MODEL, output_dir=str(tmp_path / "models"))
+    return TrainConfig(**MODEL, **SYNTHETIC, output_dir=str(tmp_path / "models"))
 
 
 def search_flags(tmp_path, *extra: str, synthetic: bool = True) -> list[str]:

@@ -9,11 +9,10 @@ from tuner.hypermodel import P7HyperModel
 from tuner.spaces import get_space
 from tuner.windows import WindowCache
 
-from tests.tuner.conftest import SYNTHETIC
 
 
 def test_callback_adds_the_evaluation_modules_numbers_to_the_logs(tiny_base):
-    hypermodel = P7HyperModel(get_space("priority1"), tiny_base, WindowCache.from_config(tiny_base, SYNTHETIC))
+    hypermodel = P7HyperModel(get_space("priority1"), tiny_base, WindowCache.from_config(tiny_base))
     val = hypermodel.data.splits(5).val
     model = hypermodel.build(keras_tuner.HyperParameters())
     model.predict(val.contexts[:2], verbose=0)  # builds the weights
@@ -28,6 +27,6 @@ def test_callback_adds_the_evaluation_modules_numbers_to_the_logs(tiny_base):
 
 
 def test_callback_needs_sequences(tiny_base):
-    val = WindowCache.from_config(tiny_base, SYNTHETIC).splits(5).val
+    val = WindowCache.from_config(tiny_base).splits(5).val
     with pytest.raises(ValueError, match="at least one validation sequence"):
         RetrievalMetrics(val.__class__(val.bank, val.context_rows[:0], val.target_rows[:0]))

@@ -10,11 +10,10 @@ from tuner.results import FINAL_WEIGHTS, TRIAL_FILE
 from tuner.spaces import get_space
 from tuner.windows import WindowCache
 
-from tests.tuner.conftest import SYNTHETIC
 
 
 def _hypermodel(base, grid="priority1", objective="val_margin"):
-    return P7HyperModel(get_space(grid), base, WindowCache.from_config(base, SYNTHETIC), objective)
+    return P7HyperModel(get_space(grid), base, WindowCache.from_config(base), objective)
 
 
 def _hp(space, **values):
@@ -66,5 +65,5 @@ def test_fit_refuses_outside_data_and_impossible_values(tiny_base):
         hypermodel.fit(hp, None, [1, 2])
     with pytest.raises(ValueError, match="unknown objective 'loss'"):
         _hypermodel(tiny_base, objective="loss")
-    with pytest.raises(ValueError, match="outside its range"):
+    with pytest.raises(ValueError, match=r"anchor_lambda must be in \[0.6, 0.9\], got 0.95"):
         hypermodel.config_for(_hp(hypermodel.space, anchor_lambda=0.95))

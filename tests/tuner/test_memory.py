@@ -23,7 +23,7 @@ TREND_MIB = 100
 @pytest.mark.slow
 def test_rss_stays_flat_over_the_27_trial_grid(tmp_path):
     config = SearchConfig(grid="priority1", directory=str(tmp_path / "tuning"),
-                          train={**MODEL, "output_dir": str(tmp_path / "models")}, synthetic=SYNTHETIC)
+                          train={**MODEL, **SYNTHETIC, "output_dir": str(tmp_path / "models")})
     result = run_search(config)
     assert result.completed == 27
     ends = [e for e in read_events(result.project_dir) if e["event"] == "end"]

@@ -60,7 +60,7 @@ def test_tiny_grid_search_writes_table_best_run_and_hparams(tmp_path, capsys):
 
 
 def test_tuner_kinds_are_selectable(tiny_base, tmp_path):
-    hypermodel = P7HyperModel(get_space("priority1"), tiny_base, WindowCache.from_config(tiny_base, SYNTHETIC))
+    hypermodel = P7HyperModel(get_space("priority1"), tiny_base, WindowCache.from_config(tiny_base))
     made = {kind: make_tuner(kind, hypermodel, directory=str(tmp_path), project_name=kind) for kind in TUNERS}
     assert isinstance(made["grid"].oracle, ResumableGridSearchOracle) and made["grid"].oracle.max_trials is None
     assert isinstance(made["bayesian"], keras_tuner.BayesianOptimization)
@@ -73,9 +73,8 @@ def test_tuner_kinds_are_selectable(tiny_base, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("kind, extra", [("bayesian", {"max_trials": 2}), ("hyperband", {})])
 def test_bayesian_and_hyperband_searches_finish(kind, extra, tmp_path):
-    train = {**MODEL, "output_dir": str(tmp_path / "models"), "epochs": 2}
-    config = SearchConfig(grid="priority1", tuner=kind, directory=str(tmp_path / "tuning"), train=train,
-                          synthetic=SYNTHETIC, **extra)
+    train = {**MODEL, **SYNTHETIC, "output_dir": str(tmp_path / "models"), "epochs": 2}
+    config = SearchConfig(grid="priority1", tuner=kind, directory=str(tmp_path / "tuning"), train=train, **extra)
     result = run_search(config)  # hyperband with --epochs 2: one bracket of two trials
     assert result.project_dir.endswith(f"priority1-{kind}") and result.completed == 2
     assert all(row["status"] == "COMPLETED" for row in result.rows) and result.best_run is not None

@@ -1,0 +1,139 @@
+"""What every console command of p7keras does around its work (``p7keras ...``, ``python -m tuner.search``).
+
+* parses its flags before anything heavy is imported (``--help`` and bad flags answer at once);
+* picks the Keras backend (``--backend``, else ``KERAS_BACKEND``) before Keras is imported, and
+  rejects an unknown one in one line;
+* quiets TensorFlow's C++ start-up lines (oneDNN, CUDA, CPU features) unless the user set
+  ``TF_CPP_MIN_LOG_LEVEL`` themselves: TensorFlow 2.21 prints them before its log level is read, so
+  Keras is imported with the process's native stderr pointed at /dev/null (Python errors still show);
+* turns a user-facing error into one line ``<prog> <command>: error: ...`` with exit code 2 (a
+  traceback only with ``P7KERAS_DEBUG=1``), and Ctrl-C into one line with exit code 130.
+
+This module imports only the standard library.
+
+Example:
+
+    parser = argparse.ArgumentParser(prog="p7keras")
+    ...                                           # add the command's flags and set func
+    sys.exit(run_console_command("train", parser, sys.argv[1:]))
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+from p7keras.config import BACKENDS
+
+# Exit codes of every command.
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+# TensorFlow's C++ log level for our commands: errors only (hides the oneDNN/CUDA/CPU-feature lines).
+QUIET_TF_LOG_LEVEL = "2"
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit code 2, no traceback."""
+
+
+def backend_from_argv(argv: list[str]) -> str | None:
+    """The value of ``--backend`` in ``argv`` (``--backend X`` or ``--backend=X``), or None."""
+    for i, arg in enumerate(argv):
+        if arg == "--backend" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--backend="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+_USER_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL" in os.environ
+
+
+def quiet_tensorflow() -> None:
+    """Hides TensorFlow's C++ log lines below errors, unless ``TF_CPP_MIN_LOG_LEVEL`` is set already."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", QUIET_TF_LOG_LEVEL)
+
+
+def import_keras_quietly() -> None:
+    """Imports Keras (and its backend) without TensorFlow's native start-up lines.
+
+    Does nothing when Keras is imported already; imports it plainly when the user set
+    ``TF_CPP_MIN_LOG_LEVEL`` (they asked for TensorFlow's log).
+    """
+    if "keras" in sys.modules:
+        return
+    if _USER_LOG_LEVEL:
+        import keras  # noqa: F401, PLC0415
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import keras  # noqa: F401, PLC0415
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _rerun_on(backend: str, argv: list[str], module: str) -> int | None:
+    """Selects ``backend`` for this process; when Keras already runs on another one, reruns the command.
+
+    Returns:
+        The rerun's exit code, or None when this process can go on.
+    """
+    current = sys.modules["keras"].backend.backend() if "keras" in sys.modules else None
+    if current is None:
+        os.environ["KERAS_BACKEND"] = backend
+        return None
+    if current == backend:
+        return None
+    # Keras fixes its backend at import: run the command again on the requested one.
+    return subprocess.call([sys.executable, "-m", module, *argv], env={**os.environ, "KERAS_BACKEND": backend})
+
+
+def run_console_command(command: str | None, parser: argparse.ArgumentParser, argv: list[str],
+                        module: str = "p7keras") -> int:
+    """Parses ``argv`` with ``parser`` and runs the parsed ``func``, with the rules of this module.
+
+    Args:
+        command: the command's name for error lines (None: taken from the parsed ``command``).
+        parser: a parser whose (sub)commands set ``func`` (a callable taking the parsed namespace and
+            returning an exit code) and, for commands that never need Keras, ``uses_keras=False``.
+        argv: the arguments after the program name.
+        module: what ``python -m`` runs to rerun the command on another backend.
+
+    Returns:
+        The exit code: the command's own, 2 for a user-facing error, 130 when interrupted.
+    """
+    argv = list(argv)
+    quiet_tensorflow()
+    args = parser.parse_args(argv)  # exits 2 with argparse's usage line on a bad flag
+    name = " ".join(filter(None, [parser.prog, command or getattr(args, "command", None)]))
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    backend = getattr(args, "backend", None) or backend_from_argv(argv)
+    env_backend = os.environ.get("KERAS_BACKEND")
+    if backend is None and env_backend is not None and env_backend not in BACKENDS:
+        print(f"{name}: error: KERAS_BACKEND={env_backend!r} is not a Keras backend; use one of "
+              f"{', '.join(BACKENDS)}", file=sys.stderr)
+        return EXIT_USAGE
+    if backend is not None:
+        code = _rerun_on(backend, argv, module)
+        if code is not None:
+            return code
+    try:
+        if getattr(args, "uses_keras", True):
+            import_keras_quietly()
+        return int(args.func(args) or EXIT_OK)
+    except (CLIError, ValueError, KeyError, OSError, RuntimeError) as exc:
+        if os.environ.get("P7KERAS_DEBUG"):
+            raise
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"{name}: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted; run the same command again to continue where it stopped", file=sys.stderr)
+        return EXIT_INTERRUPTED

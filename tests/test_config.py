@@ -1,0 +1,87 @@
+"""The spec's parameters: one name and one check per group, the same message wherever a value is given."""
+
+import pytest
+
+from p7keras.config import DEFAULTS, anchor_problems, loss_problems, model_problems, raise_problems, run_problems
+from p7keras.training.config import RENAMED_FIELDS, TrainConfig, add_train_arguments, train_settings
+
+
+def test_defaults_pass_every_check():
+    assert model_problems() == anchor_problems() == loss_problems() == run_problems() == []
+    TrainConfig().check()
+
+
+@pytest.mark.parametrize("problems, message", [
+    (model_problems(context_length=1), "context_length must be >= 2, got 1"),
+    (model_problems(d_model=10, num_heads=4), "d_model must be divisible by num_heads=4, got 10"),
+    (model_problems(dropout=1.0), "dropout must be in [0, 1), got 1.0"),
+    (anchor_problems(anchor_lambda=0.95), "anchor_lambda must be in [0.6, 0.9], got 0.95"),
+    (anchor_problems(anchor_mode="median"), "anchor_mode must be one of ('mean', 'attention'), got 'median'"),
+    (loss_problems(temperature=0), "temperature must be > 0, got 0"),
+    (loss_problems(gate_mode="x"), "gate_mode must be one of ('last-vs-first', 'next-vs-prev'), got 'x'"),
+    (run_problems(batch_size=1), "batch_size must be >= 2 (in-batch negatives need other samples), got 1"),
+    (run_problems(learning_rate=0.0), "learning_rate must be > 0, got 0.0"),
+])
+def test_each_group_names_the_parameter_rule_and_value(problems, message):
+    assert problems == [message]
+    with pytest.raises(ValueError) as raised:
+        raise_problems(problems)
+    assert str(raised.value) == message
+
+
+def test_the_same_bad_value_gets_the_same_message_from_config_model_and_layer():
+    import keras  # noqa: F401  (the model and layer need a backend)
+
+    from p7keras.layers import SemanticAnchor
+    from p7keras.models import TransformerP7Ranker
+
+    message = "anchor_lambda must be in [0.6, 0.9], got 0.95"
+    for make in (lambda: TrainConfig(anchor_lambda=0.95).check(),
+                 lambda: TransformerP7Ranker(anchor_lambda=0.95),
+                 lambda: SemanticAnchor(anchor_lambda=0.95)):
+        with pytest.raises(ValueError) as raised:
+            make()
+        assert str(raised.value) == message
+    with pytest.raises(ValueError, match="temperature must be > 0, got -1"):
+        TransformerP7Ranker(temperature=-1)
+    with pytest.raises(ValueError, match="num_layers must be >= 1, got 0"):
+        TransformerP7Ranker(num_layers=0)
+
+
+def test_every_problem_of_a_config_is_named_at_once():
+    with pytest.raises(ValueError) as raised:
+        TrainConfig(context_length=1, epochs=0, w_margin=-0.5).check()
+    assert str(raised.value).split("; ") == ["context_length must be >= 2, got 1", "w_margin must be >= 0, got -0.5",
+                                             "epochs must be >= 1, got 0"]
+
+
+def test_flags_spell_the_field_names_and_keep_the_older_spellings():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser, unset=True)
+    for flags in (["--num-heads", "4", "--learning-rate", "0.001"], ["--nhead", "4", "--lr", "0.001"]):
+        assert train_settings(parser.parse_args(flags)) == {"num_heads": 4, "learning_rate": 0.001}
+
+
+def test_config_json_of_older_runs_is_read_with_the_new_names():
+    old = {"nhead": 4, "lr": 0.001, "epochs": 3}
+    config = TrainConfig.from_dict(old)
+    assert (config.num_heads, config.learning_rate, config.epochs) == (4, 0.001, 3)
+    assert set(RENAMED_FIELDS.values()) <= set(TrainConfig.__dataclass_fields__)
+    with pytest.raises(ValueError, match="unknown training settings: colour"):
+        TrainConfig.from_dict({"colour": "red"})
+
+
+def test_every_default_comes_from_the_one_defaults_object():
+    config = TrainConfig()
+    for field in ("context_length", "d_model", "num_heads", "ff_dim", "dropout", "anchor_lambda", "margin",
+                  "temperature", "learning_rate", "weight_decay", "batch_size", "epochs", "seed", "exp_name",
+                  "output_dir", "model_type", "device"):
+        assert getattr(config, field) == getattr(DEFAULTS, field), field
+
+
+def test_synthetic_size_with_a_data_file_is_refused():
+    with pytest.raises(ValueError, match="--num-articles size the synthetic corpus and cannot be used with a data"):
+        TrainConfig(data="x.npz", num_articles=10).check()
+    assert TrainConfig(num_articles=10, dim=16).synthetic == {"num_articles": 10, "dim": 16}
