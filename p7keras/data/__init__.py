@@ -18,7 +18,7 @@ TFDS datasets ``p7_synthetic`` and ``p7_corpus``.
 from p7keras.data.corpus import ChunkCorpus, SequenceFile
 from p7keras.data.errors import DataError
 from p7keras.data.formats import load, load_corpus, load_sequence_file, save_corpus, save_sequence_file
-from p7keras.data.pipeline import P7Dataset, benchmark_pipeline, make_dataset, make_tf_dataset
+from p7keras.data.pipeline import P7Dataset, make_dataset, make_tf_dataset
 from p7keras.data.quality import format_report, inspect_data
 from p7keras.data.sequences import DataSplits, SequenceSet, load_sequences, load_splits
 from p7keras.data.splits import SPLIT_FRACTIONS, SPLITS
@@ -34,7 +34,6 @@ __all__ = [
     "P7Dataset",
     "SequenceFile",
     "SequenceSet",
-    "benchmark_pipeline",
     "format_report",
     "inspect_data",
     "load",
