@@ -1,27 +1,101 @@
-"""`p7keras bench` prints and writes the throughput probe's figures."""
+"""`p7keras bench`: every part writes its figures, finite and positive, on every backend (small sizes)."""
 
 import json
+import math
 
 import keras
+import pytest
 
+from p7keras.bench import BenchConfig, run
 from p7keras.cli.main import main
 
+# Small sizes: each part runs in seconds.
+SMALL_FLAGS = [
+    "--dim", "16", "--context", "3", "--d-model", "16", "--num-layers", "1", "--batch-size", "8",
+    "--steps", "3", "--predict-calls", "5", "--retrieval-queries", "50", "--retrieval-bank", "400",
+    "--pipeline-articles", "4",
+]
+LEGACY_KEYS = {"backend", "train_seq_per_s", "predict_p50_ms", "predict_p95_ms"}  # scripts read these
+FIGURES = {
+    "train": {"train_seq_per_s"},
+    "predict": {"predict_p50_ms", "predict_p95_ms"},
+    "retrieval": {"retrieval_queries_per_s", "retrieval_all_and_exclude_context_s", "retrieval_within_article_s",
+                  "retrieval_peak_alloc_mib", "retrieval_bank_mib"},
+    "pipeline": {"pipeline_batches_per_s", "pipeline_seq_per_s", "pipeline_batches", "pipeline_seconds"},
+}
+CONFIGURATION = {"dim", "context_length", "seed"}  # printed and written for every part
 
-def test_bench_cli_writes_json(tmp_path, capsys):
+
+def _bench(tmp_path, *flags: str) -> dict:
     out = tmp_path / "bench.json"
-    code = main([
-        "bench", "--dim", "16", "--context", "3", "--d-model", "16", "--num-layers", "1",
-        "--batch-size", "8", "--steps", "3", "--json", str(out),
-    ])
-    assert code == 0
-    result = json.loads(out.read_text())
-    assert {"train_seq_per_s", "predict_p50_ms", "predict_p95_ms", "backend"} <= set(result)
-    assert result["backend"] == keras.backend.backend()
-    assert result["train_seq_per_s"] > 0
-    assert 0 < result["predict_p50_ms"] <= result["predict_p95_ms"]
-    assert "sequences/s" in capsys.readouterr().out
+    assert main(["bench", *SMALL_FLAGS, *flags, "--json", str(out)]) == 0
+    return json.loads(out.read_text())
 
 
-def test_bench_rejects_bad_configuration(capsys):
+def _assert_finite_positive(result: dict, keys: set) -> None:
+    for key in keys:
+        assert math.isfinite(result[key]) and result[key] > 0, (key, result[key])
+
+
+@pytest.mark.parametrize("part", sorted(FIGURES))
+def test_each_part_writes_its_figures(part, tmp_path, capsys):
+    result = _bench(tmp_path, "--what", part)
+    assert result["backend"] == keras.backend.backend() and result["parts"] == [part]
+    assert CONFIGURATION <= set(result)
+    _assert_finite_positive(result, FIGURES[part])
+    others = set().union(*(keys for name, keys in FIGURES.items() if name != part))
+    assert not others & set(result)
+    out = capsys.readouterr().out
+    assert f"backend {keras.backend.backend()}  D=16 K=3" in out and part in out
+
+
+def test_default_is_train_and_predict_with_the_legacy_keys(tmp_path, capsys):
+    result = _bench(tmp_path)
+    assert result["parts"] == ["train", "predict"]
+    assert LEGACY_KEYS <= set(result)
+    _assert_finite_positive(result, FIGURES["train"] | FIGURES["predict"])
+    assert result["predict_p50_ms"] <= result["predict_p95_ms"]
+    assert {"model_type": "transformer", "d_model": 16, "num_layers": 1, "batch_size": 8}.items() <= result.items()
+    assert result["bench_configuration"] is False
+    out = capsys.readouterr().out
+    assert "sequences/s" in out and "d_model=16 layers=1" in out and "batch=8" in out
+
+
+def test_all_writes_every_figure(tmp_path):
+    result = _bench(tmp_path, "--what", "all")
+    assert result["parts"] == ["train", "predict", "retrieval", "pipeline"]
+    assert LEGACY_KEYS <= set(result)
+    _assert_finite_positive(result, set().union(*FIGURES.values()) | {"max_rss_mib"})
+    assert result["pipeline_batches"] == 2 * math.ceil(4 * (50 - 3) / 8)  # two epochs of 4 articles, K = 3
+    assert result["retrieval_peak_alloc_mib"] < 64  # ranking memory is bounded by the blocks
+
+
+def test_repeated_what_measures_the_named_parts_in_order(tmp_path):
+    result = _bench(tmp_path, "--what", "pipeline", "--what", "retrieval")
+    assert result["parts"] == ["retrieval", "pipeline"]
+    assert "train_seq_per_s" not in result and "d_model" not in result
+
+
+def test_run_in_python_without_the_command_line():
+    result = run("retrieval", dim=8, retrieval_queries=20, retrieval_bank=100)
+    assert result["parts"] == ["retrieval"] and result["retrieval_queries_per_s"] > 0
+
+
+def test_bad_what_is_rejected_by_argparse(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--what", "everything"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'everything'" in capsys.readouterr().err
+
+
+def test_bad_sizes_are_rejected_before_measuring(capsys):
     assert main(["bench", "--steps", "0"]) == 2
-    assert "must be >= 1" in capsys.readouterr().err
+    assert "train_steps must be >= 1" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="retrieval_bank must be > context_length"):
+        BenchConfig(retrieval_bank=5)
+
+
+def test_bench_configuration_is_the_default():
+    assert BenchConfig().is_bench_configuration()
+    assert BenchConfig().describe(["train"])["dim"] == 768
+    assert not BenchConfig(d_model=256).is_bench_configuration()

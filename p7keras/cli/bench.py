@@ -1,38 +1,74 @@
-"""``p7keras bench``: training throughput and prediction latency of one configuration."""
+"""``p7keras bench``: training, prediction, retrieval and input-pipeline figures from one command.
+
+Argument parsing imports no Keras: the sizes are checked (:class:`p7keras.bench.config.BenchConfig`)
+before the benchmark parts are imported.
+
+Example:
+
+    $ p7keras bench --json bench.json                      # train + predict, the bench configuration
+    $ p7keras bench --what retrieval --dim 384             # the spec's retrieval scale probe
+    $ p7keras bench --what all --backend jax --json all.json
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 
+from p7keras.bench.config import ALL, DEFAULT_PARTS, MODEL_TYPES, PARTS, BenchConfig
 from p7keras.cli.main import add_backend_argument
-from p7keras.config import DEFAULTS
+
+_DEFAULTS = BenchConfig()
 
 
 def register(subparsers) -> None:
+    """Add the ``bench`` subcommand to ``subparsers``.
+
+    Args:
+        subparsers: what ``argparse.ArgumentParser.add_subparsers`` returned.
+    """
     parser = subparsers.add_parser(
         "bench",
-        help="measure training sequences/s and single-sequence prediction latency",
-        description="Trains on random unit data and prints sequences/s and predict latency (p50, p95).",
+        help="measure training, prediction, retrieval and input-pipeline throughput",
+        description="Measures on random unit data and prints the configuration and the figures: training "
+        "sequences/s, single-sequence predict latency (p50, p95), retrieval queries/s, pipeline batches/s.",
     )
-    parser.add_argument("--model-type", choices=("transformer", "lstm"), default="transformer")
-    parser.add_argument("--dim", type=int, default=768, help="embedding width D (default 768)")
-    parser.add_argument("--context", type=int, default=DEFAULTS.context_length, help="K (default 5)")
-    parser.add_argument("--d-model", type=int, default=DEFAULTS.d_model)
-    parser.add_argument("--num-layers", type=int, default=DEFAULTS.num_layers)
-    parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
-    parser.add_argument("--steps", type=int, default=20, help="batches per timed epoch")
-    parser.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto")
+    parser.add_argument(
+        "--what", action="append", choices=(*PARTS, ALL), default=None,
+        help=f"what to measure, repeatable (default: {' and '.join(DEFAULT_PARTS)})",
+    )
+    parser.add_argument("--dim", type=int, default=_DEFAULTS.dim,
+                        help=f"embedding width D, every part (default {_DEFAULTS.dim})")
+    parser.add_argument("--context", type=int, default=_DEFAULTS.context_length,
+                        help=f"K, every part (default {_DEFAULTS.context_length})")
+    model = parser.add_argument_group("train, predict")
+    model.add_argument("--model-type", choices=MODEL_TYPES, default=_DEFAULTS.model_type)
+    model.add_argument("--d-model", type=int, default=_DEFAULTS.d_model)
+    model.add_argument("--num-layers", type=int, default=_DEFAULTS.num_layers)
+    model.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size, help="B (train, pipeline)")
+    model.add_argument("--steps", type=int, default=_DEFAULTS.train_steps, help="batches per timed epoch")
+    model.add_argument("--predict-calls", type=int, default=_DEFAULTS.predict_calls, help="latency samples")
+    model.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto")
+    sizes = parser.add_argument_group("retrieval, pipeline")
+    sizes.add_argument("--retrieval-queries", type=int, default=_DEFAULTS.retrieval_queries, metavar="N")
+    sizes.add_argument("--retrieval-bank", type=int, default=_DEFAULTS.retrieval_bank, metavar="V")
+    sizes.add_argument("--pipeline-articles", type=int, default=_DEFAULTS.pipeline_articles, metavar="N",
+                       help=f"synthetic articles the pipeline batches (default {_DEFAULTS.pipeline_articles})")
     add_backend_argument(parser)
-    parser.add_argument("--json", metavar="OUT", help="also write the figures to this JSON file")
+    parser.add_argument("--json", metavar="OUT", help="also write the figures and the configuration to this JSON file")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from p7keras.bench import benchmark  # noqa: PLC0415 (imports keras; keep --help fast)
-    from p7keras.io import atomic_path  # noqa: PLC0415
+    """Measure what ``args.what`` names, print the report and write ``--json``.
 
-    result = benchmark(
+    Args:
+        args: the parsed flags of ``p7keras bench``.
+
+    Returns:
+        The exit code, 0.
+    """
+    config = BenchConfig(
         model_type=args.model_type,
         dim=args.dim,
         context_length=args.context,
@@ -40,15 +76,17 @@ def run(args: argparse.Namespace) -> int:
         num_layers=args.num_layers,
         batch_size=args.batch_size,
         train_steps=args.steps,
+        predict_calls=args.predict_calls,
         jit_compile={"auto": "auto", "on": True, "off": False}[args.jit_compile],
-    )
-    print(
-        f"backend {result['backend']}  {result['model_type']} D={result['dim']} K={result['context_length']} "
-        f"d_model={result['d_model']} layers={result['num_layers']} batch={result['batch_size']} "
-        f"jit={result['jit_compile']}"
-    )
-    print(f"train      {result['train_seq_per_s']:8.1f} sequences/s")
-    print(f"predict    p50 {result['predict_p50_ms']:.2f} ms   p95 {result['predict_p95_ms']:.2f} ms  (1 sequence)")
+        retrieval_queries=args.retrieval_queries,
+        retrieval_bank=args.retrieval_bank,
+        pipeline_articles=args.pipeline_articles,
+    )  # checked here, before Keras is imported
+    from p7keras.bench import format_report, run as run_bench  # noqa: PLC0415 (imports keras; keep --help fast)
+    from p7keras.io import atomic_path  # noqa: PLC0415
+
+    result = run_bench(args.what, config)
+    print(format_report(result))
     if args.json:
         with atomic_path(args.json) as tmp:
             with open(tmp, "w") as f:

@@ -35,7 +35,6 @@ __all__ = [
     "P7Dataset",
     "SequenceFile",
     "SequenceSet",
-    "benchmark_pipeline",
     "format_report",
     "inspect_data",
     "load",
@@ -53,7 +52,7 @@ __all__ = [
 ]
 
 # The batch pipeline imports Keras: loaded on first use, so the numpy-only rooms stay light.
-_PIPELINE = ("P7Dataset", "benchmark_pipeline", "make_dataset", "make_tf_dataset")
+_PIPELINE = ("P7Dataset", "make_dataset", "make_tf_dataset")
 
 
 def __getattr__(name: str):

@@ -9,15 +9,15 @@ Each batch is a dict (what the models' ``train_step`` reads)::
 :class:`P7Dataset` is a ``keras.utils.PyDataset``: every batch is one vectorised numpy gather from
 the sequence set's bank; ``on_epoch_end`` reshuffles and re-samples the hard negatives, seeded by
 ``(seed, epoch)`` so a run is reproducible. :func:`make_tf_dataset` wraps the same batches in a
-``tf.data.Dataset``. :func:`benchmark_pipeline` measures batches per second.
+``tf.data.Dataset``. ``p7keras bench --what pipeline`` measures batches per second.
 
 Example:
 
->>> from p7keras.data import load_sequences, make_synthetic_corpus
->>> seqs = load_sequences(make_synthetic_corpus(num_articles=8, chunks_per_article=20, dim=32))
->>> batches = P7Dataset(seqs, batch_size=16, hard_negatives=2, seed=0)
->>> {key: value.shape for key, value in batches[0].items()}
-{'context': (16, 5, 32), 'target': (16, 32), 'hard_negatives': (16, 2, 32)}
+    from p7keras.data import load_sequences, make_synthetic_corpus
+    seqs = load_sequences(make_synthetic_corpus(num_articles=8, chunks_per_article=20, dim=32))
+    batches = P7Dataset(seqs, batch_size=16, hard_negatives=2, seed=0)
+    {key: value.shape for key, value in batches[0].items()}
+    # {'context': (16, 5, 32), 'target': (16, 32), 'hard_negatives': (16, 2, 32)}
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import time
 
 import keras
 import numpy as np
@@ -190,62 +189,3 @@ def make_tf_dataset(sequences: SequenceSet, batch_size: int | None = None, hard_
     dataset = tf.data.Dataset.from_generator(one_epoch, output_signature=signature)
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(batches)))  # Keras knows the steps
     return dataset.prefetch(tf.data.AUTOTUNE)
-
-
-def benchmark_pipeline(
-    num_articles: int = 400,
-    chunks_per_article: int = 50,
-    dim: int = 768,
-    context_length: int | None = None,
-    batch_size: int | None = None,
-    hard_negatives: int | None = None,
-    epochs: int = 2,
-    seed: int = 0,
-) -> dict[str, float]:
-    """Measure the input pipeline alone on a synthetic corpus and print batches per second.
-
-    Times full epochs of :class:`P7Dataset` (every batch gathered, plus ``on_epoch_end``'s reshuffle and
-    re-sampling). Compare with the training step's batches per second: the pipeline must be >= 10x.
-
-    Example:
-        ``python -c "from p7keras.data.pipeline import benchmark_pipeline; benchmark_pipeline()"``
-
-    Args:
-        num_articles, chunks_per_article, dim: size of the synthetic corpus.
-        context_length, batch_size, hard_negatives: K, B and M (defaults from ``DEFAULTS``).
-        epochs: epochs to time.
-        seed: corpus and pipeline seed.
-
-    Returns:
-        ``{"batches_per_s", "sequences_per_s", "batches", "seconds"}``.
-    """
-    from p7keras.data.sequences import load_sequences
-    from p7keras.data.synthetic import make_synthetic_corpus
-
-    corpus = make_synthetic_corpus(num_articles=num_articles, chunks_per_article=chunks_per_article,
-                                   dim=dim, seed=seed)
-    batches = P7Dataset(load_sequences(corpus, context_length), batch_size, hard_negatives, seed=seed)
-    count = 0
-    start = time.perf_counter()
-    for _ in range(epochs):
-        for index in range(len(batches)):
-            batches[index]
-            count += 1
-        batches.on_epoch_end()
-    seconds = time.perf_counter() - start
-    result = {
-        "batches_per_s": count / seconds,
-        "sequences_per_s": count * batches.batch_size / seconds,
-        "batches": count,
-        "seconds": seconds,
-    }
-    print(
-        f"p7keras input pipeline: {result['batches_per_s']:.0f} batches/s "
-        f"({result['sequences_per_s']:.0f} sequences/s; B={batches.batch_size}, "
-        f"K={batches.sequences.context_length}, D={dim}, M={batches.hard_negatives}, {count} batches)"
-    )
-    return result
-
-
-if __name__ == "__main__":  # pragma: no cover
-    benchmark_pipeline()

@@ -4,7 +4,8 @@
 its command line. Modules: ``retrieval`` (blocked ranking and the protocols), ``baselines`` (DIRECT,
 MEAN), ``directional`` (cos_next, cos_prev, margin, cos_anchor), ``gate`` (the ship gate),
 ``predictors`` (run directories, ``.keras`` files, SavedModels -> predictions and latency),
-``evaluator`` (:func:`evaluate`), ``report`` (terminal table, HTML page), ``bench`` (scale probe).
+``evaluator`` (:func:`evaluate`), ``report`` (terminal table, HTML page).
+The retrieval scale probe is ``p7keras bench --what retrieval`` (:mod:`p7keras.bench.retrieval`).
 
 Names are imported on first use: the numpy-only modules (``retrieval``, ``predictors`` ...) load
 without Keras, which ``p7keras.data`` imports.

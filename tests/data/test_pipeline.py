@@ -164,10 +164,3 @@ def test_model_fit_consumes_the_batches(small_corpus, builder):
     if builder == "pydataset":
         assert train.epoch >= 3  # Keras called on_epoch_end after every epoch: negatives re-sampled
 
-
-def test_benchmark_function_reports_throughput(capsys):
-    from p7keras.data import benchmark_pipeline
-
-    result = benchmark_pipeline(num_articles=10, chunks_per_article=20, dim=32, batch_size=16, epochs=1)
-    assert result["batches"] == int(np.ceil(10 * 15 / 16)) and result["batches_per_s"] > 0
-    assert "batches/s" in capsys.readouterr().out

@@ -83,9 +83,3 @@ def test_metrics_and_recall_curve():
     with pytest.raises(ValueError, match="at least one"):
         retrieval_metrics(np.array([], dtype=int))
 
-
-def test_scale_probe_runs_on_small_sizes():
-    from p7keras.evaluation.bench import benchmark_retrieval
-
-    result = benchmark_retrieval(num_queries=300, bank_size=3000, dim=32)
-    assert result["all_and_exclude_context_s"] > 0 and result["peak_alloc_mib"] < 64

@@ -1,0 +1,156 @@
+"""What ``p7keras bench`` measures and at which sizes: :class:`BenchConfig` and the random unit data.
+
+This module imports numpy only, so the command line checks its flags before Keras is imported.
+
+Example:
+
+    from p7keras.bench.config import BenchConfig
+    config = BenchConfig(dim=64, d_model=64, num_layers=1)
+    config.describe(("train",))["d_model"]  # 64
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+import numpy as np
+
+from p7keras.config import DEFAULTS
+
+PARTS = ("train", "predict", "retrieval", "pipeline")
+DEFAULT_PARTS = ("train", "predict")  # what ``p7keras bench`` measured before it had ``--what``
+ALL = "all"
+MODEL_TYPES = ("transformer", "lstm")
+MODEL_PARTS = ("train", "predict")  # the parts that build a model
+
+# The prototype-comparable "bench configuration" (README, issue 12): D 768, K 5, d_model 512, 4 layers, batch 64.
+BENCH_DIM = 768
+
+
+def _size(parts: tuple[str, ...] | None = None, **kwargs) -> dataclasses.Field:
+    """A field of :class:`BenchConfig` that sizes ``parts`` (every part when ``None``)."""
+    return dataclasses.field(metadata={"parts": parts or PARTS}, **kwargs)
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchConfig:
+    """The sizes of every benchmark part; each part reads the fields it needs.
+
+    Attributes:
+        model_type: ``"transformer"`` or ``"lstm"`` (train, predict).
+        dim: D, the embedding width (every part).
+        context_length: K (every part).
+        d_model: model width (train, predict).
+        num_layers: encoder layers (train, predict).
+        batch_size: B (train, pipeline).
+        hard_negatives: M per sample (train, pipeline).
+        jit_compile: passed to ``compile``; ``"auto"`` is XLA on TensorFlow with a GPU, jit on JAX.
+        train_steps: batches per timed training epoch.
+        timed_epochs: training epochs timed after the untimed (compilation) epoch.
+        predict_calls: single-sequence latency samples.
+        retrieval_queries: N queries ranked against the bank.
+        retrieval_bank: V bank rows (articles of ``RETRIEVAL_CHUNKS_PER_ARTICLE`` chunks).
+        pipeline_articles: articles of the synthetic corpus the input pipeline batches.
+        pipeline_epochs: input-pipeline epochs timed.
+        seed: data and weight seed (every part).
+    """
+
+    model_type: str = _size(MODEL_PARTS, default="transformer")
+    dim: int = _size(default=BENCH_DIM)
+    context_length: int = _size(default=DEFAULTS.context_length)
+    d_model: int = _size(MODEL_PARTS, default=DEFAULTS.d_model)
+    num_layers: int = _size(MODEL_PARTS, default=DEFAULTS.num_layers)
+    batch_size: int = _size(("train", "pipeline"), default=DEFAULTS.batch_size)
+    hard_negatives: int = _size(("train", "pipeline"), default=DEFAULTS.hard_negatives)
+    jit_compile: bool | str = _size(MODEL_PARTS, default="auto")
+    train_steps: int = _size(("train",), default=20)
+    timed_epochs: int = _size(("train",), default=2)
+    predict_calls: int = _size(("predict",), default=200)
+    retrieval_queries: int = _size(("retrieval",), default=10_000)
+    retrieval_bank: int = _size(("retrieval",), default=100_000)
+    pipeline_articles: int = _size(("pipeline",), default=400)
+    pipeline_epochs: int = _size(("pipeline",), default=2)
+    seed: int = _size(default=0)
+
+    def __post_init__(self) -> None:
+        if self.model_type not in MODEL_TYPES:
+            raise ValueError(f"model_type must be one of {list(MODEL_TYPES)}, got {self.model_type!r}")
+        if self.jit_compile not in ("auto", True, False):
+            raise ValueError(f"jit_compile must be 'auto', True or False, got {self.jit_compile!r}")
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.type == "int" and field.name not in ("hard_negatives", "seed") and value < 1:
+                raise ValueError(f"{field.name} must be >= 1, got {value}")
+        if self.hard_negatives < 0:
+            raise ValueError(f"hard_negatives must be >= 0, got {self.hard_negatives}")
+        if self.retrieval_bank <= self.context_length:
+            raise ValueError(
+                f"retrieval_bank must be > context_length ({self.context_length}), got {self.retrieval_bank}"
+            )
+
+    def describe(self, parts: Iterable[str]) -> dict:
+        """The fields that size ``parts``, for the report and the JSON file.
+
+        Args:
+            parts: names from :data:`PARTS`.
+
+        Returns:
+            ``{field name: value}`` in field order.
+        """
+        parts = set(parts)
+        return {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self)
+            if parts & set(field.metadata["parts"])
+        }
+
+    def is_bench_configuration(self) -> bool:
+        """Whether the model part is the prototype-comparable bench configuration.
+
+        Returns:
+            True for a transformer with D 768, K 5, d_model 512, 4 layers, batch 64 (the defaults).
+        """
+        return (self.model_type, self.dim, self.context_length, self.d_model, self.num_layers,
+                self.batch_size) == ("transformer", BENCH_DIM, DEFAULTS.context_length, DEFAULTS.d_model,
+                                     DEFAULTS.num_layers, DEFAULTS.batch_size)
+
+
+def resolve_parts(what: str | Iterable[str] | None) -> tuple[str, ...]:
+    """The parts to measure, in :data:`PARTS` order.
+
+    Args:
+        what: a part name, ``"all"``, several of them, or ``None`` for :data:`DEFAULT_PARTS`.
+
+    Returns:
+        A tuple of names from :data:`PARTS`.
+
+    Example:
+
+        resolve_parts(["pipeline", "train"])  # ("train", "pipeline")
+    """
+    if what is None:
+        return DEFAULT_PARTS
+    names = {what} if isinstance(what, str) else set(what)
+    unknown = names - set(PARTS) - {ALL}
+    if unknown or not names:
+        raise ValueError(f"what must name parts of {[*PARTS, ALL]}, got {sorted(unknown) or 'nothing'}")
+    return PARTS if ALL in names else tuple(part for part in PARTS if part in names)
+
+
+def random_unit(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Random float32 rows of unit length (the last axis).
+
+    Args:
+        rng: the random generator.
+        shape: the array shape; rows along the last axis.
+
+    Returns:
+        A float32 array of ``shape``.
+
+    Example:
+
+        random_unit(np.random.default_rng(0), (4, 5, 16)).shape  # (4, 5, 16)
+    """
+    x = rng.standard_normal(shape, dtype=np.float32)
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
