@@ -58,7 +58,7 @@ def info_nce_ranking_loss(
 
     Example:
 
-    >>> info_nce_ranking_loss(q, y, negs, temperature=0.07)  # doctest: +SKIP
+        info_nce_ranking_loss(q, y, negs, temperature=0.07)
 
     Args:
         query: ``(B, D)`` predictions.
@@ -89,7 +89,7 @@ def prev_repel_margin_loss(query, positive, previous, margin: float = DEFAULTS.m
 
     Example:
 
-    >>> prev_repel_margin_loss(q, y, p, margin=0.07)  # doctest: +SKIP
+        prev_repel_margin_loss(q, y, p, margin=0.07)
 
     Args:
         query: ``(B, D)`` predictions.
@@ -108,7 +108,7 @@ def semantic_anchor_blend(query_raw, context_vectors, lambda_blend=DEFAULTS.anch
 
     Example:
 
-    >>> semantic_anchor_blend(q_raw, contexts, lambda_blend=0.8)  # doctest: +SKIP
+        semantic_anchor_blend(q_raw, contexts, lambda_blend=0.8)
 
     Args:
         query_raw: ``(B, D)`` raw prediction.
@@ -155,7 +155,7 @@ def directional_gate_weights(
 
     Example:
 
-    >>> directional_gate_weights(contexts, targets, threshold=0.03, weak_weight=0.25)  # doctest: +SKIP
+        directional_gate_weights(contexts, targets, threshold=0.03, weak_weight=0.25)
 
     Args:
         context: ``(B, K, D)`` context chunks, oldest first.
@@ -178,7 +178,7 @@ def cosine_floor_teacher_loss(query, target, floor_threshold: float = DEFAULTS.f
 
     Example:
 
-    >>> loss, n = cosine_floor_teacher_loss(q, y, floor_threshold=0.2)  # doctest: +SKIP
+        loss, n = cosine_floor_teacher_loss(q, y, floor_threshold=0.2)
 
     Args:
         query: ``(B, D)`` predictions.
@@ -226,8 +226,8 @@ def p7_combined_loss(
 
     Example:
 
-    >>> terms = p7_combined_loss(q, contexts, targets, hard_negs, teacher_active=1.0)  # doctest: +SKIP
-    >>> terms["loss"], terms["margin"]  # doctest: +SKIP
+        terms = p7_combined_loss(q, contexts, targets, hard_negs, teacher_active=1.0)
+        terms["loss"], terms["margin"]
 
     Args:
         query: ``(B, D)`` unit predictions.

@@ -2,9 +2,9 @@
 
 Example:
 
->>> import numpy as np
->>> from p7keras import ops as p7ops
->>> p7ops.cosine(np.array([[1.0, 0.0]]), np.array([[1.0, 1.0]]))  # doctest: +SKIP
+    import numpy as np
+    from p7keras import ops as p7ops
+    p7ops.cosine(np.array([[1.0, 0.0]]), np.array([[1.0, 1.0]]))
 """
 
 from __future__ import annotations

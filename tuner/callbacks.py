@@ -8,9 +8,9 @@ after it (the tuner's, ``History``) see them.
 
 Example:
 
->>> callback = RetrievalMetrics(splits.val)  # doctest: +SKIP
->>> history = model.fit(train, validation_data=val, callbacks=[callback])  # doctest: +SKIP
->>> history.history["val_R@5"]  # doctest: +SKIP
+    callback = RetrievalMetrics(splits.val)
+    history = model.fit(train, validation_data=val, callbacks=[callback])
+    history.history["val_R@5"]
 """
 
 from __future__ import annotations
@@ -33,8 +33,7 @@ def retrieval_scores(model, sequences: SequenceSet, batch_size: int = DEFAULT_BA
 
     Example:
 
-    >>> retrieval_scores(model, splits.val)["R@5"]  # doctest: +SKIP
-    0.42
+        retrieval_scores(model, splits.val)["R@5"]  # 0.42
 
     Args:
         model: a ``keras.Model`` (or anything ``p7keras.evaluation.load_predictor`` takes).
@@ -61,7 +60,7 @@ class RetrievalMetrics(keras.callbacks.Callback):
 
     Example:
 
-    >>> model.fit(train, validation_data=val, callbacks=[RetrievalMetrics(splits.val)])  # doctest: +SKIP
+        model.fit(train, validation_data=val, callbacks=[RetrievalMetrics(splits.val)])
 
     Args:
         sequences: the validation split (``p7keras.data.SequenceSet``).

@@ -22,7 +22,7 @@ def write_hparams(logdir: str, rows: list[dict], columns: tuple[str, ...], summa
 
     Example:
 
-    >>> write_hparams("runs/tensorboard", rows, ("margin",), {"0": summary})  # doctest: +SKIP
+        write_hparams("runs/tensorboard", rows, ("margin",), {"0": summary})
 
     Args:
         logdir: the folder (replaced).

@@ -9,13 +9,13 @@ windowed once per search), trains with the P7 callbacks (teacher warm-up, NaN gu
 
 Example:
 
->>> from p7keras.training import TrainConfig
->>> from tuner.spaces import get_space
->>> from tuner.windows import SyntheticOptions, WindowCache
->>> base = TrainConfig(d_model=16, nhead=2, num_layers=1, ff_dim=32, epochs=1)
->>> hypermodel = P7HyperModel(get_space("priority1"), base,
-...                           WindowCache.from_config(base, SyntheticOptions(num_articles=20, dim=16)))
->>> tuner = keras_tuner.GridSearch(hypermodel, objective=keras_tuner.Objective("val_margin", "max"))  # doctest: +SKIP
+    from p7keras.training import TrainConfig
+    from tuner.spaces import get_space
+    from tuner.windows import SyntheticOptions, WindowCache
+    base = TrainConfig(d_model=16, nhead=2, num_layers=1, ff_dim=32, epochs=1)
+    hypermodel = P7HyperModel(get_space("priority1"), base,
+                              WindowCache.from_config(base, SyntheticOptions(num_articles=20, dim=16)))
+    tuner = keras_tuner.GridSearch(hypermodel, objective=keras_tuner.Objective("val_margin", "max"))
 """
 
 from __future__ import annotations

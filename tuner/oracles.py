@@ -35,6 +35,28 @@ from p7keras.io import write_json
 from tuner.config import check_tuner
 
 TRIAL_STATE = "trial.json"
+# The KerasTuner releases whose private oracle state this module patches (pyproject pins the same).
+SUPPORTED_KERAS_TUNER = ("1.4.8",)
+# What this module reaches into: attribute or method names of GridSearchOracle and of its LinkedList.
+PATCHED_ORACLE_STATE = ("_ordered_ids", "_populate_next", "_compare", "start_order", "_get_oracle_fname",
+                        "_get_trial_dir", "_save_trial", "trials", "get_state", "set_state", "end_trial")
+PATCHED_LINKED_LIST = ("insert",)
+
+
+def check_keras_tuner() -> None:
+    """Raises ``RuntimeError`` naming what changed when KerasTuner's private oracle state is not what
+    this module patches (a KerasTuner other than :data:`SUPPORTED_KERAS_TUNER`).
+    """
+    import keras_tuner  # noqa: PLC0415
+
+    oracle = GridSearchOracle(objective=keras_tuner.Objective("score", "max"))
+    missing = [name for name in PATCHED_ORACLE_STATE if not hasattr(oracle, name)]
+    missing += [f"LinkedList.{name}" for name in PATCHED_LINKED_LIST if not hasattr(LinkedList(), name)]
+    if missing:
+        raise RuntimeError(
+            f"keras-tuner {keras_tuner.__version__} lacks the oracle state tuner/oracles.py patches "
+            f"({', '.join(missing)}); install keras-tuner {' or '.join(SUPPORTED_KERAS_TUNER)}"
+        )
 HYPERBAND_FACTOR = 3
 
 
@@ -99,6 +121,7 @@ def make_oracle(kind: str, objective, *, max_trials: int | None = None, max_epoc
     """
     check_tuner(kind, max_trials)
     if kind == "grid":
+        check_keras_tuner()
         return ResumableGridSearchOracle(objective=objective, max_trials=max_trials, seed=seed)
     if kind == "bayesian":
         if max_trials is None:

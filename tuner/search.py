@@ -144,9 +144,9 @@ def run_search(config: SearchConfig, stream=None) -> SearchResult:
 
     Example:
 
-    >>> result = run_search(SearchConfig(grid="recommended", train={"d_model": 16, "num_heads": 2, "epochs": 1,
-    ...                                                              "dim": 16}))  # doctest: +SKIP
-    >>> result.rows[0]["verdict"], result.best_run  # doctest: +SKIP
+        result = run_search(SearchConfig(grid="recommended", train={"d_model": 16, "num_heads": 2, "epochs": 1,
+                                                                     "dim": 16}))
+        result.rows[0]["verdict"], result.best_run
 
     Args:
         config: the search's settings.

@@ -16,8 +16,8 @@ oracle, so finished trials are not run again and an interrupted one is run again
 
 Example:
 
->>> tuner = make_tuner("grid", hypermodel, directory="saved_models/tuning", project_name="p1")  # doctest: +SKIP
->>> tuner.search()  # doctest: +SKIP
+    tuner = make_tuner("grid", hypermodel, directory="saved_models/tuning", project_name="p1")
+    tuner.search()
 """
 
 from __future__ import annotations
@@ -60,8 +60,8 @@ def read_events(project_dir: str) -> list[dict]:
 
     Example:
 
-    >>> [e["trial_id"] for e in read_events("saved_models/tuning/priority1-grid") if e["event"] == "end"]  # doctest: +SKIP
-    ['0000', '0001']
+        [e["trial_id"] for e in read_events("saved_models/tuning/priority1-grid") if e["event"] == "end"]
+        # ['0000', '0001']
     """
     try:
         with open(os.path.join(project_dir, EVENTS_FILE), encoding="utf-8") as handle:
@@ -128,7 +128,7 @@ def make_tuner(
 
     Example:
 
-    >>> make_tuner("bayesian", hypermodel, directory="runs", project_name="p1", max_trials=8)  # doctest: +SKIP
+        make_tuner("bayesian", hypermodel, directory="runs", project_name="p1", max_trials=8)
 
     Args:
         kind: ``grid`` (every point, in order; ``max_trials`` cuts it), ``bayesian`` (``max_trials``

@@ -13,6 +13,7 @@ without Keras, which ``p7keras.data`` imports.
 Example:
 
 >>> from p7keras.data import make_synthetic_corpus
+>>> from p7keras.evaluation import evaluate
 >>> result = evaluate(None, make_synthetic_corpus(num_articles=20, chunks_per_article=12, dim=16))
 >>> sorted(result["baselines"]["DIRECT"])
 ['all', 'exclude-context', 'within-article']

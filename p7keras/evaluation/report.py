@@ -6,9 +6,9 @@ baselines, the per-sequence margin histogram, latency and throughput.
 
 Example:
 
->>> result = evaluate(None, "corpus.npz")  # doctest: +SKIP
->>> print(format_table(result))  # doctest: +SKIP
->>> write_html(result, "report.html")  # doctest: +SKIP
+    result = evaluate(None, "corpus.npz")
+    print(format_table(result))
+    write_html(result, "report.html")
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ class EncoderBlock(keras.layers.Layer):
 
     Example:
 
-    >>> block = EncoderBlock(d_model=64, num_heads=4, ff_dim=128)
-    >>> y = block(np.zeros((2, 5, 64), "float32"))  # doctest: +SKIP  (2, 5, 64)
+        block = EncoderBlock(d_model=64, num_heads=4, ff_dim=128)
+        y = block(np.zeros((2, 5, 64), "float32"))
 
     Args:
         d_model: width of the sequence vectors; divisible by ``num_heads``.

@@ -15,8 +15,8 @@ class PositionalEmbedding(keras.layers.Layer):
 
     Example:
 
-    >>> layer = PositionalEmbedding(sequence_length=5)
-    >>> y = layer(np.zeros((2, 5, 16), "float32"))  # doctest: +SKIP
+        layer = PositionalEmbedding(sequence_length=5)
+        y = layer(np.zeros((2, 5, 16), "float32"))
 
     Args:
         sequence_length: the largest K the layer accepts.

@@ -17,9 +17,9 @@ class LSTMP7Ranker(P7Ranker):
 
     Example:
 
-    >>> model = p7keras.LSTMP7Ranker(context_length=5, d_model=64)
-    >>> model.compile()
-    >>> model.fit(contexts, targets, epochs=2)  # doctest: +SKIP
+        model = p7keras.LSTMP7Ranker(context_length=5, d_model=64)
+        model.compile()
+        model.fit(contexts, targets, epochs=2)
 
     Args:
         num_layers: stacked LSTM layers (>= 1, default 2).

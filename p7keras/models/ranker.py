@@ -224,8 +224,8 @@ class P7Ranker(BackendSteps, keras.Model):
 
         Example:
 
-        >>> terms = model.compute_terms({"context": c, "target": y}, training=False)  # doctest: +SKIP
-        >>> float(terms["margin"])  # doctest: +SKIP
+            terms = model.compute_terms({"context": c, "target": y}, training=False)
+            float(terms["margin"])
 
         Args:
             data: a batch in the contract of this module (dict, or ``(contexts, targets)``).

@@ -20,10 +20,10 @@ class TransformerP7Ranker(P7Ranker):
 
     Example:
 
-    >>> model = p7keras.TransformerP7Ranker(context_length=5, d_model=64, num_layers=2)
-    >>> model.compile()
-    >>> model.fit({"context": contexts, "target": targets}, epochs=2)  # doctest: +SKIP
-    >>> predictions = model.predict(contexts)  # doctest: +SKIP
+        model = p7keras.TransformerP7Ranker(context_length=5, d_model=64, num_layers=2)
+        model.compile()
+        model.fit({"context": contexts, "target": targets}, epochs=2)
+        predictions = model.predict(contexts)
 
     Args:
         num_heads: attention heads (d_model must be divisible by it).

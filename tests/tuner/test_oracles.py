@@ -71,3 +71,26 @@ def test_state_files_are_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
 def test_every_tuner_kind_gets_an_atomic_oracle(kind):
     oracle = make_oracle(kind, keras_tuner.Objective("val_margin", "max"), max_trials=3 if kind != "hyperband" else None)
     assert isinstance(oracle, AtomicState)
+
+
+def test_installed_keras_tuner_has_the_private_state_the_grid_oracle_patches():
+    import keras_tuner
+
+    from tuner.oracles import SUPPORTED_KERAS_TUNER, check_keras_tuner
+
+    assert keras_tuner.__version__ in SUPPORTED_KERAS_TUNER, (
+        f"keras-tuner {keras_tuner.__version__} is not one tuner/oracles.py was written for "
+        f"({SUPPORTED_KERAS_TUNER}): check its GridSearchOracle state, then update SUPPORTED_KERAS_TUNER and the pin"
+    )
+    check_keras_tuner()
+
+
+def test_a_changed_oracle_state_is_named(monkeypatch):
+    from keras_tuner.oracles import GridSearchOracle
+
+    from tuner import oracles
+
+    monkeypatch.setattr(oracles, "PATCHED_ORACLE_STATE", (*oracles.PATCHED_ORACLE_STATE, "_no_such_state"))
+    assert not hasattr(GridSearchOracle, "_no_such_state")
+    with pytest.raises(RuntimeError, match=r"lacks the oracle state tuner/oracles.py patches \(_no_such_state\)"):
+        oracles.check_keras_tuner()

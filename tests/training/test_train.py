@@ -17,7 +17,7 @@ from p7keras.cli.main import main
 from p7keras.data import make_synthetic_corpus, save_corpus
 from tests.helpers import rotation_batches
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--d-model", "16", "--num-heads", "2", "--num-layers", "1", "--batch-size", "32", "--context", "4"]
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from tests import parity_worker
+from tests.models import parity_worker
 
 BACKENDS = ("tensorflow", "jax", "torch")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_backends_agree(tmp_path):
@@ -22,7 +22,7 @@ def test_backends_agree(tmp_path):
         if other != here:
             env = {**os.environ, "KERAS_BACKEND": other, "PYTHONPATH": str(ROOT)}
             done = subprocess.run(
-                [sys.executable, "-m", "tests.parity_worker", str(tmp_path)],
+                [sys.executable, "-m", "tests.models.parity_worker", str(tmp_path)],
                 env=env, cwd=ROOT, capture_output=True, text=True, timeout=600,
             )
             assert done.returncode == 0, done.stderr[-3000:]

@@ -6,7 +6,7 @@ import keras
 
 import p7keras
 from tests.helpers import D, K, rotation_batches
-from tests.test_models import SMALL, lstm, transformer
+from tests.models.test_ranker import SMALL, lstm, transformer
 
 
 @pytest.mark.parametrize(

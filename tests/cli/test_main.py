@@ -1,0 +1,78 @@
+"""The ``p7keras`` command line: fast and light help, one-line errors, quiet start-up."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from p7keras.cli.main import SUBCOMMANDS
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("keras", "tensorflow", "jax", "torch", "keras_tuner")
+
+
+def _python(code: str, **env: str) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**environment, "PYTHONPATH": str(ROOT), **env})
+
+
+def test_building_every_parser_imports_no_keras_or_backend():
+    probe = ("import sys; from p7keras.cli.main import build_parser; build_parser(); "
+             f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    result = _python(probe)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", ["", *SUBCOMMANDS])
+def test_help_is_light(command):
+    probe = ("import resource, sys; from p7keras.cli.main import main\n"
+             f"try:\n    main([{command!r}, '--help'] if {command!r} else ['--help'])\n"
+             "except SystemExit:\n    pass\n"
+             "print('RSS_MIB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "
+             f"sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    result = _python(probe)
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.strip().splitlines()[-1]
+    assert line.endswith("[]"), line
+    assert float(line.split()[1]) < 100, line  # MiB of the whole process
+
+
+def test_a_bad_flag_is_rejected_before_keras_loads():
+    result = _python("import sys\nfrom p7keras.cli.main import main\n"
+                     "try:\n    main(['train', '--epoch', '3'])\nexcept SystemExit as e:\n"
+                     "    print('EXIT', e.code, 'keras' in sys.modules)")
+    assert "EXIT 2 False" in result.stdout and "unrecognized arguments: --epoch" in result.stderr
+
+
+def test_an_impossible_value_is_one_line_before_keras_loads():
+    result = _python("import sys\nfrom p7keras.cli.main import main\n"
+                     "print('EXIT', main(['train', '--epochs', '0']), 'keras' in sys.modules)")
+    assert "EXIT 2 False" in result.stdout
+    assert result.stderr.strip() == "p7keras train: error: epochs must be >= 1, got 0"
+
+
+def test_unknown_backend_in_the_environment_is_one_line():
+    result = subprocess.run([sys.executable, "-m", "p7keras", "evaluate", "--data", "x.npz"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": "nonsense"})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "p7keras evaluate: error: KERAS_BACKEND='nonsense' is not a Keras backend; use one of tensorflow, jax, torch"]
+
+
+def test_tensorflow_start_up_lines_are_silenced_unless_asked_for(tmp_path):
+    command = [sys.executable, "-m", "p7keras", "evaluate", "--data", str(tmp_path / "missing.npz")]
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env.update(PYTHONPATH=str(ROOT), KERAS_BACKEND="tensorflow")
+    quiet = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert quiet.returncode == 2
+    assert len(quiet.stderr.strip().splitlines()) == 1 and "missing.npz" in quiet.stderr, quiet.stderr
+    loud = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**env, "TF_CPP_MIN_LOG_LEVEL": "0"})
+    assert "missing.npz" in loud.stderr and len(loud.stderr.strip().splitlines()) > 1

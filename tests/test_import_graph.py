@@ -1,0 +1,84 @@
+"""The house's dependency rules, checked over the sources with ``ast`` (ARCHITECTURE.md, issue 10).
+
+* nothing in ``p7keras`` imports ``tuner`` at import time (``p7keras tune`` hands over lazily, inside a
+  function);
+* ``tuner`` never imports ``p7keras.cli``;
+* the lower rooms (``p7keras.losses``, ``layers``, ``ops``, ``config``, ``verdict``) import nothing of the
+  data, training, callbacks, evaluation or CLI rooms; evaluation does not import training.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _module(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+def imports(path: Path, top_level_only: bool = False) -> set[str]:
+    """Modules ``path`` imports (absolute names); ``top_level_only`` skips imports inside functions."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    nodes = ast.iter_child_nodes(tree) if top_level_only else ast.walk(tree)
+    found = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+        elif top_level_only and isinstance(node, (ast.If, ast.Try)):
+            found |= {name for child in ast.walk(node) if isinstance(child, (ast.Import, ast.ImportFrom))
+                      for name in ([a.name for a in child.names] if isinstance(child, ast.Import)
+                                   else [child.module or ""])}
+    return found
+
+
+def _sources(folder: str) -> list[Path]:
+    return sorted((ROOT / folder).rglob("*.py"))
+
+
+def _offenders(folder: str, forbidden: tuple[str, ...], top_level_only: bool = False) -> dict[str, list[str]]:
+    bad = {}
+    for path in _sources(folder):
+        hits = sorted(name for name in imports(path, top_level_only)
+                      if any(name == f or name.startswith(f + ".") for f in forbidden))
+        if hits:
+            bad[_module(path)] = hits
+    return bad
+
+
+def test_p7keras_never_imports_tuner_at_import_time():
+    assert _offenders("p7keras", ("tuner",), top_level_only=True) == {}
+
+
+def test_tuner_never_imports_the_p7keras_command_line():
+    assert _offenders("tuner", ("p7keras.cli",)) == {}
+
+
+@pytest.mark.parametrize("room, forbidden", [
+    ("p7keras/losses.py", ("p7keras.data", "p7keras.training", "p7keras.callbacks", "p7keras.evaluation",
+                           "p7keras.cli", "tuner")),
+    ("p7keras/layers", ("p7keras.data", "p7keras.training", "p7keras.callbacks", "p7keras.evaluation",
+                        "p7keras.cli", "tuner")),
+    ("p7keras/config.py", ("p7keras", "keras", "tensorflow", "numpy")),
+    ("p7keras/evaluation", ("p7keras.training", "p7keras.cli", "tuner")),
+    ("p7keras/data", ("p7keras.training", "p7keras.evaluation", "p7keras.cli", "tuner")),
+])
+def test_lower_rooms_do_not_import_higher_ones(room, forbidden):
+    paths = [ROOT / room] if room.endswith(".py") else _sources(room)
+    bad = {_module(p): sorted(n for n in imports(p) if any(n == f or n.startswith(f + ".") for f in forbidden
+                                                         if not (f == "p7keras" and n == "p7keras.config")))
+           for p in paths}
+    assert {k: v for k, v in bad.items() if v} == {}
+
+
+def test_the_checker_sees_a_forbidden_import(tmp_path):
+    path = tmp_path / "m.py"
+    path.write_text("import os\nfrom tuner.search import main\n\ndef f():\n    import p7keras.cli.main\n")
+    assert imports(path, top_level_only=True) == {"os", "tuner.search", "tuner.search.main"}
+    assert "p7keras.cli.main" in imports(path)
