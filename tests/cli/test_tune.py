@@ -17,7 +17,7 @@ from tests.tuner.conftest import run_module, search_flags
         (["--tuner", "hyperband", "--max-trials", "3"], "--max-trials does not apply to the hyperband tuner"),
         (["--grid", "priority1", "--context", "7"], "--context-length is set by grid priority1"),
         (["--grid", "priority2", "--w-rank", "2"], "--w-rank is set by grid priority2"),
-        (["--grid", "priority2", "--lambda", "0.95"], "outside its range"),
+        (["--grid", "priority2", "--lambda", "0.95"], "anchor_lambda must be in [0.6, 0.9], got 0.95"),
         (["--data", "missing.npz"], "missing.npz"),
         (["--data", "x.npz", "--train", "y.npz"], "not both"),
     ],
