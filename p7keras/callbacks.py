@@ -1,5 +1,8 @@
 """Training callbacks for P7 rankers, usable with a plain ``model.fit``.
 
+The callbacks watch training; the rules they apply (monitoring, best epoch, PASS / MARGINAL / FAIL)
+live in :mod:`p7keras.verdict` as pure functions.
+
 * ``TeacherWarmup``: the teacher term on for the first epochs (``P7Ranker.fit`` adds one itself).
 * ``P7Monitor``: every monitoring rule of spec section 6, each warning printed once with its suggested
   action, the hard-drift stop, and the final PASS / MARGINAL / FAIL verdict with its reasons.
@@ -7,13 +10,15 @@
 * ``BestModelCheckpoint``: keeps the model of the highest ``val_margin`` (written atomically).
 * ``HistoryWriter``: ``history.json`` after every epoch, carried on across resumed runs.
 * ``EpochProgress``: a compact progress bar (loss, margin, cos_anchor).
+* ``default_callbacks``: the set a P7 run wants, as a ``P7Callbacks`` list with named members.
 
 Example:
 
->>> callbacks = p7keras.callbacks.default_callbacks(warmup_epochs=2)  # doctest: +SKIP
->>> model.fit(train, validation_data=val, epochs=10, callbacks=callbacks)  # doctest: +SKIP
->>> callbacks[1].verdict  # doctest: +SKIP
-{'status': 'PASS', 'reasons': [...], ...}
+    ```python
+    callbacks = p7keras.callbacks.default_callbacks(warmup_epochs=2)
+    model.fit(train, validation_data=val, epochs=10, callbacks=callbacks)
+    callbacks.monitor.verdict  # {'status': 'PASS', 'reasons': [...], ...}
+    ```
 """
 
 from __future__ import annotations
@@ -23,12 +28,23 @@ import math
 import os
 import sys
 
-import numpy as np
-
 import keras
+from keras.src import tree as _keras_tree
 
 from p7keras.config import DEFAULTS
 from p7keras.io import atomic_path, write_json
+
+# The rules moved to p7keras.verdict; these names stay importable from here.
+from p7keras.verdict import (  # noqa: F401
+    VIOLATIONS_END_KEY,
+    VIOLATIONS_START_KEY,
+    MonitorSettings,
+    MonitorWarning,
+    best_epoch,
+    check_rules,
+    history_verdict,
+    verdict,
+)
 
 
 @keras.saving.register_keras_serializable(package="p7keras")
@@ -40,7 +56,9 @@ class TeacherWarmup(keras.callbacks.Callback):
 
     Example:
 
-    >>> model.fit(ds, epochs=10, callbacks=[TeacherWarmup(warmup_epochs=2)])  # doctest: +SKIP
+        ```python
+        model.fit(ds, epochs=10, callbacks=[TeacherWarmup(warmup_epochs=2)])
+        ```
 
     Args:
         warmup_epochs: number of leading epochs with the teacher on.
@@ -59,179 +77,26 @@ class TeacherWarmup(keras.callbacks.Callback):
         return {"warmup_epochs": self.warmup_epochs}
 
 
-# --------------------------------------------------------------------------------- monitoring rules
-@dataclasses.dataclass(frozen=True)
-class MonitorWarning:
-    """One fired monitoring rule: which, at which epoch, what was seen and what to do."""
-
-    rule: str
-    epoch: int
-    message: str
-    action: str
-    stop: bool = False
-
-    def __str__(self) -> str:
-        return f"[p7keras] epoch {self.epoch + 1}: {self.message}. Suggested action: {self.action}."
-
-
-@dataclasses.dataclass(frozen=True)
-class MonitorSettings:
-    """Thresholds of the monitoring rules (spec section 6) and what they need to know of the run."""
-
-    warmup_epochs: int = DEFAULTS.warmup_epochs
-    lambda_min: float = DEFAULTS.anchor_lambda_min
-    lambda_max: float = DEFAULTS.anchor_lambda_max
-    lambda_learnable: bool = DEFAULTS.anchor_learnable
-    drift_warn: float = DEFAULTS.drift_warn_cos_anchor
-    drift_stop: float = DEFAULTS.drift_stop_cos_anchor
-    overpull_cos_next: float = DEFAULTS.teacher_overpull_cos_next
-    poor_data_gate_weight: float = DEFAULTS.poor_data_gate_weight
-    lambda_tolerance: float = DEFAULTS.lambda_bound_tolerance
-    # teacher_violations at the last warm-up epoch still >= this share of its first-epoch value
-    teacher_still_high_share: float = 0.5
-
-
-def _series(history: dict, key: str) -> list[float]:
-    return [float(v) for v in history.get(key, [])]
-
-
-def _last_two(values: list[float], condition) -> bool:
-    return len(values) >= 2 and condition(values[-1]) and condition(values[-2])
-
-
-def check_rules(history: dict, epoch: int, settings: MonitorSettings = MonitorSettings()) -> list[MonitorWarning]:
-    """Applies the monitoring rules of spec section 6 after ``epoch`` (0-based).
-
-    Example:
-
-    >>> check_rules({"val_cos_anchor": [0.08], "val_margin": [0.1]}, epoch=0)[0].rule
-    'orthogonal_drift'
-
-    Args:
-        history: metric name -> per-epoch values so far (the last value is ``epoch``'s), with ``val_``
-            names for validation metrics as Keras logs them.
-        epoch: the epoch just finished.
-        settings: thresholds and run facts.
-
-    Returns:
-        The rules that fire now (possibly several); ``stop`` is set for the hard-drift rule.
-    """
-    fired = []
-    s = settings
-    anchor = _series(history, "val_cos_anchor")
-    if _last_two(anchor, lambda v: v < s.drift_stop):
-        fired.append(MonitorWarning(
-            "orthogonal_drift_hard", epoch,
-            f"val cos_anchor {anchor[-1]:.3f} < {s.drift_stop} on two consecutive validations: predictions "
-            "left the context subspace (hard orthogonal drift); training stops",
-            "lower λ (more anchoring) or lower the learning rate", stop=True,
-        ))
-    elif anchor and anchor[-1] < s.drift_warn:
-        fired.append(MonitorWarning(
-            "orthogonal_drift", epoch,
-            f"val cos_anchor {anchor[-1]:.3f} < {s.drift_warn}: predictions are leaving the context subspace",
-            "lower λ (more anchoring)",
-        ))
-    margin = _series(history, "val_margin")
-    if margin and margin[-1] < 0:
-        fired.append(MonitorWarning(
-            "backward_collapse", epoch,
-            f"val margin {margin[-1]:.3f} < 0: predictions are closer to the previous chunk than to the next",
-            "raise w_margin or margin",
-        ))
-    cos_next = _series(history, "val_cos_next")
-    if epoch < s.warmup_epochs and cos_next and cos_next[-1] > s.overpull_cos_next:
-        fired.append(MonitorWarning(
-            "teacher_over_pull", epoch,
-            f"val cos_next {cos_next[-1]:.3f} > {s.overpull_cos_next} during warm-up: the teacher pulls too hard",
-            "lower w_teacher or shorten the warm-up",
-        ))
-    violations = _series(history, "teacher_violations")
-    if s.warmup_epochs > 0 and epoch == s.warmup_epochs - 1 and violations:
-        first, last = violations[0], violations[-1]
-        if last > 0 and last >= s.teacher_still_high_share * first:
-            fired.append(MonitorWarning(
-                "teacher_not_converging", epoch,
-                f"teacher_violations still {last:.1f} per batch at the end of warm-up (started at {first:.1f})",
-                "raise w_teacher or the floor threshold",
-            ))
-    gate = _series(history, "gate_weight_mean")
-    if _last_two(gate, lambda v: v < s.poor_data_gate_weight):
-        fired.append(MonitorWarning(
-            "poor_data", epoch,
-            f"gate_weight_mean {gate[-1]:.3f} < {s.poor_data_gate_weight} for two epochs: few sequences carry "
-            "a forward signal",
-            "inspect the data (p7keras data inspect)",
-        ))
-    lam = _series(history, "anchor_lambda")
-    low, high, tol = s.lambda_min, s.lambda_max, s.lambda_tolerance
-    if s.lambda_learnable and _last_two(lam, lambda v: v <= low * (1 + tol) or v >= high * (1 - tol)):
-        side = "lower" if lam[-1] <= low * (1 + tol) else "upper"
-        fired.append(MonitorWarning(
-            "lambda_at_bound", epoch,
-            f"learnable λ {lam[-1]:.4f} is within 1% of its {side} bound [{low}, {high}] for two epochs",
-            "adjust the λ range",
-        ))
-    return fired
-
-
-def verdict(metrics: dict, hard_drift: bool = False) -> dict:
-    """PASS / MARGINAL / FAIL of spec section 6 for validation metrics (the best epoch's).
-
-    Example:
-
-    >>> verdict({"margin": 0.25, "cos_next": 0.5, "cos_anchor": 0.45})["status"]
-    'PASS'
-
-    Args:
-        metrics: ``margin``, ``cos_next`` and ``cos_anchor`` (validation values, no ``val_`` prefix).
-        hard_drift: whether the hard orthogonal-drift rule fired during training.
-
-    Returns:
-        ``{"status": ..., "reasons": [...], "metrics": {...}}``; the reasons name every threshold missed.
-    """
-    d = DEFAULTS
-    levels = {
-        "PASS": (d.pass_margin, d.pass_cos_next, d.pass_cos_anchor),
-        "MARGINAL": (d.marginal_margin, d.marginal_cos_next, d.marginal_cos_anchor),
-    }
-    values = {k: float(metrics[k]) for k in ("margin", "cos_next", "cos_anchor")}
-    reasons = {}
-    for status, thresholds in levels.items():
-        missed = [
-            f"{name} {values[name]:.3f} < {threshold}"
-            for name, threshold in zip(("margin", "cos_next", "cos_anchor"), thresholds)
-            if not values[name] >= threshold
-        ]
-        if status == "PASS" and hard_drift:
-            missed.append("hard orthogonal drift during training")
-        reasons[status] = missed
-        if not missed:
-            met = [f"{n} {values[n]:.3f} >= {t}" for n, t in zip(values, thresholds)]
-            return {"status": status, "reasons": met + reasons.get("PASS", []), "metrics": values}
-    return {"status": "FAIL", "reasons": reasons["MARGINAL"], "metrics": values}
-
-
-def best_epoch(history: dict, monitor: str = "val_margin") -> int | None:
-    """Index of the epoch with the highest finite ``monitor`` value, or None if there is none."""
-    values = np.array(_series(history, monitor), dtype="float64")
-    if not len(values) or not np.isfinite(values).any():
-        return None
-    return int(np.nanargmax(np.where(np.isfinite(values), values, np.nan)))
-
-
 class P7Monitor(keras.callbacks.Callback):
     """Applies the monitoring rules after every epoch and gives the verdict at the end of training.
 
     Each rule's warning is printed once (to ``stream``), plainly, with its suggested action; the hard
     orthogonal-drift rule also stops training. After training ``self.verdict`` holds the verdict of the
-    best epoch (highest ``val_margin``).
+    best epoch (highest ``val_margin``). The rules themselves are :func:`p7keras.verdict.check_rules`
+    and :func:`p7keras.verdict.history_verdict`.
+
+    During the warm-up epochs it also reads the batches' running ``teacher_violations`` and logs, per
+    warm-up epoch, the first batch's value and the mean over the epoch's second half
+    (``teacher_violations_start`` / ``teacher_violations_end`` in ``self.history``): with a 1-epoch
+    warm-up the teacher rule compares these two.
 
     Example:
 
-    >>> monitor = P7Monitor(warmup_epochs=2)
-    >>> model.fit(train, validation_data=val, epochs=10, callbacks=[monitor])  # doctest: +SKIP
-    >>> monitor.verdict["status"]  # doctest: +SKIP
+        ```python
+        monitor = P7Monitor(warmup_epochs=2)
+        model.fit(train, validation_data=val, epochs=10, callbacks=[monitor])
+        monitor.verdict["status"]  # 'PASS', 'MARGINAL' or 'FAIL'
+        ```
 
     Args:
         warmup_epochs, lambda_min, lambda_max, lambda_learnable: facts of the run; taken from the
@@ -250,6 +115,7 @@ class P7Monitor(keras.callbacks.Callback):
         self.warnings: list[MonitorWarning] = []
         self.hard_drift = False
         self.verdict: dict | None = None
+        self._violations: list[float] | None = None  # running means of this warm-up epoch's batches
 
     def _settings(self) -> MonitorSettings:
         model = self.model
@@ -265,7 +131,29 @@ class P7Monitor(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.settings = self._settings()
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._violations = [] if epoch < self.settings.warmup_epochs else None
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._violations is not None and "teacher_violations" in (logs or {}):
+            self._violations.append(float(logs["teacher_violations"]))
+
+    def _log_warmup_violations(self) -> None:
+        """The warm-up epoch's first-batch violations and the mean over its second half, from running means.
+
+        The running mean after ``n`` batches is ``m_n``; the second half's mean is
+        ``(n m_n - h m_h) / (n - h)`` with ``h = n // 2`` (batches weigh alike; a smaller last batch
+        shifts it slightly). An epoch of one batch has no start and end to compare and logs nothing.
+        """
+        means, self._violations = self._violations, None
+        if not means or len(means) < 2:
+            return
+        n, h = len(means), len(means) // 2
+        self.history.setdefault(VIOLATIONS_START_KEY, []).append(means[0])
+        self.history.setdefault(VIOLATIONS_END_KEY, []).append(max(0.0, (n * means[-1] - h * means[h - 1]) / (n - h)))
+
     def on_epoch_end(self, epoch, logs=None):
+        self._log_warmup_violations()
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
         seen = {w.rule for w in self.warnings}
@@ -278,13 +166,7 @@ class P7Monitor(keras.callbacks.Callback):
                 print(warning, file=self.stream or sys.stderr, flush=True)
 
     def on_train_end(self, logs=None):
-        epoch = best_epoch(self.history)
-        if epoch is None:
-            self.verdict = {"status": "FAIL", "reasons": ["no finite val_margin was logged"], "metrics": {}}
-        else:
-            best = {k: self.history[f"val_{k}"][epoch] for k in ("margin", "cos_next", "cos_anchor")}
-            self.verdict = verdict(best, self.hard_drift)
-            self.verdict["best_epoch"] = epoch + 1
+        self.verdict = history_verdict(self.history, "val_margin", self.hard_drift)
         self.verdict["warnings"] = [dataclasses.asdict(w) for w in self.warnings]
 
 
@@ -387,17 +269,102 @@ class EpochProgress(keras.callbacks.Callback):
         self.bar.update(self.bar._seen_so_far, values, finalize=True)
 
 
+# Keras flattens ``fit(callbacks=...)`` with its tree module (optree / dm-tree / torch pytree), which treats
+# an unregistered list subclass as one leaf; registered like Keras' own TrackedList, P7Callbacks flattens
+# as a list. (``P7Ranker.fit`` passes a plain list on to Keras anyway.)
+_register_tree_node = getattr(_keras_tree, "register_tree_node_class", lambda cls: cls)
+
+
+@_register_tree_node
+class P7Callbacks(list):
+    """A list of callbacks whose P7 members are reachable by name; pass it straight to ``model.fit``.
+
+    Each named attribute is the list's first callback of that class (None when it holds none), so the
+    names stay right after ``append``, ``extend``, ``+=`` or ``+`` (which returns a ``P7Callbacks``
+    too, on either side). Keras flattens it like a plain list on every backend.
+
+    Example:
+
+        ```python
+        callbacks = default_callbacks(warmup_epochs=2, run_dir="saved_models/run")
+        callbacks += [keras.callbacks.TensorBoard("saved_models/run/tensorboard")]
+        model.fit(train, validation_data=val, epochs=10, callbacks=callbacks)
+        callbacks.monitor.verdict["status"], callbacks.best_checkpoint.best
+        ```
+    """
+
+    def _first(self, cls: type) -> keras.callbacks.Callback | None:
+        return next((c for c in self if isinstance(c, cls)), None)
+
+    @property
+    def warmup(self) -> TeacherWarmup | None:
+        """The ``TeacherWarmup``."""
+        return self._first(TeacherWarmup)
+
+    @property
+    def nan_guard(self) -> NaNGuard | None:
+        """The ``NaNGuard``."""
+        return self._first(NaNGuard)
+
+    @property
+    def monitor(self) -> P7Monitor | None:
+        """The ``P7Monitor`` (its ``verdict`` after training)."""
+        return self._first(P7Monitor)
+
+    @property
+    def best_checkpoint(self) -> BestModelCheckpoint | None:
+        """The ``BestModelCheckpoint`` (None without a run directory)."""
+        return self._first(BestModelCheckpoint)
+
+    @property
+    def history_writer(self) -> HistoryWriter | None:
+        """The ``HistoryWriter`` (None without a run directory)."""
+        return self._first(HistoryWriter)
+
+    def __add__(self, other) -> P7Callbacks:
+        return type(self)([*self, *other])
+
+    def __radd__(self, other) -> P7Callbacks:
+        return type(self)([*other, *self])
+
+    def __repr__(self) -> str:
+        return f"P7Callbacks({list.__repr__(self)})"
+
+    # the tree-node protocol of Keras' tree module (optree / dm-tree, then torch pytree)
+    def tree_flatten(self):
+        return list(self), None
+
+    @classmethod
+    def tree_unflatten(cls, metadata, children):
+        return cls(children)
+
+    def torchtree_flatten(self):
+        return list(self), None
+
+    @classmethod
+    def torchtree_unflatten(cls, children, metadata):
+        return cls(children)
+
+    def torchtree_flatten_with_keys(self):
+        from torch.utils import _pytree as torch_tree  # noqa: PLC0415 (torch backend only)
+
+        return [(torch_tree.SequenceKey(i), c) for i, c in enumerate(self)], None
+
+
 def default_callbacks(
     warmup_epochs: int = DEFAULTS.warmup_epochs,
     run_dir: str | None = None,
     history: dict | None = None,
-) -> list[keras.callbacks.Callback]:
+) -> P7Callbacks:
     """The callbacks a P7 training run wants: warm-up, NaN guard, monitor (+ run files).
 
     Example:
 
-    >>> callbacks = default_callbacks(warmup_epochs=2, run_dir="saved_models/run")  # doctest: +SKIP
-    >>> model.fit(train, validation_data=val, epochs=10, callbacks=callbacks)  # doctest: +SKIP
+        ```python
+        callbacks = default_callbacks(warmup_epochs=2, run_dir="saved_models/run")
+        model.fit(train, validation_data=val, epochs=10, callbacks=callbacks)
+        callbacks.monitor.verdict["status"]
+        ```
 
     Args:
         warmup_epochs: epochs with the teacher term on.
@@ -405,9 +372,13 @@ def default_callbacks(
         history: metrics of earlier epochs (a resumed run).
 
     Returns:
-        ``[TeacherWarmup, NaNGuard, P7Monitor, (BestModelCheckpoint, HistoryWriter)]``.
+        A ``P7Callbacks`` list ``[TeacherWarmup, NaNGuard, P7Monitor, (BestModelCheckpoint, HistoryWriter)]``
+        with the attributes ``warmup``, ``nan_guard``, ``monitor``, ``best_checkpoint`` and
+        ``history_writer`` (the last two None without ``run_dir``).
     """
-    callbacks = [TeacherWarmup(warmup_epochs), NaNGuard(), P7Monitor(warmup_epochs=warmup_epochs, history=history)]
+    callbacks = P7Callbacks(
+        [TeacherWarmup(warmup_epochs), NaNGuard(), P7Monitor(warmup_epochs=warmup_epochs, history=history)]
+    )
     if run_dir is not None:
         previous = (history or {}).get("val_margin") or []
         finite = [v for v in previous if math.isfinite(v)]

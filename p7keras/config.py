@@ -85,6 +85,8 @@ class P7Defaults:
     teacher_overpull_cos_next: float = 0.7
     poor_data_gate_weight: float = 0.5
     lambda_bound_tolerance: float = 0.01
+    # teacher_violations at the end of warm-up still >= this share of their value at its start
+    teacher_still_high_share: float = 0.5
     pass_margin: float = 0.20
     pass_cos_next: float = 0.45
     pass_cos_anchor: float = 0.40
@@ -96,6 +98,9 @@ class P7Defaults:
     ship_gate_r5_gain: float = 0.10
     ship_gate_mrr10_gain: float = 0.05
     ship_gate_min_sequences: int = 200
+    # A good model's directional test (p7keras.verdict.good_model_checks): cos_prev at most this;
+    # cos_next and margin share the PASS levels above.
+    good_model_cos_prev_max: float = 0.20
 
 
 DEFAULTS = P7Defaults()

@@ -128,6 +128,85 @@ def test_monitor_hard_drift_stops_training():
     assert model.stop_training and monitor.hard_drift
 
 
+def test_monitor_judges_a_one_epoch_warmup_within_the_epoch():
+    """teacher_violations fall from 60 to 2 per batch during the only warm-up epoch: the epoch's mean
+    (about 31) is its own start and end, so the old rule always fired; judged within the epoch it does not."""
+    def run(per_batch):
+        model = _Model()
+        model.warmup_epochs = 1
+        monitor = cb.P7Monitor(stream=io.StringIO())
+        monitor.set_model(model)
+        monitor.on_train_begin()
+        monitor.on_epoch_begin(0)
+        for batch in range(len(per_batch)):  # Keras logs the running mean of the epoch so far
+            monitor.on_train_batch_end(batch, {"teacher_violations": float(np.mean(per_batch[: batch + 1]))})
+        monitor.on_epoch_end(0, {"teacher_violations": float(np.mean(per_batch)), "val_margin": 0.3,
+                                 "val_cos_next": 0.5, "val_cos_anchor": 0.5})
+        return monitor
+
+    converging = run(np.linspace(60.0, 2.0, 10))
+    assert converging.history[cb.VIOLATIONS_START_KEY] == [60.0]
+    assert converging.history[cb.VIOLATIONS_END_KEY][0] == pytest.approx(np.linspace(60.0, 2.0, 10)[5:].mean())
+    assert "teacher_not_converging" not in {w.rule for w in converging.warnings}
+    stuck = run(np.full(10, 60.0) - np.arange(10))
+    assert "teacher_not_converging" in {w.rule for w in stuck.warnings}
+    after = cb.P7Monitor(stream=io.StringIO())  # no batch values collected after the warm-up
+    after.set_model(_Model())
+    after.on_train_begin()
+    after.on_epoch_begin(2)
+    after.on_train_batch_end(0, {"teacher_violations": 5.0})
+    after.on_epoch_end(2, {})
+    assert cb.VIOLATIONS_START_KEY not in after.history
+
+
+def test_old_names_stay_importable_from_callbacks():
+    from p7keras import verdict as v
+
+    assert cb.verdict is v.verdict and cb.check_rules is v.check_rules and cb.best_epoch is v.best_epoch
+    assert cb.MonitorSettings is v.MonitorSettings and cb.MonitorWarning is v.MonitorWarning
+
+
+def test_default_callbacks_have_named_members(tmp_path):
+    plain = cb.default_callbacks(warmup_epochs=3)
+    assert isinstance(plain, list) and len(plain) == 3
+    assert isinstance(plain.warmup, cb.TeacherWarmup) and plain.warmup.warmup_epochs == 3
+    assert isinstance(plain.nan_guard, cb.NaNGuard) and isinstance(plain.monitor, cb.P7Monitor)
+    assert plain.best_checkpoint is None and plain.history_writer is None
+    full = cb.default_callbacks(run_dir=str(tmp_path), history={"val_margin": [0.1, float("nan"), 0.3]})
+    assert full.best_checkpoint.best == 0.3 and full.history_writer.filepath.endswith("history.json")
+    assert full.monitor is full[2]
+
+
+def test_p7_callbacks_extend_and_keep_their_names():
+    callbacks = cb.default_callbacks()
+    extra = keras.callbacks.Callback()
+    for combined in (callbacks + [extra], [extra] + callbacks):
+        assert isinstance(combined, cb.P7Callbacks) and len(combined) == 4 and combined.monitor is callbacks.monitor
+    assert combined[0] is extra
+    callbacks += [extra]
+    callbacks.append(keras.callbacks.Callback())
+    callbacks.extend([keras.callbacks.Callback()])
+    assert isinstance(callbacks, cb.P7Callbacks) and len(callbacks) == 6 and callbacks.warmup is callbacks[0]
+
+
+def test_keras_callback_list_flattens_p7_callbacks(tmp_path):
+    """``model.fit`` wraps its callbacks in a ``CallbackList``, which flattens them with Keras' tree module
+    (per backend: optree, dm-tree or torch pytree); a list subclass must come out as its members."""
+    callbacks = cb.default_callbacks(run_dir=str(tmp_path))
+    flat = keras.callbacks.CallbackList(callbacks, add_history=True).callbacks
+    assert flat[: len(callbacks)] == list(callbacks)
+    assert all(isinstance(c, keras.callbacks.Callback) for c in flat)
+    assert keras.tree.flatten([callbacks]) == list(callbacks)
+
+
+def test_plain_keras_model_fits_with_p7_callbacks():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    callbacks = cb.P7Callbacks([cb.NaNGuard()])
+    history = model.fit(np.zeros((8, 2)), np.zeros((8, 1)), epochs=1, verbose=0, callbacks=callbacks)
+    assert history.history["loss"] and callbacks.nan_guard is callbacks[0]
+
+
 def test_nan_guard_names_epoch_and_batch():
     guard = cb.NaNGuard()
     guard.on_epoch_begin(2)
@@ -166,8 +245,10 @@ def test_default_callbacks_make_fit_monitor_and_save(tmp_path, learnable_data):
     callbacks = cb.default_callbacks(warmup_epochs=1, run_dir=str(tmp_path))
     train, val = learnable_data
     model.fit(train, validation_data=val, batch_size=64, epochs=2, verbose=0, callbacks=callbacks)
-    monitor = next(c for c in callbacks if isinstance(c, cb.P7Monitor))
+    monitor = callbacks.monitor
     assert monitor.verdict["status"] in ("PASS", "MARGINAL", "FAIL") and monitor.verdict["best_epoch"] in (1, 2)
+    # the 1-epoch warm-up was judged within its epoch (6 batches of 64): first batch vs second half
+    assert len(monitor.history[cb.VIOLATIONS_START_KEY]) == 1 and len(monitor.history[cb.VIOLATIONS_END_KEY]) == 1
     assert (tmp_path / "best.keras").exists()
     assert len(json.loads((tmp_path / "history.json").read_text())["val_margin"]) == 2
     assert np.isfinite(model.anchor_lambda)

@@ -27,7 +27,7 @@ import time
 import keras
 import keras_tuner
 
-from p7keras.callbacks import P7Monitor, default_callbacks
+from p7keras.callbacks import default_callbacks
 from p7keras.training.config import TrainConfig
 from p7keras.training.train import build_model
 from tuner.callbacks import RetrievalMetrics
@@ -114,8 +114,9 @@ class P7HyperModel(keras_tuner.HyperModel):
         splits = self.data.splits(config.context_length)
         train = splits.train.as_dataset(config.batch_size, config.hard_negatives, shuffle=True, seed=config.seed)
         val = splits.val.as_dataset(config.batch_size, config.hard_negatives, shuffle=False, seed=config.seed)
-        own = [RetrievalMetrics(splits.val), *default_callbacks(config.warmup_epochs)]
-        monitor = next(c for c in own if isinstance(c, P7Monitor))
+        p7 = default_callbacks(config.warmup_epochs)
+        own = [RetrievalMetrics(splits.val), *p7]  # RetrievalMetrics first: the monitor reads its metrics
+        monitor = p7.monitor
         start = time.perf_counter()
         history = model.fit(train, validation_data=val, epochs=epochs or config.epochs, initial_epoch=initial_epoch,
                             verbose=verbose, callbacks=own + list(callbacks or []))

@@ -2,15 +2,16 @@
 
 Each trial writes ``p7_trial.json`` into its KerasTuner trial folder (by the process that ran it,
 chief-less or worker): its settings, history, best epoch (by the search's objective), the table's
-metrics at that epoch and the verdict of that epoch (``p7keras.callbacks.verdict``). The ranked
+metrics at that epoch and the verdict of that epoch (``p7keras.verdict.history_verdict``). The ranked
 table joins these files with the oracle's trial records (status and score).
 
 Example:
 
->>> summary = summarize_history({"val_margin": [0.1, 0.3], "val_cos_next": [0.4, 0.5],
-...                              "val_cos_anchor": [0.5, 0.6]}, "val_margin")
->>> summary["best_epoch"], summary["verdict"]["status"]
-(2, 'PASS')
+    ```python
+    summary = summarize_history({"val_margin": [0.1, 0.3], "val_cos_next": [0.4, 0.5],
+                                 "val_cos_anchor": [0.5, 0.6]}, "val_margin")
+    summary["best_epoch"], summary["verdict"]["status"]  # (2, 'PASS')
+    ```
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import json
 import math
 import os
 
-from p7keras.callbacks import best_epoch, verdict
+from p7keras.verdict import VERDICT_METRICS, history_verdict  # noqa: F401 (VERDICT_METRICS: re-exported)
 from p7keras.io import write_json
 
 # What a search can maximise: the validation margin (default) or the ship gate's retrieval numbers.
@@ -28,7 +29,6 @@ TRIAL_FILE = "p7_trial.json"
 FINAL_WEIGHTS = "final.weights.h5"
 # Metrics of the ranked table (validation values at the trial's best epoch).
 TABLE_METRICS = ("val_margin", "val_cos_next", "val_cos_anchor", "val_R@5", "val_MRR@10")
-VERDICT_METRICS = ("margin", "cos_next", "cos_anchor")
 COMPLETED = "COMPLETED"
 
 
@@ -43,13 +43,12 @@ def summarize_history(history: dict, objective: str, hard_drift: bool = False) -
     Returns:
         ``{"best_epoch": 1-based or None, "metrics": {...}, "verdict": {...}}``.
     """
-    epoch = best_epoch(history, objective)
+    result = history_verdict(history, objective, hard_drift)
+    epoch = result["best_epoch"]
     if epoch is None:
-        reason = f"no finite {objective} was logged"
-        return {"best_epoch": None, "metrics": {}, "verdict": {"status": "FAIL", "reasons": [reason]}}
-    metrics = {name: float(history[name][epoch]) for name in TABLE_METRICS if name in history}
-    status = verdict({name: history[f"val_{name}"][epoch] for name in VERDICT_METRICS}, hard_drift)
-    return {"best_epoch": epoch + 1, "metrics": metrics, "verdict": status}
+        return {"best_epoch": None, "metrics": {}, "verdict": result}
+    metrics = {name: float(history[name][epoch - 1]) for name in TABLE_METRICS if name in history}
+    return {"best_epoch": epoch, "metrics": metrics, "verdict": result}
 
 
 def write_trial_summary(trial_dir: str, summary: dict) -> str:

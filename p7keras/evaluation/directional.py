@@ -20,8 +20,7 @@ import numpy as np
 from p7keras.evaluation.vectors import blocks, centroid, unit_rows
 
 DIRECTIONAL_NAMES = ("cos_next", "cos_prev", "margin", "cos_anchor")
-# Spec section 8 expects a good model to reach cos_prev <= 0.20 (cos_next and margin: DEFAULTS.pass_*).
-EXPECTED_COS_PREV_MAX = 0.20
+# What spec section 8 expects of a good model's figures: p7keras.verdict.good_model_checks.
 
 
 def directional_metrics(

@@ -20,9 +20,10 @@ import os
 
 from p7keras.config import DEFAULTS
 from p7keras.evaluation.baselines import DIRECT, MEAN
-from p7keras.evaluation.directional import DIRECTIONAL_NAMES, EXPECTED_COS_PREV_MAX
+from p7keras.evaluation.directional import DIRECTIONAL_NAMES
 from p7keras.evaluation.retrieval import METRIC_NAMES, PROTOCOLS
 from p7keras.io import atomic_path
+from p7keras.verdict import describe_good_model, good_model_checks, good_model_limits
 
 VERDICTS = {True: "PASS", False: "FAIL", None: "UNDECIDED"}
 NOT_AVAILABLE = "n/a"
@@ -107,10 +108,7 @@ def format_table(result: dict) -> str:
         d = model["directional"]
         cells = "".join(f"{_directional_number(d[m], m):>12}" for m in DIRECTIONAL_NAMES)
         lines.append(f"{name:<{width}}{cells}")
-    lines.append(
-        f"  (a good model: cos_next >= {DEFAULTS.pass_cos_next:.2f}, cos_prev <= {EXPECTED_COS_PREV_MAX:.2f}, "
-        f"margin >= +{DEFAULTS.pass_margin:.2f})"
-    )
+    lines.append(f"  (a good model: {describe_good_model()})")
     first_gate = next(iter(models.values()))["ship_gate"]
     lines += ["", f"ship gate ({_gate_requirement(first_gate)})"]
     for name, model in models.items():
@@ -191,8 +189,9 @@ def margin_plot(result: dict) -> str:
                   fill=len(result["models"]) == 1, alpha=0.35 if len(result["models"]) == 1 else 1.0)
         ax.axvline(model["directional"]["margin"], color=f"C{i}", linestyle="--", linewidth=1)
     ax.axvline(0, color="#333333", linewidth=1)
-    ax.axvline(DEFAULTS.pass_margin, color="#2e7d32", linestyle=":", linewidth=1.2,
-               label=f"good model mean >= {DEFAULTS.pass_margin:.2f}")
+    good_margin = good_model_limits()["margin"][0]
+    ax.axvline(good_margin, color="#2e7d32", linestyle=":", linewidth=1.2,
+               label=f"good model mean >= {good_margin:.2f}")
     ax.set_xlabel("margin = cos(q, next) - cos(q, previous), per sequence (dashed: the mean)")
     ax.set_ylabel("sequences")
     ax.grid(alpha=0.3)
@@ -307,12 +306,8 @@ def _retrieval_table(result: dict) -> str:
 
 
 def _directional_cell(metric: str, value: float) -> str:
-    limits = {"cos_next": (DEFAULTS.pass_cos_next, True), "margin": (DEFAULTS.pass_margin, True),
-              "cos_prev": (EXPECTED_COS_PREV_MAX, False)}
-    css = ""
-    if metric in limits:
-        limit, at_least = limits[metric]
-        css = " class=good" if (value >= limit if at_least else value <= limit) else " class=bad"
+    good = good_model_checks({metric: value}).get(metric)
+    css = "" if good is None else " class=good" if good else " class=bad"
     return f"<td{css}>{_directional_number(value, metric)}</td>"
 
 
@@ -328,8 +323,7 @@ def _directional_table(result: dict) -> str:
         + "".join(f"<td>{_directional_number(d[m], m)}</td>" for m in DIRECTIONAL_NAMES) + "</tr>"
         for name, d in result.get("baseline_directional", {}).items()
     ]
-    expectation = (f"A good model: cos_next &ge; {DEFAULTS.pass_cos_next:.2f}, cos_prev &le; "
-                   f"{EXPECTED_COS_PREV_MAX:.2f}, margin &ge; +{DEFAULTS.pass_margin:.2f} (spec section 8). "
+    expectation = (f"A good model: {describe_good_model(ge='&ge;', le='&le;')} (spec section 8). "
                    "cos_anchor = cos(q, normalised mean of the context).")
     return (f"<table><tr><th class='name'>query</th>{head}</tr>" + "".join(rows)
             + f"</table><p class='note'>{expectation}</p>")

@@ -181,7 +181,7 @@ def train(config: TrainConfig | None = None, stream=None, **overrides) -> RunRes
     train_batches = splits.train.as_dataset(config.batch_size, config.hard_negatives, shuffle=True, seed=config.seed)
     val_batches = splits.val.as_dataset(config.batch_size, config.hard_negatives, shuffle=False, seed=config.seed)
     callbacks = p7callbacks.default_callbacks(config.warmup_epochs, str(run.path), history)
-    monitor = next(c for c in callbacks if isinstance(c, p7callbacks.P7Monitor))
+    monitor = callbacks.monitor
     monitor.stream = stream
     callbacks += [
         keras.callbacks.BackupAndRestore(run.backup_dir),
@@ -194,7 +194,7 @@ def train(config: TrainConfig | None = None, stream=None, **overrides) -> RunRes
     except p7callbacks.NonFiniteLossError as exc:
         run.mark(FAILED, reason=str(exc))
         raise
-    history = next(c for c in callbacks if isinstance(c, p7callbacks.HistoryWriter)).history
+    history = callbacks.history_writer.history
     del fit
 
     files = {"run": str(run.path), "config": run.file("config.json"), "best": run.file("best.keras")}

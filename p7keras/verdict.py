@@ -1,0 +1,395 @@
+"""The spec's judgements of a run, as pure functions: monitoring rules, best epoch, verdict, good model.
+
+Everything here reads plain numbers (a Keras-style ``history`` dict, or a dict of metrics) and the
+thresholds of ``p7keras.config.DEFAULTS``; nothing imports Keras, so the rules can be unit-tested, and
+used by the callbacks, the tuner and evaluation alike.
+
+* ``check_rules``: the monitoring rules of spec section 6 (``MonitorSettings`` in, ``MonitorWarning`` out).
+* ``verdict``: PASS / MARGINAL / FAIL of spec section 6 for one epoch's validation metrics.
+* ``best_epoch`` and ``history_verdict``: the best epoch (highest ``val_margin``) and its verdict.
+* ``good_model_checks``: the directional figures spec section 8 expects of a good model.
+
+Example:
+
+    ```python
+    from p7keras.verdict import check_rules, history_verdict
+
+    history = {"val_margin": [0.1, 0.3], "val_cos_next": [0.4, 0.5], "val_cos_anchor": [0.5, 0.6]}
+    [w.rule for w in check_rules(history, epoch=1)]  # []
+    history_verdict(history)["status"]               # 'PASS' (best epoch 2)
+    ```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from p7keras.config import DEFAULTS
+
+PASS, MARGINAL, FAIL = "PASS", "MARGINAL", "FAIL"
+# The validation metrics the verdict reads (``val_`` + name in a history).
+VERDICT_METRICS = ("margin", "cos_next", "cos_anchor")
+# Within-epoch teacher_violations of the warm-up epochs, logged by ``P7Monitor`` (per epoch): the first
+# batch's value and the mean over the epoch's second half. The teacher rule reads them for a 1-epoch warm-up.
+VIOLATIONS_START_KEY = "teacher_violations_start"
+VIOLATIONS_END_KEY = "teacher_violations_end"
+
+
+# --------------------------------------------------------------------------------- monitoring rules
+@dataclasses.dataclass(frozen=True)
+class MonitorWarning:
+    """One fired monitoring rule: which, at which epoch, what was seen and what to do.
+
+    Example:
+
+        ```python
+        print(MonitorWarning("backward_collapse", 0, "val margin -0.1 < 0", "raise w_margin or margin"))
+        # [p7keras] epoch 1: val margin -0.1 < 0. Suggested action: raise w_margin or margin.
+        ```
+
+    Args:
+        rule: the rule's id (e.g. ``orthogonal_drift_hard``).
+        epoch: the 0-based epoch after which it fired.
+        message: what was seen.
+        action: the suggested action.
+        stop: whether the rule stops training.
+    """
+
+    rule: str
+    epoch: int
+    message: str
+    action: str
+    stop: bool = False
+
+    def __str__(self) -> str:
+        return f"[p7keras] epoch {self.epoch + 1}: {self.message}. Suggested action: {self.action}."
+
+
+@dataclasses.dataclass(frozen=True)
+class MonitorSettings:
+    """Thresholds of the monitoring rules (spec section 6) and what they need to know of the run.
+
+    Example:
+
+        ```python
+        settings = MonitorSettings(warmup_epochs=1, lambda_learnable=False)
+        ```
+
+    Args:
+        warmup_epochs: epochs with the teacher term on.
+        lambda_min, lambda_max, lambda_learnable: the anchor's λ range and whether λ is trained.
+        drift_warn, drift_stop: val cos_anchor below which drift warns / (twice in a row) stops.
+        overpull_cos_next: val cos_next above which the teacher pulls too hard during warm-up.
+        poor_data_gate_weight: gate_weight_mean below which (two epochs) the data look poor.
+        lambda_tolerance: relative distance to a λ bound that counts as "at the bound".
+        teacher_still_high_share: teacher_violations at the end of warm-up still at least this share of
+            their value at its start count as "not converging".
+    """
+
+    warmup_epochs: int = DEFAULTS.warmup_epochs
+    lambda_min: float = DEFAULTS.anchor_lambda_min
+    lambda_max: float = DEFAULTS.anchor_lambda_max
+    lambda_learnable: bool = DEFAULTS.anchor_learnable
+    drift_warn: float = DEFAULTS.drift_warn_cos_anchor
+    drift_stop: float = DEFAULTS.drift_stop_cos_anchor
+    overpull_cos_next: float = DEFAULTS.teacher_overpull_cos_next
+    poor_data_gate_weight: float = DEFAULTS.poor_data_gate_weight
+    lambda_tolerance: float = DEFAULTS.lambda_bound_tolerance
+    teacher_still_high_share: float = DEFAULTS.teacher_still_high_share
+
+
+def _series(history: Mapping, key: str) -> list[float]:
+    return [float(v) for v in history.get(key, [])]
+
+
+def _last_two(values: list[float], condition: Callable[[float], bool]) -> bool:
+    return len(values) >= 2 and condition(values[-1]) and condition(values[-2])
+
+
+def warmup_violations(history: Mapping, warmup_epochs: int) -> tuple[float, float] | None:
+    """teacher_violations per batch at the start and at the end of the warm-up, or None if unknown.
+
+    With two or more warm-up epochs: the first epoch's mean and the last warm-up epoch's mean. With a
+    1-epoch warm-up those are the same number, so the start is the warm-up epoch's first batch and the
+    end the mean over its second half (``VIOLATIONS_START_KEY`` / ``VIOLATIONS_END_KEY``, which
+    ``P7Monitor`` logs); without them (e.g. a ``history.json`` of per-epoch means only) there is nothing
+    to compare, and None is returned: the rule stays quiet rather than comparing an epoch with itself.
+
+    Example:
+
+        ```python
+        warmup_violations({"teacher_violations": [10.0, 4.0]}, warmup_epochs=2)  # (10.0, 4.0)
+        warmup_violations({"teacher_violations": [6.0], "teacher_violations_start": [60.0],
+                           "teacher_violations_end": [2.0]}, warmup_epochs=1)    # (60.0, 2.0)
+        ```
+
+    Args:
+        history: metric name -> per-epoch values, up to (at least) the last warm-up epoch.
+        warmup_epochs: epochs with the teacher on.
+
+    Returns:
+        ``(start, end)`` violations per batch, or None when the history cannot tell.
+    """
+    if warmup_epochs <= 0:
+        return None
+    if warmup_epochs == 1:
+        start, end = _series(history, VIOLATIONS_START_KEY), _series(history, VIOLATIONS_END_KEY)
+        if not start or not end:
+            return None
+        return start[0], end[0]
+    violations = _series(history, "teacher_violations")
+    if len(violations) < warmup_epochs:
+        return None
+    return violations[0], violations[warmup_epochs - 1]
+
+
+def check_rules(history: Mapping, epoch: int, settings: MonitorSettings = MonitorSettings()) -> list[MonitorWarning]:
+    """Applies the monitoring rules of spec section 6 after ``epoch`` (0-based).
+
+    "teacher not converging" fires at the last warm-up epoch when the violations per batch at the end
+    of warm-up are still at least ``teacher_still_high_share`` of those at its start (see
+    ``warmup_violations`` for what start and end mean with a 1-epoch warm-up).
+
+    Example:
+
+        ```python
+        warnings = check_rules({"val_cos_anchor": [0.08], "val_margin": [0.1]}, epoch=0)
+        warnings[0].rule  # 'orthogonal_drift'
+        ```
+
+    Args:
+        history: metric name -> per-epoch values so far (the last value is ``epoch``'s), with ``val_``
+            names for validation metrics as Keras logs them.
+        epoch: the epoch just finished.
+        settings: thresholds and run facts.
+
+    Returns:
+        The rules that fire now (possibly several); ``stop`` is set for the hard-drift rule.
+    """
+    fired = []
+    s = settings
+    anchor = _series(history, "val_cos_anchor")
+    if _last_two(anchor, lambda v: v < s.drift_stop):
+        fired.append(MonitorWarning(
+            "orthogonal_drift_hard", epoch,
+            f"val cos_anchor {anchor[-1]:.3f} < {s.drift_stop} on two consecutive validations: predictions "
+            "left the context subspace (hard orthogonal drift); training stops",
+            "lower λ (more anchoring) or lower the learning rate", stop=True,
+        ))
+    elif anchor and anchor[-1] < s.drift_warn:
+        fired.append(MonitorWarning(
+            "orthogonal_drift", epoch,
+            f"val cos_anchor {anchor[-1]:.3f} < {s.drift_warn}: predictions are leaving the context subspace",
+            "lower λ (more anchoring)",
+        ))
+    margin = _series(history, "val_margin")
+    if margin and margin[-1] < 0:
+        fired.append(MonitorWarning(
+            "backward_collapse", epoch,
+            f"val margin {margin[-1]:.3f} < 0: predictions are closer to the previous chunk than to the next",
+            "raise w_margin or margin",
+        ))
+    cos_next = _series(history, "val_cos_next")
+    if epoch < s.warmup_epochs and cos_next and cos_next[-1] > s.overpull_cos_next:
+        fired.append(MonitorWarning(
+            "teacher_over_pull", epoch,
+            f"val cos_next {cos_next[-1]:.3f} > {s.overpull_cos_next} during warm-up: the teacher pulls too hard",
+            "lower w_teacher or shorten the warm-up",
+        ))
+    warmup = warmup_violations(history, s.warmup_epochs) if epoch == s.warmup_epochs - 1 else None
+    if warmup is not None:
+        first, last = warmup
+        if last > 0 and last >= s.teacher_still_high_share * first:
+            fired.append(MonitorWarning(
+                "teacher_not_converging", epoch,
+                f"teacher_violations still {last:.1f} per batch at the end of warm-up (started at {first:.1f})",
+                "raise w_teacher or the floor threshold",
+            ))
+    gate = _series(history, "gate_weight_mean")
+    if _last_two(gate, lambda v: v < s.poor_data_gate_weight):
+        fired.append(MonitorWarning(
+            "poor_data", epoch,
+            f"gate_weight_mean {gate[-1]:.3f} < {s.poor_data_gate_weight} for two epochs: few sequences carry "
+            "a forward signal",
+            "inspect the data (p7keras data inspect)",
+        ))
+    lam = _series(history, "anchor_lambda")
+    low, high, tol = s.lambda_min, s.lambda_max, s.lambda_tolerance
+    if s.lambda_learnable and _last_two(lam, lambda v: v <= low * (1 + tol) or v >= high * (1 - tol)):
+        side = "lower" if lam[-1] <= low * (1 + tol) else "upper"
+        fired.append(MonitorWarning(
+            "lambda_at_bound", epoch,
+            f"learnable λ {lam[-1]:.4f} is within 1% of its {side} bound [{low}, {high}] for two epochs",
+            "adjust the λ range",
+        ))
+    return fired
+
+
+# ------------------------------------------------------------------------------------------ verdict
+def verdict(metrics: Mapping, hard_drift: bool = False) -> dict:
+    """PASS / MARGINAL / FAIL of spec section 6 for validation metrics (the best epoch's).
+
+    A value exactly on a threshold meets it; a NaN value meets none.
+
+    Example:
+
+        ```python
+        verdict({"margin": 0.25, "cos_next": 0.5, "cos_anchor": 0.45})["status"]        # 'PASS'
+        verdict({"margin": 0.25, "cos_next": 0.5, "cos_anchor": 0.45}, True)["status"]  # 'MARGINAL'
+        ```
+
+    Args:
+        metrics: ``margin``, ``cos_next`` and ``cos_anchor`` (validation values, no ``val_`` prefix).
+        hard_drift: whether the hard orthogonal-drift rule fired during training (it rules out PASS).
+
+    Returns:
+        ``{"status": ..., "reasons": [...], "metrics": {...}}``; the reasons name every threshold missed.
+    """
+    d = DEFAULTS
+    levels = {
+        PASS: (d.pass_margin, d.pass_cos_next, d.pass_cos_anchor),
+        MARGINAL: (d.marginal_margin, d.marginal_cos_next, d.marginal_cos_anchor),
+    }
+    values = {k: float(metrics[k]) for k in VERDICT_METRICS}
+    reasons = {}
+    for status, thresholds in levels.items():
+        missed = [
+            f"{name} {values[name]:.3f} < {threshold}"
+            for name, threshold in zip(VERDICT_METRICS, thresholds)
+            if not values[name] >= threshold
+        ]
+        if status == PASS and hard_drift:
+            missed.append("hard orthogonal drift during training")
+        reasons[status] = missed
+        if not missed:
+            met = [f"{n} {values[n]:.3f} >= {t}" for n, t in zip(values, thresholds)]
+            return {"status": status, "reasons": met + reasons.get(PASS, []), "metrics": values}
+    return {"status": FAIL, "reasons": reasons[MARGINAL], "metrics": values}
+
+
+def best_epoch(history: Mapping, monitor: str = "val_margin") -> int | None:
+    """Index (0-based) of the epoch with the highest finite ``monitor`` value, or None if there is none.
+
+    Example:
+
+        ```python
+        best_epoch({"val_margin": [0.1, float("nan"), 0.3, 0.2]})  # 2
+        best_epoch({"val_margin": [float("nan")]})                 # None
+        ```
+
+    Args:
+        history: metric name -> per-epoch values.
+        monitor: the metric to maximise.
+
+    Returns:
+        The epoch's index, or None when no epoch logged a finite value.
+    """
+    values = np.array(_series(history, monitor), dtype="float64")
+    if not len(values) or not np.isfinite(values).any():
+        return None
+    return int(np.nanargmax(np.where(np.isfinite(values), values, np.nan)))
+
+
+def history_verdict(history: Mapping, monitor: str = "val_margin", hard_drift: bool = False) -> dict:
+    """The verdict of the best epoch of ``history`` (highest ``monitor``), with that epoch (1-based).
+
+    Example:
+
+        ```python
+        history = {"val_margin": [0.1, 0.3], "val_cos_next": [0.4, 0.5], "val_cos_anchor": [0.5, 0.6]}
+        result = history_verdict(history)
+        result["status"], result["best_epoch"]  # ('PASS', 2)
+        ```
+
+    Args:
+        history: metric name -> per-epoch values, with ``val_margin``, ``val_cos_next`` and
+            ``val_cos_anchor``.
+        monitor: the metric whose maximum picks the best epoch.
+        hard_drift: whether the hard orthogonal-drift rule fired during training.
+
+    Returns:
+        ``verdict``'s dict plus ``best_epoch`` (1-based); FAIL with ``best_epoch`` None when no epoch
+        logged a finite ``monitor``.
+    """
+    epoch = best_epoch(history, monitor)
+    if epoch is None:
+        return {"status": FAIL, "reasons": [f"no finite {monitor} was logged"], "metrics": {}, "best_epoch": None}
+    result = verdict({name: history[f"val_{name}"][epoch] for name in VERDICT_METRICS}, hard_drift)
+    result["best_epoch"] = epoch + 1
+    return result
+
+
+# ------------------------------------------------------------------------------- good model (sec. 8)
+def good_model_limits() -> dict[str, tuple[float, bool]]:
+    """What spec section 8 expects of a good model's directional test: name -> (limit, at least?).
+
+    cos_next and margin share the PASS levels of section 6; cos_prev has its own ceiling.
+
+    Example:
+
+        ```python
+        good_model_limits()["cos_prev"]  # (0.2, False): cos_prev <= 0.20
+        ```
+
+    Returns:
+        ``{"cos_next": (0.45, True), "cos_prev": (0.20, False), "margin": (0.20, True)}`` with the
+        defaults; ``True`` means "at least", ``False`` "at most".
+    """
+    return {
+        "cos_next": (DEFAULTS.pass_cos_next, True),
+        "cos_prev": (DEFAULTS.good_model_cos_prev_max, False),
+        "margin": (DEFAULTS.pass_margin, True),
+    }
+
+
+def good_model_checks(directional: Mapping) -> dict[str, bool]:
+    """Which of the good-model figures of spec section 8 the directional metrics meet.
+
+    A value exactly on a limit meets it; NaN meets none; names missing from ``directional`` are left out.
+
+    Example:
+
+        ```python
+        good_model_checks({"cos_next": 0.5, "cos_prev": 0.25, "margin": 0.25})
+        # {'cos_next': True, 'cos_prev': False, 'margin': True}
+        ```
+
+    Args:
+        directional: ``cos_next``, ``cos_prev`` and ``margin`` (means over the test sequences).
+
+    Returns:
+        name -> whether it meets its limit.
+    """
+    checks = {}
+    for name, (limit, at_least) in good_model_limits().items():
+        if name in directional:
+            value = float(directional[name])
+            checks[name] = bool(value >= limit if at_least else value <= limit) and not math.isnan(value)
+    return checks
+
+
+def describe_good_model(ge: str = ">=", le: str = "<=") -> str:
+    """The good-model figures as one phrase, e.g. ``cos_next >= 0.45, cos_prev <= 0.20, margin >= +0.20``.
+
+    Example:
+
+        ```python
+        describe_good_model(ge="&ge;", le="&le;")  # for HTML
+        ```
+
+    Args:
+        ge: the "at least" sign to print.
+        le: the "at most" sign to print.
+
+    Returns:
+        The phrase.
+    """
+    parts = []
+    for name, (limit, at_least) in good_model_limits().items():
+        sign = "+" if name == "margin" else ""
+        parts.append(f"{name} {ge if at_least else le} {sign}{limit:.2f}")
+    return ", ".join(parts)

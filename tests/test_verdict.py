@@ -1,0 +1,164 @@
+"""The pure verdict rules (p7keras.verdict): thresholds, boundaries, NaN, best epoch, no Keras needed."""
+
+import ast
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from p7keras import verdict as v
+from p7keras.config import DEFAULTS
+
+ROOT = Path(__file__).resolve().parents[1]
+NAN = float("nan")
+PASS_AT = {"margin": DEFAULTS.pass_margin, "cos_next": DEFAULTS.pass_cos_next, "cos_anchor": DEFAULTS.pass_cos_anchor}
+MARGINAL_AT = {"margin": DEFAULTS.marginal_margin, "cos_next": DEFAULTS.marginal_cos_next,
+               "cos_anchor": DEFAULTS.marginal_cos_anchor}
+
+
+# --------------------------------------------------------------------------------- no Keras inside
+def test_verdict_module_imports_no_keras():
+    """Imports p7keras.verdict (and what it imports: p7keras.config) in a fresh interpreter without running
+    p7keras/__init__.py, which imports Keras for the models; the module itself must not pull Keras in."""
+    code = (
+        "import sys, types; "
+        f"package = types.ModuleType('p7keras'); package.__path__ = [{str(ROOT / 'p7keras')!r}]; "
+        "sys.modules['p7keras'] = package; "
+        "import p7keras.verdict; "
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('keras', 'tensorflow', 'jax', 'torch')); "
+        "assert not loaded, loaded"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
+
+
+def test_verdict_module_source_has_no_keras_import():
+    tree = ast.parse((ROOT / "p7keras" / "verdict.py").read_text(encoding="utf-8"))
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    assert imported <= {"__future__", "dataclasses", "math", "collections.abc", "numpy", "p7keras.config"}
+
+
+# ------------------------------------------------------------------------------------------ verdict
+def test_exactly_on_the_pass_thresholds_is_pass():
+    assert v.verdict(PASS_AT)["status"] == v.PASS
+
+
+def test_exactly_on_the_marginal_thresholds_is_marginal():
+    assert v.verdict(MARGINAL_AT)["status"] == v.MARGINAL
+
+
+@pytest.mark.parametrize("name", v.VERDICT_METRICS)
+def test_just_below_a_threshold_drops_a_level_and_names_it(name):
+    below_pass = v.verdict({**PASS_AT, name: PASS_AT[name] - 1e-9})
+    assert below_pass["status"] == v.MARGINAL
+    assert any(r.startswith(f"{name} ") and "<" in r for r in below_pass["reasons"])
+    below_marginal = v.verdict({**PASS_AT, name: MARGINAL_AT[name] - 1e-9})
+    assert below_marginal["status"] == v.FAIL
+    assert [r for r in below_marginal["reasons"] if r.startswith(f"{name} ")]
+
+
+def test_hard_drift_rules_out_pass_only():
+    high = {"margin": 0.9, "cos_next": 0.9, "cos_anchor": 0.9}
+    result = v.verdict(high, hard_drift=True)
+    assert result["status"] == v.MARGINAL
+    assert "hard orthogonal drift during training" in result["reasons"]
+    assert v.verdict(MARGINAL_AT, hard_drift=True)["status"] == v.MARGINAL
+    assert v.verdict({**MARGINAL_AT, "margin": 0.0}, hard_drift=True)["status"] == v.FAIL
+
+
+@pytest.mark.parametrize("name", v.VERDICT_METRICS)
+def test_a_nan_metric_fails(name):
+    result = v.verdict({**PASS_AT, name: NAN})
+    assert result["status"] == v.FAIL and any(r.startswith(f"{name} nan") for r in result["reasons"])
+
+
+def test_verdict_reports_its_metrics_as_floats():
+    result = v.verdict({"margin": 1, "cos_next": 1, "cos_anchor": 1})
+    assert result["metrics"] == {"margin": 1.0, "cos_next": 1.0, "cos_anchor": 1.0}
+
+
+# ------------------------------------------------------------------------------------- best epoch
+def test_best_epoch_skips_non_finite_values():
+    assert v.best_epoch({"val_margin": [0.1, NAN, 0.3, math.inf, 0.2]}) == 2
+    assert v.best_epoch({"val_R@5": [0.5, 0.4]}, "val_R@5") == 0
+
+
+@pytest.mark.parametrize("values", [[], [NAN], [NAN, math.inf, -math.inf]])
+def test_best_epoch_none_without_a_finite_epoch(values):
+    assert v.best_epoch({"val_margin": values}) is None
+
+
+def test_history_verdict_judges_the_best_epoch():
+    history = {"val_margin": [0.25, 0.1], "val_cos_next": [0.5, 0.2], "val_cos_anchor": [0.5, 0.2]}
+    result = v.history_verdict(history)
+    assert result["status"] == v.PASS and result["best_epoch"] == 1
+
+
+def test_history_verdict_fails_without_a_finite_epoch():
+    result = v.history_verdict({"val_margin": [NAN, NAN]}, "val_margin")
+    assert result == {"status": v.FAIL, "reasons": ["no finite val_margin was logged"], "metrics": {},
+                      "best_epoch": None}
+
+
+# -------------------------------------------------------------------- monitoring rule boundaries
+def _rules(history, epoch, **settings):
+    return {w.rule for w in v.check_rules(history, epoch, v.MonitorSettings(**settings))}
+
+
+def test_drift_thresholds_are_strict():
+    assert "orthogonal_drift" not in _rules({"val_cos_anchor": [DEFAULTS.drift_warn_cos_anchor]}, 0)
+    assert "orthogonal_drift_hard" not in _rules({"val_cos_anchor": [DEFAULTS.drift_stop_cos_anchor] * 2}, 1)
+    assert "orthogonal_drift_hard" in _rules({"val_cos_anchor": [0.049, 0.049]}, 1)
+
+
+def test_nan_metrics_fire_no_rule():
+    history = {k: [NAN, NAN] for k in ("val_cos_anchor", "val_margin", "val_cos_next", "gate_weight_mean",
+                                       "anchor_lambda", "teacher_violations")}
+    assert _rules(history, 1) == set()
+
+
+def test_teacher_rule_at_the_share_boundary():
+    share = DEFAULTS.teacher_still_high_share
+    assert "teacher_not_converging" in _rules({"teacher_violations": [10.0, 10.0 * share]}, 1, warmup_epochs=2)
+    assert "teacher_not_converging" not in _rules({"teacher_violations": [10.0, 10.0 * share - 0.01]}, 1,
+                                                  warmup_epochs=2)
+    assert "teacher_not_converging" not in _rules({"teacher_violations": [0.0, 0.0]}, 1, warmup_epochs=2)
+
+
+def test_one_epoch_warmup_converging_violations_do_not_fire():
+    """With warm-up 1 the epoch means are one number; the rule compares within the warm-up epoch."""
+    history = {"teacher_violations": [30.0], v.VIOLATIONS_START_KEY: [60.0], v.VIOLATIONS_END_KEY: [4.0]}
+    assert "teacher_not_converging" not in _rules(history, 0, warmup_epochs=1)
+
+
+def test_one_epoch_warmup_non_converging_violations_fire():
+    history = {"teacher_violations": [58.0], v.VIOLATIONS_START_KEY: [60.0], v.VIOLATIONS_END_KEY: [57.0]}
+    (warning,) = [w for w in v.check_rules(history, 0, v.MonitorSettings(warmup_epochs=1))
+                  if w.rule == "teacher_not_converging"]
+    assert "57.0 per batch" in warning.message and "started at 60.0" in warning.message
+
+
+def test_one_epoch_warmup_without_within_epoch_values_stays_quiet():
+    assert "teacher_not_converging" not in _rules({"teacher_violations": [60.0]}, 0, warmup_epochs=1)
+
+
+def test_warmup_violations_start_and_end():
+    assert v.warmup_violations({"teacher_violations": [9.0, 5.0, 1.0]}, 2) == (9.0, 5.0)
+    assert v.warmup_violations({"teacher_violations": [9.0]}, 2) is None
+    assert v.warmup_violations({"teacher_violations": [9.0]}, 0) is None
+
+
+# ------------------------------------------------------------------------------------- good model
+def test_good_model_checks_at_the_limits():
+    at = {"cos_next": DEFAULTS.pass_cos_next, "cos_prev": DEFAULTS.good_model_cos_prev_max,
+          "margin": DEFAULTS.pass_margin}
+    assert v.good_model_checks(at) == {"cos_next": True, "cos_prev": True, "margin": True}
+    off = {"cos_next": at["cos_next"] - 1e-9, "cos_prev": at["cos_prev"] + 1e-9, "margin": NAN}
+    assert v.good_model_checks(off) == {"cos_next": False, "cos_prev": False, "margin": False}
+    assert v.good_model_checks({"cos_anchor": 0.9}) == {}
+
+
+def test_good_model_figures_of_the_spec():
+    assert v.describe_good_model() == "cos_next >= 0.45, cos_prev <= 0.20, margin >= +0.20"
