@@ -15,7 +15,7 @@ Example:
 
     parser = argparse.ArgumentParser(prog="p7keras")
     ...                                           # add the command's flags and set func
-    sys.exit(run_console_command("train", parser, sys.argv[1:]))
+    sys.exit(run_console_command(parser, sys.argv[1:]))
 """
 
 from __future__ import annotations
@@ -93,15 +93,15 @@ def _rerun_on(backend: str, argv: list[str], module: str) -> int | None:
     return subprocess.call([sys.executable, "-m", module, *argv], env={**os.environ, "KERAS_BACKEND": backend})
 
 
-def run_console_command(command: str | None, parser: argparse.ArgumentParser, argv: list[str],
+def run_console_command(parser: argparse.ArgumentParser, argv: list[str], name: str | None = None,
                         module: str = "p7keras") -> int:
     """Parses ``argv`` with ``parser`` and runs the parsed ``func``, with the rules of this module.
 
     Args:
-        command: the command's name for error lines (None: taken from the parsed ``command``).
         parser: a parser whose (sub)commands set ``func`` (a callable taking the parsed namespace and
             returning an exit code) and, for commands that never need Keras, ``uses_keras=False``.
         argv: the arguments after the program name.
+        name: the command's name in error lines (None: the parser's ``prog`` and the parsed ``command``).
         module: what ``python -m`` runs to rerun the command on another backend.
 
     Returns:
@@ -110,7 +110,7 @@ def run_console_command(command: str | None, parser: argparse.ArgumentParser, ar
     argv = list(argv)
     quiet_tensorflow()
     args = parser.parse_args(argv)  # exits 2 with argparse's usage line on a bad flag
-    name = " ".join(filter(None, [parser.prog, command or getattr(args, "command", None)]))
+    name = name or " ".join(filter(None, [parser.prog, getattr(args, "command", None)]))
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE

@@ -240,7 +240,9 @@ def test_history_writer_appends_to_earlier_epochs(tmp_path):
 def test_default_callbacks_make_fit_monitor_and_save(tmp_path, learnable_data):
     import p7keras
 
-    model = p7keras.TransformerP7Ranker(context_length=4, d_model=16, num_heads=2, num_layers=1, ff_dim=32)
+    from p7keras.models import TransformerP7Ranker
+
+    model = TransformerP7Ranker(context_length=4, d_model=16, num_heads=2, num_layers=1, ff_dim=32)
     model.compile()
     callbacks = cb.default_callbacks(warmup_epochs=1, run_dir=str(tmp_path))
     train, val = learnable_data
@@ -252,3 +254,30 @@ def test_default_callbacks_make_fit_monitor_and_save(tmp_path, learnable_data):
     assert (tmp_path / "best.keras").exists()
     assert len(json.loads((tmp_path / "history.json").read_text())["val_margin"]) == 2
     assert np.isfinite(model.anchor_lambda)
+
+
+def test_epoch_progress_writes_one_plain_line_per_epoch_to_a_file(learnable_data):
+    import io
+
+    train, val = learnable_data
+    from p7keras.models import TransformerP7Ranker
+
+    model = TransformerP7Ranker(context_length=4, d_model=16, num_heads=2, num_layers=1, ff_dim=32)
+    model.compile()
+    log = io.StringIO()  # not a terminal
+    model.fit(train, validation_data=(val,), batch_size=64, epochs=2, verbose=0,
+              callbacks=[cb.EpochProgress(2, 6, stream=log)])
+    lines = log.getvalue().splitlines()
+    assert [line.split(" - ")[0] for line in lines] == ["Epoch 1/2", "Epoch 2/2"]
+    assert all("loss " in line and "val_margin " in line for line in lines)
+    assert "\x1b" not in log.getvalue() and "\r" not in log.getvalue()
+
+
+def test_epoch_progress_draws_bars_on_a_terminal(capsys):
+    bar = cb.EpochProgress(1, 2, interactive=True)
+    bar.on_epoch_begin(0)
+    bar.on_train_batch_end(0, {"loss": 1.0})
+    bar.on_train_batch_end(1, {"loss": 0.5})
+    bar.on_epoch_end(0, {"loss": 0.5, "val_margin": 0.1})
+    out = capsys.readouterr().out
+    assert out.startswith("Epoch 1/1\n") and "2/2" in out

@@ -16,12 +16,11 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 
 from p7keras.verdict import VERDICT_METRICS, history_verdict  # noqa: F401 (VERDICT_METRICS: re-exported)
-from p7keras.io import write_json
+from p7keras.io import read_json, write_json
 
 # What a search can maximise: the validation margin (default) or the ship gate's retrieval numbers.
 OBJECTIVES = ("val_margin", "val_R@5", "val_MRR@10")
@@ -60,11 +59,7 @@ def write_trial_summary(trial_dir: str, summary: dict) -> str:
 
 def read_trial_summary(trial_dir: str) -> dict | None:
     """The trial's ``p7_trial.json``, or None when the trial wrote none (failed or interrupted)."""
-    try:
-        with open(os.path.join(trial_dir, TRIAL_FILE), encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
-        return None
+    return read_json(os.path.join(trial_dir, TRIAL_FILE))
 
 
 def error_line(message: str | None) -> str:

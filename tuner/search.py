@@ -306,7 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tuner.search", description=TUNE_DESCRIPTION)
     add_arguments(parser)
     parser.set_defaults(func=run_command)
-    return run_console_command(None, parser, sys.argv[1:] if argv is None else argv, module="tuner.search")
+    # The same command as ``p7keras tune``: its errors carry that name.
+    return run_console_command(parser, sys.argv[1:] if argv is None else argv, name="p7keras tune",
+                               module="tuner.search")
 
 
 if __name__ == "__main__":  # pragma: no cover

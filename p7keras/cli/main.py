@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Runs ``p7keras ARGS``; returns the exit code."""
     quiet_tensorflow()
-    return run_console_command(None, build_parser(), sys.argv[1:] if argv is None else list(argv))
+    return run_console_command(build_parser(), sys.argv[1:] if argv is None else list(argv))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -52,3 +52,48 @@ def test_cli_subprocess_missing_model_no_traceback(corpus_path, tmp_path):
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert "p7keras evaluate: error:" in done.stderr and "nope: no such model file or folder" in done.stderr
+
+
+TINY_RUN = dict(d_model=16, num_heads=2, num_layers=1, ff_dim=32, epochs=1, batch_size=32, context_length=4,
+                export=False)
+
+
+def _run_json(code_args, capsys, tmp_path, name):
+    out_json = tmp_path / f"{name}.json"
+    assert main([*code_args, "--latency-calls", "2", "--allow-small", "--json", str(out_json)]) == 0
+    return json.loads(out_json.read_text()), capsys.readouterr().out
+
+
+def test_run_directory_defaults_its_data_split_and_seed_from_config_json(corpus_path, tmp_path, capsys):
+    from p7keras.training import TrainConfig, train
+
+    run = train(TrainConfig(data=corpus_path, seed=3, output_dir=str(tmp_path / "runs"), **TINY_RUN)).run_dir
+    capsys.readouterr()
+    defaulted, out = _run_json(["evaluate", run], capsys, tmp_path, "defaulted")
+    assert f"data from {run}/config.json: {corpus_path}, split ood, seed 3" in out
+    explicit, _ = _run_json(["evaluate", run, "--data", corpus_path, "--split", "ood", "--seed", "3"], capsys,
+                            tmp_path, "explicit")
+    assert defaulted["data"] == explicit["data"] and defaulted["baselines"] == explicit["baselines"]
+    assert defaulted["data"]["split"] == "ood"
+
+
+def test_run_directory_on_the_synthetic_corpus_is_evaluated_on_the_same_corpus(tmp_path, capsys):
+    from p7keras.data import make_synthetic_corpus
+    from p7keras.evaluation import evaluate
+    from p7keras.training import TrainConfig, train
+
+    sizes = dict(num_articles=30, chunks_per_article=12, dim=16)
+    run = train(TrainConfig(output_dir=str(tmp_path / "runs"), **sizes, **TINY_RUN)).run_dir
+    capsys.readouterr()
+    defaulted, out = _run_json(["evaluate", run], capsys, tmp_path, "synthetic")
+    assert "the synthetic corpus (num_articles=30, chunks_per_article=12, dim=16), split ood, seed 0" in out
+    direct = evaluate(None, make_synthetic_corpus(**sizes), split="ood", context_length=4, strict_gate=False)
+    assert defaulted["baselines"] == direct["baselines"]
+
+
+def test_without_data_or_a_run_directory_evaluate_says_what_is_missing(tmp_path, capsys):
+    model_path = tmp_path / "ranker.keras"
+    last_context_keras().save(model_path)
+    assert main(["evaluate", str(model_path)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "p7keras evaluate: error: --data is required: no MODEL is a run directory whose config.json names its data")

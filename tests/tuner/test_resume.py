@@ -57,7 +57,7 @@ def test_ctrl_c_stops_a_search_and_its_child_with_one_line(tmp_path):
         os.killpg(search.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
         assert search.wait(timeout=120) == 130
     lines = err.read_text().strip().splitlines()
-    assert lines[-1] == "p7keras tune: interrupted" and "Traceback" not in err.read_text()
+    assert lines[-1] == "p7keras tune: interrupted; run the same command again to continue where it stopped" and "Traceback" not in err.read_text()
     logged = events(project)
     time.sleep(2)
     assert events(project) == logged and not any(e["event"] == "end" for e in logged)  # the child is gone
