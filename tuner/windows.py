@@ -27,12 +27,14 @@ class WindowCache:
         source: a loaded ``ChunkCorpus`` or ``SequenceFile`` (or a path).
         seed: the split seed.
         val: a separate validation file (then nothing is split and there is no ood split).
+        train_chunks: train on a seeded subset of whole training articles of at most this many chunks.
     """
 
-    def __init__(self, source, seed: int = 0, val=None):
+    def __init__(self, source, seed: int = 0, val=None, train_chunks: int | None = None):
         self.source = source if isinstance(source, (p7data.ChunkCorpus, p7data.SequenceFile)) else p7data.load(source)
         self.val = None if val is None else p7data.load(val)
         self.seed = int(seed)
+        self.train_chunks = train_chunks
         self._splits: dict[int, p7data.DataSplits] = {}
 
     @classmethod
@@ -49,7 +51,7 @@ class WindowCache:
             FileNotFoundError, p7keras.data.DataError: unreadable data.
         """
         source, val = config.data_source()
-        return cls(source, config.seed, val)
+        return cls(source, config.seed, val, config.train_chunks)
 
     @property
     def dim(self) -> int:
@@ -70,5 +72,6 @@ class WindowCache:
         """
         k = int(context_length)
         if k not in self._splits:
-            self._splits[k] = p7data.load_splits(self.source, k, self.seed, val=self.val)
+            self._splits[k] = p7data.load_splits(self.source, k, self.seed, val=self.val,
+                                                 train_chunks=self.train_chunks)
         return self._splits[k]

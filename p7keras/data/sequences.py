@@ -97,6 +97,50 @@ class SequenceSet:
         """``(N, D)`` float32 previous chunk of each target, ``contexts[:, -1]``."""
         return self.bank[self.context_rows[:, -1]]
 
+    def subset_articles(self, max_chunks: int, seed: int = 0) -> "SequenceSet":
+        """A seeded subset of whole articles holding at most ``max_chunks`` bank chunks (at least one article).
+
+        For data-scaling studies: the articles are drawn in a seeded order and kept while their chunks
+        fit, the bank is cut to their chunks, so in-article negatives and a corpus softmax see only the
+        subset. Never cuts an article.
+
+        Example:
+
+            small = splits.train.subset_articles(5000, seed=0)      # ~5k training chunks, whole articles
+
+        Args:
+            max_chunks: the most bank chunks to keep (>= 1).
+            seed: the draw's seed.
+
+        Returns:
+            A :class:`SequenceSet` (this one when it already fits).
+
+        Raises:
+            DataError: no article ids (a sequence file without them) or ``max_chunks`` < 1.
+        """
+        if int(max_chunks) < 1:
+            raise DataError(f"train_chunks must be >= 1, got {max_chunks!r}")
+        if self.bank_article_ids is None or self.article_ids is None:
+            raise DataError(f"{self.source}: a subset by article needs article ids (this data has none)")
+        if len(self.bank) <= max_chunks:
+            return self
+        articles, sizes = np.unique(self.bank_article_ids, return_counts=True)
+        order = np.random.default_rng(seed).permutation(len(articles))
+        kept = order[np.cumsum(sizes[order]) <= max_chunks]
+        chosen = articles[kept] if len(kept) else articles[order[:1]]
+        bank_keep = np.isin(self.bank_article_ids, chosen)
+        new_row = np.cumsum(bank_keep) - 1  # old bank row -> new bank row (valid where kept)
+        seq_keep = np.isin(self.article_ids, chosen)
+        return dataclasses.replace(
+            self,
+            bank=self.bank[bank_keep],
+            context_rows=new_row[self.context_rows[seq_keep]],
+            target_rows=new_row[self.target_rows[seq_keep]],
+            article_ids=self.article_ids[seq_keep],
+            bank_article_ids=self.bank_article_ids[bank_keep],
+            corpus_rows=None if self.corpus_rows is None else self.corpus_rows[bank_keep],
+        )
+
     def as_dataset(
         self,
         batch_size: int | None = None,
@@ -296,6 +340,7 @@ def load_splits(
     seed: int = 0,
     fractions=SPLIT_FRACTIONS,
     val: Source | None = None,
+    train_chunks: int | None = None,
 ) -> DataSplits:
     """Train / val / ood sequence sets of one dataset (split by article), or of separate files.
 
@@ -310,6 +355,8 @@ def load_splits(
         fractions: shares of train, val and ood.
         val: a separate validation file; then all of ``source`` is train, all of ``val`` is val and
             ``ood`` is ``None``.
+        train_chunks: keep a seeded subset of whole training articles with at most this many chunks
+            (:meth:`SequenceSet.subset_articles`); val and ood are unchanged.
 
     Returns:
         A :class:`DataSplits`.
@@ -320,10 +367,12 @@ def load_splits(
     data = _as_data(source)
     k = resolve_context_length(data, context_length)
     if val is None:
-        sets = [load_sequences(data, k, name, seed, fractions) for name in SPLITS]
-        return DataSplits(*sets)
-    val_data = _as_data(val)
-    check_same_dim(data, val_data)
-    train = dataclasses.replace(load_sequences(data, k, ALL), split="train")
-    validation = dataclasses.replace(load_sequences(val_data, k, ALL), split="val")
-    return DataSplits(train, validation, None)
+        train, validation, ood = [load_sequences(data, k, name, seed, fractions) for name in SPLITS]
+    else:
+        val_data = _as_data(val)
+        check_same_dim(data, val_data)
+        train = dataclasses.replace(load_sequences(data, k, ALL), split="train")
+        validation, ood = dataclasses.replace(load_sequences(val_data, k, ALL), split="val"), None
+    if train_chunks is not None:
+        train = train.subset_articles(train_chunks, seed)
+    return DataSplits(train, validation, ood)

@@ -59,6 +59,7 @@ class TrainConfig:
     num_articles: int | None = None
     chunks_per_article: int | None = None
     dim: int | None = None
+    train_chunks: int | None = None  # a seeded subset of whole training articles with at most this many chunks
     context_length: int = DEFAULTS.context_length
     model_type: str = DEFAULTS.model_type
     d_model: int = DEFAULTS.d_model
@@ -147,6 +148,8 @@ class TrainConfig:
             flags = ", ".join(flag_of(name) for name in self.synthetic)
             problems.append(f"{flags} size the synthetic corpus and cannot be used with a data file "
                             f"({self.data or self.train})")
+        if self.train_chunks is not None and int(self.train_chunks) < 1:
+            problems.append(f"train_chunks must be >= 1, got {self.train_chunks!r}")
         for name, value in self.synthetic.items():
             if int(value) < 1:
                 problems.append(f"{name} must be >= 1, got {value!r}")
@@ -203,6 +206,8 @@ TRAIN_FLAGS = (
     ("data", ("--chunks-per-article",), "chunks_per_article", "chunks per article of the synthetic corpus "
      f"(default {DEFAULTS.synthetic_chunks_per_article})", {"type": int}),
     ("data", ("--dim",), "dim", f"embedding width D of the synthetic corpus (default {DEFAULTS.synthetic_dim})", {"type": int}),
+    ("data", ("--train-chunks",), "train_chunks", "train on a seeded subset of whole training articles holding "
+     "at most N chunks (val and ood unchanged: for data-scaling studies)", {"type": int, "metavar": "N"}),
     ("data", ("--context-length", "--context"), "context_length", "K, context chunks per sequence", {}),
     ("data", ("--hard-negatives",), "hard_negatives", "M in-article hard negatives per sample", {}),
     ("model", ("--model-type",), "model_type", "", {"choices": MODEL_TYPES}),

@@ -98,7 +98,7 @@ def load_data(config: TrainConfig):
     from p7keras import data  # noqa: PLC0415
 
     source, val = config.data_source()
-    return data.load_splits(source, config.context_length, config.seed, val=val)
+    return data.load_splits(source, config.context_length, config.seed, val=val, train_chunks=config.train_chunks)
 
 
 def build_model(config: TrainConfig, input_dim: int):

@@ -1,5 +1,6 @@
 """`p7keras train` and `p7keras.training.train`: flags, run directory, resume, faults."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -159,3 +160,19 @@ def tf_free_batches(data, nan_batch):
             return batch
 
     return Batches()
+
+
+def test_train_chunks_flag_trains_on_a_subset_of_whole_articles():
+    import argparse
+
+    from p7keras.training.config import TrainConfig, add_train_arguments, train_settings
+    from p7keras.training.train import load_data
+
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    args = parser.parse_args(["--num-articles", "40", "--chunks-per-article", "10", "--dim", "8",
+                              "--train-chunks", "50", "--context", "3"])
+    config = TrainConfig(**train_settings(args))
+    splits, full = load_data(config), load_data(dataclasses.replace(config, train_chunks=None))
+    assert len(splits.train.bank) == 50 and len(full.train.bank) == 320
+    assert np.array_equal(splits.ood.bank, full.ood.bank)
