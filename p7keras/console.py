@@ -56,21 +56,27 @@ def quiet_tensorflow() -> None:
 
 
 def import_keras_quietly() -> None:
-    """Imports Keras (and its backend) without TensorFlow's native start-up lines.
+    """Imports Keras, its backend and TensorFlow without TensorFlow's native start-up lines.
 
-    Does nothing when Keras is imported already; imports it plainly when the user set
-    ``TF_CPP_MIN_LOG_LEVEL`` (they asked for TensorFlow's log).
+    TensorFlow is imported too where it is installed, whatever the backend: the runs use it for
+    TensorBoard logs and SavedModel export, and it would print its lines then. Does nothing when
+    Keras is imported already; imports plainly when the user set ``TF_CPP_MIN_LOG_LEVEL``.
     """
     if "keras" in sys.modules:
         return
+    import importlib.util  # noqa: PLC0415
+
+    modules = ["keras"] + (["tensorflow"] if importlib.util.find_spec("tensorflow") else [])
     if _USER_LOG_LEVEL:
-        import keras  # noqa: F401, PLC0415
+        for name in modules:
+            importlib.import_module(name)
         return
     sys.stderr.flush()
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        import keras  # noqa: F401, PLC0415
+        for name in modules:
+            importlib.import_module(name)
     finally:
         os.dup2(saved, 2)
         os.close(saved)

@@ -186,7 +186,7 @@ def train(config: TrainConfig | None = None, stream=None, **overrides) -> RunRes
     callbacks += [
         keras.callbacks.BackupAndRestore(run.backup_dir),
         keras.callbacks.TensorBoard(run.file("tensorboard"), write_graph=False),
-        p7callbacks.EpochProgress(config.epochs, len(train_batches)),
+        p7callbacks.EpochProgress(config.epochs, len(train_batches), stream=stream),
     ]
     try:
         fit = model.fit(train_batches, validation_data=val_batches, epochs=config.epochs, verbose=0,
