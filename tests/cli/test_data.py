@@ -78,3 +78,14 @@ def test_subprocess_exit_code_without_traceback(tmp_path):
                             capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert result.returncode == 2
     assert "the file is empty" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_articles_is_a_deprecated_spelling_of_num_articles(tmp_path, capsys):
+    old, new = str(tmp_path / "old.npz"), str(tmp_path / "new.npz")
+    assert main(["data", "synth", "--out", old, "--dim", "8", "--articles", "7", "--chunks-per-article", "6"]) == 0
+    err = capsys.readouterr().err
+    assert "--articles is deprecated" in err and "use --num-articles" in err
+    assert main(["data", "synth", "--out", new, "--dim", "8", "--num-articles", "7", "--chunks-per-article", "6"]) == 0
+    assert "deprecated" not in capsys.readouterr().err
+    a, b = np.load(old), np.load(new)
+    assert np.array_equal(a["vectors"], b["vectors"]) and len(np.unique(a["article_ids"])) == 7
