@@ -25,6 +25,7 @@ __version__ = "0.1.0"
 # public name -> module that defines it, imported on first use
 _LAZY = {
     "DEFAULTS": "p7keras.config",
+    "FlatP7Ranker": "p7keras.models",
     "LSTMP7Ranker": "p7keras.models",
     "P7Ranker": "p7keras.models",
     "TransformerP7Ranker": "p7keras.models",

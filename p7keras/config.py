@@ -107,7 +107,7 @@ DEFAULTS = P7Defaults()
 
 ANCHOR_MODES = ("mean", "attention")
 GATE_MODES = ("last-vs-first", "next-vs-prev")
-MODEL_TYPES = ("transformer", "lstm")
+MODEL_TYPES = ("transformer", "lstm", "flat")
 DEVICES = ("auto", "cpu", "gpu", "metal")
 BACKENDS = ("tensorflow", "jax", "torch")
 

@@ -38,7 +38,7 @@ class BenchConfig:
     """The sizes of every benchmark part; each part reads the fields it needs.
 
     Attributes:
-        model_type: ``"transformer"`` or ``"lstm"`` (train, predict).
+        model_type: one of ``p7keras.config.MODEL_TYPES`` (train, predict).
         dim: D, the embedding width (every part).
         context_length: K (every part).
         d_model: model width (train, predict).

@@ -17,9 +17,8 @@ import numpy as np
 
 from p7keras.bench.config import BenchConfig, random_unit
 from p7keras.config import CONTEXT_KEY, HARD_NEGATIVES_KEY, TARGET_KEY
-from p7keras.models import LSTMP7Ranker, P7Ranker, TransformerP7Ranker
+from p7keras.models import MODEL_CLASSES, P7Ranker
 
-MODEL_CLASSES = {"transformer": TransformerP7Ranker, "lstm": LSTMP7Ranker}
 
 
 class _EpochTimer(keras.callbacks.Callback):
@@ -46,11 +45,12 @@ def build_model(config: BenchConfig) -> P7Ranker:
         A compiled :class:`p7keras.models.P7Ranker`.
     """
     keras.utils.set_random_seed(config.seed)
+    layers = {} if config.model_type == "flat" else {"num_layers": config.num_layers}  # flat: no layer stack
     model = MODEL_CLASSES[config.model_type](
         context_length=config.context_length,
         input_dim=config.dim,
         d_model=config.d_model,
-        num_layers=config.num_layers,
+        **layers,
     )
     model.compile(jit_compile=config.jit_compile)
     return model

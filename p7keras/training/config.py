@@ -176,7 +176,7 @@ class TrainConfig:
         names = ["context_length", "d_model", "dropout", "anchor_lambda", "anchor_lambda_min", "anchor_lambda_max",
                  "anchor_learnable", "anchor_mode", "warmup_epochs", "temperature", "margin", "w_rank",
                  "w_margin", "w_teacher", "floor_threshold", "gate_threshold", "gate_weak_weight", "gate_mode"]
-        if self.num_layers is not None:
+        if self.num_layers is not None and self.model_type in ("transformer", "lstm"):
             names.append("num_layers")
         if self.model_type == "transformer":
             names += ["num_heads", "ff_dim"]

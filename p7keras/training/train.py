@@ -105,10 +105,9 @@ def build_model(config: TrainConfig, input_dim: int):
     """The compiled model a config describes."""
     import keras  # noqa: PLC0415
 
-    from p7keras.models import LSTMP7Ranker, TransformerP7Ranker  # noqa: PLC0415
+    from p7keras.models import MODEL_CLASSES  # noqa: PLC0415
 
-    cls = TransformerP7Ranker if config.model_type == "transformer" else LSTMP7Ranker
-    model = cls(input_dim=input_dim, **config.model_kwargs())
+    model = MODEL_CLASSES[config.model_type](input_dim=input_dim, **config.model_kwargs())
     model.compile(
         optimizer=keras.optimizers.AdamW(
             learning_rate=config.learning_rate, weight_decay=config.weight_decay,

@@ -22,13 +22,18 @@ def lstm(**kwargs):
     return p7keras.LSTMP7Ranker(**{**small, "num_layers": 1, **kwargs})
 
 
+def flat(**kwargs):
+    small = {k: v for k, v in SMALL.items() if k not in ("num_heads", "ff_dim", "num_layers")}
+    return p7keras.FlatP7Ranker(**{**small, **kwargs})
+
+
 def fit(model, data, epochs=6, **kwargs):
     model.compile(optimizer=keras.optimizers.AdamW(3e-3, global_clipnorm=1.0))
     train, val = data
     return model.fit(train, validation_data=val, batch_size=32, epochs=epochs, verbose=0, **kwargs).history
 
 
-@pytest.mark.parametrize("make", [transformer, lstm], ids=["transformer", "lstm"])
+@pytest.mark.parametrize("make", [transformer, lstm, flat], ids=["transformer", "lstm", "flat"])
 def test_predictions_are_unit_vectors(make):
     model = make(input_dim=D)
     out = model.predict(rotation_batches(n=10)["context"], verbose=0)
@@ -37,7 +42,8 @@ def test_predictions_are_unit_vectors(make):
 
 
 @pytest.mark.parametrize(
-    "make", [transformer, lstm, lambda: transformer(anchor_mode="attention")], ids=["transformer", "lstm", "attention"]
+    "make", [transformer, lstm, flat, lambda: transformer(anchor_mode="attention")],
+    ids=["transformer", "lstm", "flat", "attention"],
 )
 def test_short_fit_lowers_loss_and_raises_margin(make, learnable_data):
     history = fit(make(), learnable_data)

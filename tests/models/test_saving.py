@@ -6,13 +6,13 @@ import keras
 
 import p7keras
 from tests.helpers import D, K, rotation_batches
-from tests.models.test_ranker import SMALL, lstm, transformer
+from tests.models.test_ranker import SMALL, flat, lstm, transformer
 
 
 @pytest.mark.parametrize(
     "make",
-    [transformer, lstm, lambda: transformer(anchor_mode="attention", anchor_learnable=False, anchor_lambda=0.65)],
-    ids=["transformer", "lstm", "attention-fixed"],
+    [transformer, lstm, flat, lambda: transformer(anchor_mode="attention", anchor_learnable=False, anchor_lambda=0.65)],
+    ids=["transformer", "lstm", "flat", "attention-fixed"],
 )
 def test_keras_round_trip_gives_identical_predictions(make, tmp_path, learnable_data):
     model = make()
