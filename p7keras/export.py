@@ -33,9 +33,11 @@ def export_saved_model(keras_path: str | os.PathLike, out_dir: str | os.PathLike
     """
     import keras  # noqa: PLC0415
 
+    from p7keras.models import load_model  # noqa: PLC0415 (registers p7keras' classes)
+
     keras_path, out_dir = os.fspath(keras_path), os.fspath(out_dir)
     if keras.backend.backend() in ("tensorflow", "jax"):
-        keras.saving.load_model(keras_path).export(out_dir, verbose=False)
+        load_model(keras_path).export(out_dir, verbose=False)
         return out_dir
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
     done = subprocess.run(
