@@ -78,6 +78,10 @@ class P7Defaults:
     seed: int = 0
     exp_name: str = "p7"
     output_dir: str = "saved_models"
+    # issue 11: selection and λ range. The best model (best.keras, the verdict's epoch) maximises
+    # ``select``; ``patience`` epochs without a new best of it stop the run (0: never).
+    select: str = "val_margin"
+    patience: int = 0
 
     # Monitoring and verdict (section 6)
     drift_warn_cos_anchor: float = 0.10
@@ -103,6 +107,7 @@ class P7Defaults:
     good_model_cos_prev_max: float = 0.20
 
 
+
 DEFAULTS = P7Defaults()
 
 ANCHOR_MODES = ("mean", "attention")
@@ -110,6 +115,9 @@ GATE_MODES = ("last-vs-first", "next-vs-prev")
 MODEL_TYPES = ("transformer", "lstm")
 DEVICES = ("auto", "cpu", "gpu", "metal")
 BACKENDS = ("tensorflow", "jax", "torch")
+# What picks the best epoch (issue 11): the spec's val margin, or a validation retrieval figure under
+# protocol ``all`` (logged by ``p7keras.callbacks.RetrievalMetrics``).
+SELECT_METRICS = ("val_margin", "val_R@5", "val_MRR@10")
 
 # The batch contract between ``p7keras.data`` and the models' train/test steps.
 CONTEXT_KEY = "context"  # (B, K, D) float32, unit rows, oldest chunk first
@@ -205,12 +213,15 @@ def loss_problems(temperature: float = DEFAULTS.temperature, margin: float = DEF
 def run_problems(batch_size: int = DEFAULTS.batch_size, epochs: int = DEFAULTS.epochs,
                  learning_rate: float = DEFAULTS.learning_rate, weight_decay: float = DEFAULTS.weight_decay,
                  hard_negatives: int = DEFAULTS.hard_negatives, device: str = DEFAULTS.device,
-                 backend: str | None = None) -> list[str]:
+                 backend: str | None = None, select: str = DEFAULTS.select,
+                 patience: int = DEFAULTS.patience) -> list[str]:
     """What is wrong with a run's optimiser and batching settings (spec section 5).
 
     Args:
         batch_size: >= 2 (in-batch negatives need other samples).
         epochs, learning_rate, weight_decay, hard_negatives, device, backend: the run settings.
+        select: the metric that picks the best epoch, one of ``SELECT_METRICS``.
+        patience: epochs without a new best ``select`` before the run stops, >= 0 (0: never).
 
     Returns:
         One message per problem.
@@ -223,6 +234,8 @@ def run_problems(batch_size: int = DEFAULTS.batch_size, epochs: int = DEFAULTS.e
     _rule(problems, int(hard_negatives) >= 0, "hard_negatives", ">= 0", hard_negatives)
     _rule(problems, device in DEVICES, "device", f"one of {DEVICES}", device)
     _rule(problems, backend is None or backend in BACKENDS, "backend", f"one of {BACKENDS}", backend)
+    _rule(problems, select in SELECT_METRICS, "select", f"one of {SELECT_METRICS}", select)
+    _rule(problems, int(patience) >= 0, "patience", ">= 0 (0: no early stopping)", patience)
     return problems
 
 
