@@ -106,6 +106,10 @@ class P7Defaults:
     # cos_next and margin share the PASS levels above.
     good_model_cos_prev_max: float = 0.20
 
+    # Data inspection (issue 11): a mean Δ next-vs-prev within ± this of zero means the next chunk is as
+    # close to the last context chunk as that chunk is to the one before it, so prev-repel pushes the
+    # prediction away from the target too (p7keras data inspect warns and names the real-text preset).
+    flat_next_vs_prev_delta: float = 0.01
 
 
 DEFAULTS = P7Defaults()
