@@ -7,7 +7,10 @@ live in :mod:`p7keras.verdict` as pure functions.
 * ``P7Monitor``: every monitoring rule of spec section 6, each warning printed once with its suggested
   action, the hard-drift stop, and the final PASS / MARGINAL / FAIL verdict with its reasons.
 * ``NaNGuard``: stops at the first non-finite loss, naming the epoch and batch.
-* ``BestModelCheckpoint``: keeps the model of the highest ``val_margin`` (written atomically).
+* ``RetrievalMetrics``: ``val_R@1``, ``val_R@5``, ``val_R@10`` and ``val_MRR@10`` (protocol ``all``) as
+  epoch metrics, so a run can select (and stop) on them.
+* ``BestModelCheckpoint``: keeps the model of the highest selected metric (default ``val_margin``,
+  written atomically).
 * ``HistoryWriter``: ``history.json`` after every epoch, carried on across resumed runs.
 * ``EpochProgress``: a compact progress bar (loss, margin, cos_anchor).
 * ``default_callbacks``: the set a P7 run wants, as a ``P7Callbacks`` list with named members.
@@ -29,10 +32,17 @@ import os
 import sys
 import time
 
+import typing
+
 import keras
 from keras.src import tree as _keras_tree
 
-from p7keras.config import DEFAULTS
+import numpy as np
+
+from p7keras.config import DEFAULTS, SELECT_METRICS
+from p7keras.evaluation.predictors import DEFAULT_BATCH_SIZE, load_predictor
+from p7keras.evaluation.retrieval import ALL, METRIC_NAMES, rank_queries, retrieval_metrics
+from p7keras.evaluation.vectors import blocks
 from p7keras.io import atomic_path, write_json
 
 # The rules moved to p7keras.verdict; these names stay importable from here.
@@ -44,8 +54,13 @@ from p7keras.verdict import (  # noqa: F401
     best_epoch,
     check_rules,
     history_verdict,
+    lambda_range_notes,
+    patience_stop,
     verdict,
 )
+
+if typing.TYPE_CHECKING:
+    from p7keras.data import SequenceSet
 
 
 @keras.saving.register_keras_serializable(package="p7keras")
@@ -82,9 +97,12 @@ class P7Monitor(keras.callbacks.Callback):
     """Applies the monitoring rules after every epoch and gives the verdict at the end of training.
 
     Each rule's warning is printed once (to ``stream``), plainly, with its suggested action; the hard
-    orthogonal-drift rule also stops training. After training ``self.verdict`` holds the verdict of the
-    best epoch (highest ``val_margin``). The rules themselves are :func:`p7keras.verdict.check_rules`
-    and :func:`p7keras.verdict.history_verdict`.
+    orthogonal-drift rule also stops training, and so does ``patience`` epochs without a new best
+    ``select`` value. After training ``self.verdict`` holds the verdict of the best epoch (highest
+    ``select``, by default ``val_margin``), with ``best_by`` naming it, and ``notes`` when λ's range
+    reaches outside the spec's. The rules themselves are
+    :func:`p7keras.verdict.check_rules`, :func:`p7keras.verdict.patience_stop` and
+    :func:`p7keras.verdict.history_verdict`.
 
     During the warm-up epochs it also reads the batches' running ``teacher_violations`` and logs, per
     warm-up epoch, the first batch's value and the mean over the epoch's second half
@@ -104,11 +122,20 @@ class P7Monitor(keras.callbacks.Callback):
             model at the start of training when left None.
         history: metrics of epochs finished before this ``fit`` (a resumed run).
         stream: where warnings go (default ``sys.stderr``).
+        select: the logged metric whose maximum is the best epoch (``val_R@5`` and ``val_MRR@10`` need a
+            :class:`RetrievalMetrics` before the monitor).
+        patience: stop after this many epochs without a new best ``select`` (0: never).
     """
 
     def __init__(self, warmup_epochs=None, lambda_min=None, lambda_max=None, lambda_learnable=None,
-                 history: dict | None = None, stream=None):
+                 history: dict | None = None, stream=None, select: str = DEFAULTS.select,
+                 patience: int = DEFAULTS.patience):
         super().__init__()
+        if int(patience) < 0:
+            raise ValueError(f"patience must be >= 0 (0: no early stopping), got {patience!r}")
+        self.select = select
+        self.patience = int(patience)
+        self.stopped_early: str | None = None
         self._given = dict(warmup_epochs=warmup_epochs, lambda_min=lambda_min, lambda_max=lambda_max,
                            lambda_learnable=lambda_learnable)
         self.history = {k: list(v) for k, v in (history or {}).items()}
@@ -122,9 +149,11 @@ class P7Monitor(keras.callbacks.Callback):
         model = self.model
         facts = {
             "warmup_epochs": getattr(model, "warmup_epochs", DEFAULTS.warmup_epochs),
-            "lambda_min": getattr(getattr(model, "anchor", None), "lambda_min", DEFAULTS.anchor_lambda_min),
-            "lambda_max": getattr(getattr(model, "anchor", None), "lambda_max", DEFAULTS.anchor_lambda_max),
-            "lambda_learnable": getattr(getattr(model, "anchor", None), "learnable", DEFAULTS.anchor_learnable),
+            # the SemanticAnchor layer's own names (issue 11: --lambda-range sets them)
+            "lambda_min": getattr(getattr(model, "anchor", None), "anchor_lambda_min", DEFAULTS.anchor_lambda_min),
+            "lambda_max": getattr(getattr(model, "anchor", None), "anchor_lambda_max", DEFAULTS.anchor_lambda_max),
+            "lambda_learnable": getattr(getattr(model, "anchor", None), "anchor_learnable",
+                                        DEFAULTS.anchor_learnable),
         }
         facts.update({k: v for k, v in self._given.items() if v is not None})
         return MonitorSettings(**facts)
@@ -165,9 +194,20 @@ class P7Monitor(keras.callbacks.Callback):
             if warning.rule not in seen:
                 self.warnings.append(warning)
                 print(warning, file=self.stream or sys.stderr, flush=True)
+        stop = patience_stop(self.history, self.select, self.patience)
+        if stop is not None:
+            self.stopped_early = f"epoch {epoch + 1}: {stop}"
+            self.model.stop_training = True
+            print(f"[p7keras] {self.stopped_early}", file=self.stream or sys.stderr, flush=True)
 
     def on_train_end(self, logs=None):
-        self.verdict = history_verdict(self.history, "val_margin", self.hard_drift)
+        self.verdict = history_verdict(self.history, self.select, self.hard_drift)
+        self.verdict["best_by"] = self.select
+        if self.stopped_early is not None:
+            self.verdict["stopped_early"] = self.stopped_early
+        notes = lambda_range_notes(self.settings.lambda_min, self.settings.lambda_max)
+        if notes:
+            self.verdict["notes"] = notes
         self.verdict["warnings"] = [dataclasses.asdict(w) for w in self.warnings]
 
 
@@ -194,6 +234,74 @@ class NaNGuard(keras.callbacks.Callback):
                 "stopped; checkpoints from earlier epochs are intact. Lower the learning rate or check "
                 "the data (p7keras data inspect)."
             )
+
+
+# ---------------------------------------------------------------------------- validation retrieval
+RETRIEVAL_PREFIX = "val_"
+# The names RetrievalMetrics logs: val_R@1, val_R@5, val_R@10, val_MRR@10.
+RETRIEVAL_METRICS = tuple(RETRIEVAL_PREFIX + name for name in METRIC_NAMES)
+
+
+def retrieval_scores(model, sequences: SequenceSet, batch_size: int = DEFAULT_BATCH_SIZE) -> dict[str, float]:
+    """R@1, R@5, R@10 and MRR@10 of ``model`` on ``sequences`` under protocol ``all`` (spec section 8).
+
+    The same code as ``p7keras.evaluate`` (``load_predictor``, ``rank_queries``, ``retrieval_metrics``):
+    every sequence's prediction is ranked against the split's bank of chunks, the context included.
+
+    Example:
+
+        retrieval_scores(model, splits.val)["R@5"]  # 0.42
+
+    Args:
+        model: a ``keras.Model`` (or anything ``p7keras.evaluation.load_predictor`` takes).
+        sequences: the sequence set; its bank is the candidate set.
+        batch_size: prediction batch size.
+
+    Returns:
+        ``{"R@1", "R@5", "R@10", "MRR@10"}`` as floats.
+    """
+    predictor = load_predictor(model, batch_size=batch_size)
+    rows = sequences.context_rows
+    queries = np.empty((len(sequences), sequences.dim), dtype=np.float32)
+    for part in blocks(len(sequences)):
+        queries[part] = predictor.predict(sequences.bank[rows[part]])
+    ranks = rank_queries(queries, sequences.bank, sequences.target_rows, rows)
+    return retrieval_metrics(ranks[ALL])
+
+
+class RetrievalMetrics(keras.callbacks.Callback):
+    """Adds ``val_R@1``, ``val_R@5``, ``val_R@10`` and ``val_MRR@10`` (protocol ``all``) to the epoch logs.
+
+    At the end of every epoch the model predicts every sequence of the validation split and each
+    prediction is ranked against the split's bank (:func:`retrieval_scores`). Put it before the
+    callbacks that read these metrics (``P7Monitor``, ``BestModelCheckpoint``, ``HistoryWriter``;
+    ``default_callbacks`` does, and the tuner appends its own after the ones given to ``fit``).
+
+    Example:
+
+        model.fit(train, validation_data=val, callbacks=[RetrievalMetrics(splits.val)])
+
+    Args:
+        sequences: the validation split (``p7keras.data.SequenceSet``).
+        batch_size: prediction batch size.
+
+    Raises:
+        ValueError: ``sequences`` is empty.
+    """
+
+    def __init__(self, sequences: SequenceSet, batch_size: int = DEFAULT_BATCH_SIZE):
+        super().__init__()
+        if len(sequences) == 0:
+            raise ValueError("RetrievalMetrics needs at least one validation sequence, got 0")
+        self.sequences = sequences
+        self.batch_size = int(batch_size)
+        self.last: dict[str, float] = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        scores = retrieval_scores(self.model, self.sequences, self.batch_size)
+        self.last = {RETRIEVAL_PREFIX + name: value for name, value in scores.items()}
+        if logs is not None:
+            logs.update(self.last)
 
 
 # ------------------------------------------------------------------------------------- run files
@@ -344,6 +452,11 @@ class P7Callbacks(list):
         return self._first(P7Monitor)
 
     @property
+    def retrieval(self) -> RetrievalMetrics | None:
+        """The ``RetrievalMetrics`` (None without validation sequences)."""
+        return self._first(RetrievalMetrics)
+
+    @property
     def best_checkpoint(self) -> BestModelCheckpoint | None:
         """The ``BestModelCheckpoint`` (None without a run directory)."""
         return self._first(BestModelCheckpoint)
@@ -387,33 +500,49 @@ def default_callbacks(
     warmup_epochs: int = DEFAULTS.warmup_epochs,
     run_dir: str | None = None,
     history: dict | None = None,
+    validation: SequenceSet | None = None,
+    select: str = DEFAULTS.select,
+    patience: int = DEFAULTS.patience,
 ) -> P7Callbacks:
-    """The callbacks a P7 training run wants: warm-up, NaN guard, monitor (+ run files).
+    """The callbacks a P7 training run wants: (retrieval,) warm-up, NaN guard, monitor (+ run files).
 
     Example:
 
         ```python
-        callbacks = default_callbacks(warmup_epochs=2, run_dir="saved_models/run")
+        callbacks = default_callbacks(warmup_epochs=2, run_dir="saved_models/run",
+                                      validation=splits.val, select="val_R@5", patience=3)
         model.fit(train, validation_data=val, epochs=10, callbacks=callbacks)
-        callbacks.monitor.verdict["status"]
+        callbacks.monitor.verdict["status"], callbacks.monitor.verdict["best_by"]
         ```
 
     Args:
         warmup_epochs: epochs with the teacher term on.
-        run_dir: when given, also keep ``best.keras`` (highest val margin) and ``history.json`` there.
+        run_dir: when given, also keep ``best.keras`` (highest ``select``) and ``history.json`` there.
         history: metrics of earlier epochs (a resumed run).
+        validation: the validation ``SequenceSet``; when given, ``RetrievalMetrics`` comes first and logs
+            ``val_R@5`` / ``val_MRR@10`` every epoch.
+        select: the metric that picks the best epoch (one of ``p7keras.config.SELECT_METRICS``).
+        patience: epochs without a new best ``select`` before training stops (0: never).
 
     Returns:
-        A ``P7Callbacks`` list ``[TeacherWarmup, NaNGuard, P7Monitor, (BestModelCheckpoint, HistoryWriter)]``
-        with the attributes ``warmup``, ``nan_guard``, ``monitor``, ``best_checkpoint`` and
-        ``history_writer`` (the last two None without ``run_dir``).
+        A ``P7Callbacks`` list ``[(RetrievalMetrics,) TeacherWarmup, NaNGuard, P7Monitor, (BestModelCheckpoint,
+        HistoryWriter)]`` with the attributes ``retrieval``, ``warmup``, ``nan_guard``, ``monitor``,
+        ``best_checkpoint`` and ``history_writer`` (None when left out).
+
+    Raises:
+        ValueError: an unknown ``select``, or a retrieval ``select`` without ``validation``.
     """
-    callbacks = P7Callbacks(
-        [TeacherWarmup(warmup_epochs), NaNGuard(), P7Monitor(warmup_epochs=warmup_epochs, history=history)]
-    )
+    if select not in SELECT_METRICS:
+        raise ValueError(f"select must be one of {SELECT_METRICS}, got {select!r}")
+    if select in RETRIEVAL_METRICS and validation is None:
+        raise ValueError(f"select {select!r} needs the validation sequences (validation=...) to compute it")
+    callbacks = P7Callbacks([] if validation is None else [RetrievalMetrics(validation)])
+    callbacks += [TeacherWarmup(warmup_epochs), NaNGuard(),
+                  P7Monitor(warmup_epochs=warmup_epochs, history=history, select=select, patience=patience)]
     if run_dir is not None:
-        previous = (history or {}).get("val_margin") or []
+        previous = (history or {}).get(select) or []
         finite = [v for v in previous if math.isfinite(v)]
-        callbacks.append(BestModelCheckpoint(os.path.join(run_dir, "best.keras"), best=max(finite, default=None)))
+        callbacks.append(BestModelCheckpoint(os.path.join(run_dir, "best.keras"), monitor=select,
+                                             best=max(finite, default=None)))
         callbacks.append(HistoryWriter(os.path.join(run_dir, "history.json"), history=history))
     return callbacks

@@ -78,6 +78,10 @@ class P7Defaults:
     seed: int = 0
     exp_name: str = "p7"
     output_dir: str = "saved_models"
+    # issue 11: selection and λ range. The best model (best.keras, the verdict's epoch) maximises
+    # ``select``; ``patience`` epochs without a new best of it stop the run (0: never).
+    select: str = "val_margin"
+    patience: int = 0
 
     # Monitoring and verdict (section 6)
     drift_warn_cos_anchor: float = 0.10
@@ -102,6 +106,11 @@ class P7Defaults:
     # cos_next and margin share the PASS levels above.
     good_model_cos_prev_max: float = 0.20
 
+    # Data inspection (issue 11): a mean Δ next-vs-prev within ± this of zero means the next chunk is as
+    # close to the last context chunk as that chunk is to the one before it, so prev-repel pushes the
+    # prediction away from the target too (p7keras data inspect warns and names the real-text preset).
+    flat_next_vs_prev_delta: float = 0.01
+
 
 DEFAULTS = P7Defaults()
 
@@ -110,6 +119,9 @@ GATE_MODES = ("last-vs-first", "next-vs-prev")
 MODEL_TYPES = ("transformer", "lstm", "flat")
 DEVICES = ("auto", "cpu", "gpu", "metal")
 BACKENDS = ("tensorflow", "jax", "torch")
+# What picks the best epoch (issue 11): the spec's val margin, or a validation retrieval figure under
+# protocol ``all`` (logged by ``p7keras.callbacks.RetrievalMetrics``).
+SELECT_METRICS = ("val_margin", "val_R@5", "val_MRR@10")
 
 # The batch contract between ``p7keras.data`` and the models' train/test steps.
 CONTEXT_KEY = "context"  # (B, K, D) float32, unit rows, oldest chunk first
@@ -205,12 +217,15 @@ def loss_problems(temperature: float = DEFAULTS.temperature, margin: float = DEF
 def run_problems(batch_size: int = DEFAULTS.batch_size, epochs: int = DEFAULTS.epochs,
                  learning_rate: float = DEFAULTS.learning_rate, weight_decay: float = DEFAULTS.weight_decay,
                  hard_negatives: int = DEFAULTS.hard_negatives, device: str = DEFAULTS.device,
-                 backend: str | None = None) -> list[str]:
+                 backend: str | None = None, select: str = DEFAULTS.select,
+                 patience: int = DEFAULTS.patience) -> list[str]:
     """What is wrong with a run's optimiser and batching settings (spec section 5).
 
     Args:
         batch_size: >= 2 (in-batch negatives need other samples).
         epochs, learning_rate, weight_decay, hard_negatives, device, backend: the run settings.
+        select: the metric that picks the best epoch, one of ``SELECT_METRICS``.
+        patience: epochs without a new best ``select`` before the run stops, >= 0 (0: never).
 
     Returns:
         One message per problem.
@@ -223,6 +238,8 @@ def run_problems(batch_size: int = DEFAULTS.batch_size, epochs: int = DEFAULTS.e
     _rule(problems, int(hard_negatives) >= 0, "hard_negatives", ">= 0", hard_negatives)
     _rule(problems, device in DEVICES, "device", f"one of {DEVICES}", device)
     _rule(problems, backend is None or backend in BACKENDS, "backend", f"one of {BACKENDS}", backend)
+    _rule(problems, select in SELECT_METRICS, "select", f"one of {SELECT_METRICS}", select)
+    _rule(problems, int(patience) >= 0, "patience", ">= 0 (0: no early stopping)", patience)
     return problems
 
 

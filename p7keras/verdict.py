@@ -7,6 +7,8 @@ used by the callbacks, the tuner and evaluation alike.
 * ``check_rules``: the monitoring rules of spec section 6 (``MonitorSettings`` in, ``MonitorWarning`` out).
 * ``verdict``: PASS / MARGINAL / FAIL of spec section 6 for one epoch's validation metrics.
 * ``best_epoch`` and ``history_verdict``: the best epoch (highest ``val_margin``) and its verdict.
+* ``patience_stop`` and ``lambda_range_notes``: early stopping on the selected metric, and the note of a
+  λ range outside the spec's (issue 11).
 * ``good_model_checks``: the directional figures spec section 8 expects of a good model.
 
 Example:
@@ -321,6 +323,63 @@ def history_verdict(history: Mapping, monitor: str = "val_margin", hard_drift: b
     result = verdict({name: history[f"val_{name}"][epoch] for name in VERDICT_METRICS}, hard_drift)
     result["best_epoch"] = epoch + 1
     return result
+
+
+# ---------------------------------------------------------------- issue 11: selection and λ range
+def patience_stop(history: Mapping, monitor: str, patience: int) -> str | None:
+    """Why a run stops early: ``patience`` epochs have passed without a new best ``monitor``, or None.
+
+    The best epoch is :func:`best_epoch`'s (a tie is no improvement); with ``patience`` 0 a run never
+    stops early. The history may include a resumed run's earlier epochs.
+
+    Example:
+
+        ```python
+        patience_stop({"val_R@5": [0.2, 0.4, 0.3, 0.35]}, "val_R@5", 2)
+        # 'val_R@5 has not improved for 2 epochs (best 0.4000 at epoch 2): training stops (patience 2)'
+        patience_stop({"val_R@5": [0.2, 0.4, 0.3]}, "val_R@5", 2)  # None
+        ```
+
+    Args:
+        history: metric name -> per-epoch values so far.
+        monitor: the selected metric (maximised).
+        patience: epochs allowed without improvement (0: never stop).
+
+    Returns:
+        The message, or None while training should go on.
+    """
+    epochs = len(_series(history, monitor))
+    if int(patience) <= 0 or not epochs:
+        return None
+    best = best_epoch(history, monitor)
+    waited = epochs if best is None else epochs - 1 - best
+    if waited < int(patience):
+        return None
+    seen = "no finite value" if best is None else f"best {float(history[monitor][best]):.4f} at epoch {best + 1}"
+    return f"{monitor} has not improved for {waited} epochs ({seen}): training stops (patience {patience})"
+
+
+def lambda_range_notes(lambda_min: float, lambda_max: float) -> list[str]:
+    """A note when the anchor's λ range reaches outside the spec's ``[0.6, 0.9]`` (empty otherwise).
+
+    Example:
+
+        ```python
+        lambda_range_notes(0.6, 0.9)   # []
+        lambda_range_notes(0.3, 0.9)   # ['λ range [0.3, 0.9] is outside the spec's [0.6, 0.9]: ...']
+        ```
+
+    Args:
+        lambda_min, lambda_max: the run's λ bounds.
+
+    Returns:
+        Zero or one note for the verdict.
+    """
+    low, high = DEFAULTS.anchor_lambda_min, DEFAULTS.anchor_lambda_max
+    if low <= float(lambda_min) and float(lambda_max) <= high:
+        return []
+    return [f"λ range [{float(lambda_min):g}, {float(lambda_max):g}] is outside the spec's [{low}, {high}]: "
+            "this run is not the spec's model"]
 
 
 # ------------------------------------------------------------------------------- good model (sec. 8)

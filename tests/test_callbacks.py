@@ -96,7 +96,7 @@ class _Model:  # what P7Monitor reads of a model
     stop_training = False
 
     class anchor:  # noqa: N801
-        lambda_min, lambda_max, learnable = 0.6, 0.9, True
+        anchor_lambda_min, anchor_lambda_max, anchor_learnable = 0.6, 0.9, True  # SemanticAnchor's names
 
 
 def test_monitor_prints_each_warning_once_and_gives_best_epoch_verdict():
@@ -157,6 +157,82 @@ def test_monitor_judges_a_one_epoch_warmup_within_the_epoch():
     after.on_train_batch_end(0, {"teacher_violations": 5.0})
     after.on_epoch_end(2, {})
     assert cb.VIOLATIONS_START_KEY not in after.history
+
+
+def test_monitor_selects_and_stops_on_the_chosen_metric():
+    model, stream = _Model(), io.StringIO()
+    monitor = cb.P7Monitor(stream=stream, select="val_R@5", patience=2)
+    monitor.set_model(model)
+    monitor.on_train_begin()
+    healthy = {"val_cos_next": 0.6, "val_cos_anchor": 0.5}
+    for epoch, (margin, r5) in enumerate([(0.3, 0.2), (0.1, 0.5), (0.4, 0.4)]):
+        monitor.on_epoch_end(epoch, {"val_margin": margin, "val_R@5": r5, **healthy})
+        assert not model.stop_training
+    monitor.on_epoch_end(3, {"val_margin": 0.5, "val_R@5": 0.45, **healthy})
+    assert model.stop_training and "val_R@5 has not improved for 2 epochs" in stream.getvalue()
+    monitor.on_train_end()
+    verdict = monitor.verdict
+    assert verdict["best_epoch"] == 2 and verdict["best_by"] == "val_R@5"
+    assert verdict["metrics"]["margin"] == 0.1 and verdict["stopped_early"].startswith("epoch 4: val_R@5")
+
+
+def test_monitor_default_selection_is_val_margin_without_early_stopping():
+    model = _Model()
+    monitor = cb.P7Monitor(stream=io.StringIO())
+    monitor.set_model(model)
+    monitor.on_train_begin()
+    for epoch, margin in enumerate([0.3, 0.1, 0.1, 0.1]):
+        monitor.on_epoch_end(epoch, {"val_margin": margin, "val_cos_next": 0.6, "val_cos_anchor": 0.5})
+    monitor.on_train_end()
+    assert not model.stop_training and "stopped_early" not in monitor.verdict
+    assert monitor.verdict["best_epoch"] == 1 and monitor.verdict["best_by"] == "val_margin"
+
+
+def test_monitor_reads_the_lambda_range_of_a_real_model():
+    from p7keras.models import TransformerP7Ranker
+
+    model = TransformerP7Ranker(input_dim=8, context_length=3, d_model=8, num_heads=2, num_layers=1, ff_dim=8,
+                                anchor_lambda_min=0.3, anchor_lambda_max=0.95, anchor_learnable=False)
+    monitor = cb.P7Monitor(stream=io.StringIO())
+    monitor.set_model(model)
+    monitor.on_train_begin()
+    assert (monitor.settings.lambda_min, monitor.settings.lambda_max) == (0.3, 0.95)
+    assert monitor.settings.lambda_learnable is False
+
+
+def test_monitor_notes_a_lambda_range_outside_the_spec():
+    for (low, high), noted in (((0.6, 0.9), False), ((0.3, 0.9), True)):
+        monitor = cb.P7Monitor(stream=io.StringIO(), lambda_min=low, lambda_max=high)
+        monitor.set_model(_Model())
+        monitor.on_train_begin()
+        monitor.on_epoch_end(0, {"val_margin": 0.3, "val_cos_next": 0.6, "val_cos_anchor": 0.5})
+        monitor.on_train_end()
+        assert ("notes" in monitor.verdict) == noted
+        if noted:
+            assert "λ range [0.3, 0.9] is outside the spec's [0.6, 0.9]" in monitor.verdict["notes"][0]
+
+
+def test_retrieval_callback_lives_in_p7keras_and_the_tuner_reuses_it():
+    from tuner import callbacks as tuner_callbacks
+
+    assert tuner_callbacks.RetrievalMetrics is cb.RetrievalMetrics
+    assert tuner_callbacks.retrieval_scores is cb.retrieval_scores
+    assert tuner_callbacks.LOGGED_METRICS == cb.RETRIEVAL_METRICS == ("val_R@1", "val_R@5", "val_R@10", "val_MRR@10")
+
+
+def test_default_callbacks_select_a_retrieval_metric(tmp_path):
+    from p7keras.data import load_splits, make_synthetic_corpus
+
+    val = load_splits(make_synthetic_corpus(num_articles=30, chunks_per_article=12, dim=16), 4, 0).val
+    with pytest.raises(ValueError, match="needs the validation sequences"):
+        cb.default_callbacks(select="val_R@5")
+    with pytest.raises(ValueError, match="select must be one of"):
+        cb.default_callbacks(select="val_R@3", validation=val)
+    callbacks = cb.default_callbacks(run_dir=str(tmp_path), history={"val_R@5": [0.2, 0.6], "val_margin": [0.9, 0.1]},
+                                     validation=val, select="val_R@5", patience=3)
+    assert callbacks[0] is callbacks.retrieval and isinstance(callbacks.retrieval, cb.RetrievalMetrics)
+    assert callbacks.best_checkpoint.monitor == "val_R@5" and callbacks.best_checkpoint.best == 0.6
+    assert callbacks.monitor.select == "val_R@5" and callbacks.monitor.patience == 3
 
 
 def test_old_names_stay_importable_from_callbacks():

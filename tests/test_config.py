@@ -64,6 +64,28 @@ def test_flags_spell_the_field_names_and_keep_the_older_spellings():
         assert train_settings(parser.parse_args(flags)) == {"num_heads": 4, "learning_rate": 0.001}
 
 
+def test_lambda_range_flag_sets_both_bounds_for_train_and_tune():
+    import argparse
+
+    from tuner.arguments import add_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    config = TrainConfig(**train_settings(parser.parse_args(["--lambda-range", "0.3", "0.95"])))
+    assert (config.anchor_lambda_min, config.anchor_lambda_max) == (0.3, 0.95)
+    default = TrainConfig(**train_settings(parser.parse_args([])))
+    assert (default.anchor_lambda_min, default.anchor_lambda_max) == (0.6, 0.9)  # the spec's
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--lambda-range", "0.3"])
+    tune = argparse.ArgumentParser()
+    add_arguments(tune)
+    assert config_from_args(tune.parse_args(["--lambda-range", "0.5", "0.8"])).train == {
+        "anchor_lambda_min": 0.5, "anchor_lambda_max": 0.8}
+    assert "anchor_lambda_min" not in config_from_args(tune.parse_args([])).train
+    problems = TrainConfig(anchor_lambda_min=0.9, anchor_lambda_max=0.6).problems()
+    assert "[anchor_lambda_min, anchor_lambda_max] must be 0 <= min < max <= 1, got [0.9, 0.6]" in problems
+
+
 def test_config_json_of_older_runs_is_read_with_the_new_names():
     old = {"nhead": 4, "lr": 0.001, "epochs": 3}
     config = TrainConfig.from_dict(old)

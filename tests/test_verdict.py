@@ -162,3 +162,35 @@ def test_good_model_checks_at_the_limits():
 
 def test_good_model_figures_of_the_spec():
     assert v.describe_good_model() == "cos_next >= 0.45, cos_prev <= 0.20, margin >= +0.20"
+
+
+# ------------------------------------------------------------- issue 11: selection and early stopping
+@pytest.mark.parametrize("values, patience, stops", [
+    ([0.2, 0.4, 0.3, 0.35], 2, True),     # two epochs after the best
+    ([0.2, 0.4, 0.3], 2, False),          # one epoch after the best
+    ([0.2, 0.4, 0.4], 1, True),           # a tie is no improvement
+    ([0.2, 0.3, 0.4], 1, False),          # improving every epoch
+    ([0.5, 0.1, 0.1, 0.1], 0, False),     # patience 0: never
+    ([NAN, NAN], 2, True),                # nothing finite for two epochs
+])
+def test_patience_stop_counts_epochs_since_the_best(values, patience, stops):
+    message = v.patience_stop({"val_R@5": values}, "val_R@5", patience)
+    assert (message is not None) == stops
+    if stops:
+        assert message.startswith(f"val_R@5 has not improved for {patience} epochs") and "training stops" in message
+
+
+def test_patience_stop_names_the_best_epoch():
+    message = v.patience_stop({"val_MRR@10": [0.1, 0.3, 0.2]}, "val_MRR@10", 1)
+    assert "best 0.3000 at epoch 2" in message
+
+
+@pytest.mark.parametrize("low, high, noted", [
+    (0.6, 0.9, False), (0.65, 0.85, False), (0.5, 0.9, True), (0.6, 0.95, True), (0.0, 1.0, True),
+])
+def test_lambda_range_outside_the_spec_is_noted(low, high, noted):
+    notes = v.lambda_range_notes(low, high)
+    assert bool(notes) == noted
+    if noted:
+        assert notes == [f"λ range [{low:g}, {high:g}] is outside the spec's [0.6, 0.9]: this run is not the "
+                         "spec's model"]

@@ -20,6 +20,7 @@ import warnings
 from p7keras.io import write_json
 from p7keras.training.config import TrainConfig
 from p7keras.training.run_dir import RunDirectory, bytes_needed, save_model
+from p7keras.verdict import lambda_range_notes
 from tuner.results import FINAL_WEIGHTS
 
 
@@ -57,5 +58,8 @@ def save_best_run(tuner, trial_id: str, summary: dict, search: dict) -> str:
                                          "settings": summary["settings"]})
     verdict = dict(summary["verdict"], best_epoch=summary["best_epoch"], best_by=summary["objective"],
                    warnings=summary.get("warnings", []))
+    notes = lambda_range_notes(config.anchor_lambda_min, config.anchor_lambda_max)
+    if notes:
+        verdict["notes"] = notes
     run.finish(model, summary["history"], verdict, config.export)
     return str(run.path)

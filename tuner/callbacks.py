@@ -1,10 +1,7 @@
 """``RetrievalMetrics``: the ship gate's retrieval numbers as epoch metrics, so a search can optimise them.
 
-At the end of every epoch the model predicts every sequence of the validation split; each prediction
-is ranked against the split's bank of chunks under protocol ``all`` (spec section 8), with the same
-code as ``p7keras.evaluation`` (``load_predictor``, ``rank_queries``, ``retrieval_metrics``). The
-callback adds ``val_R@1``, ``val_R@5``, ``val_R@10`` and ``val_MRR@10`` to the epoch's logs; callbacks
-after it (the tuner's, ``History``) see them.
+The callback lives in :mod:`p7keras.callbacks` (``p7keras train --select`` uses it too); this module
+re-exports it under the names the tuner has always used.
 
 Example:
 
@@ -15,68 +12,8 @@ Example:
 
 from __future__ import annotations
 
-import keras
-import numpy as np
+from p7keras.callbacks import RETRIEVAL_METRICS as LOGGED_METRICS
+from p7keras.callbacks import RETRIEVAL_PREFIX as PREFIX
+from p7keras.callbacks import RetrievalMetrics, retrieval_scores
 
-from p7keras.data import SequenceSet
-from p7keras.evaluation.predictors import DEFAULT_BATCH_SIZE, load_predictor
-from p7keras.evaluation.retrieval import ALL, METRIC_NAMES, rank_queries, retrieval_metrics
-from p7keras.evaluation.vectors import blocks
-
-PREFIX = "val_"
-# The names this callback logs: val_R@1, val_R@5, val_R@10, val_MRR@10.
-LOGGED_METRICS = tuple(PREFIX + name for name in METRIC_NAMES)
-
-
-def retrieval_scores(model, sequences: SequenceSet, batch_size: int = DEFAULT_BATCH_SIZE) -> dict[str, float]:
-    """R@1, R@5, R@10 and MRR@10 of ``model`` on ``sequences`` under protocol ``all``.
-
-    Example:
-
-        retrieval_scores(model, splits.val)["R@5"]  # 0.42
-
-    Args:
-        model: a ``keras.Model`` (or anything ``p7keras.evaluation.load_predictor`` takes).
-        sequences: the sequence set; its bank is the candidate set.
-        batch_size: prediction batch size.
-
-    Returns:
-        ``{"R@1", "R@5", "R@10", "MRR@10"}`` as floats.
-    """
-    predictor = load_predictor(model, batch_size=batch_size)
-    rows = sequences.context_rows
-    queries = np.empty((len(sequences), sequences.dim), dtype=np.float32)
-    for part in blocks(len(sequences)):
-        queries[part] = predictor.predict(sequences.bank[rows[part]])
-    ranks = rank_queries(queries, sequences.bank, sequences.target_rows, rows)
-    return retrieval_metrics(ranks[ALL])
-
-
-class RetrievalMetrics(keras.callbacks.Callback):
-    """Adds ``val_R@1``, ``val_R@5``, ``val_R@10`` and ``val_MRR@10`` (protocol ``all``) to the epoch logs.
-
-    Put it before callbacks that read these metrics (the tuner appends its own after the ones
-    given to ``fit``).
-
-    Example:
-
-        model.fit(train, validation_data=val, callbacks=[RetrievalMetrics(splits.val)])
-
-    Args:
-        sequences: the validation split (``p7keras.data.SequenceSet``).
-        batch_size: prediction batch size.
-    """
-
-    def __init__(self, sequences: SequenceSet, batch_size: int = DEFAULT_BATCH_SIZE):
-        super().__init__()
-        if len(sequences) == 0:
-            raise ValueError("RetrievalMetrics needs at least one validation sequence, got 0")
-        self.sequences = sequences
-        self.batch_size = int(batch_size)
-        self.last: dict[str, float] = {}
-
-    def on_epoch_end(self, epoch, logs=None):
-        scores = retrieval_scores(self.model, self.sequences, self.batch_size)
-        self.last = {PREFIX + name: value for name, value in scores.items()}
-        if logs is not None:
-            logs.update(self.last)
+__all__ = ["LOGGED_METRICS", "PREFIX", "RetrievalMetrics", "retrieval_scores"]

@@ -4,7 +4,7 @@
 with the searched values replaced) with ``p7keras.training``'s ``build_model``. ``fit(hp, model)``
 takes the data windowed for the trial's K from a :class:`tuner.windows.WindowCache` (each K is
 windowed once per search), trains with the P7 callbacks (teacher warm-up, NaN guard, monitor) plus
-:class:`tuner.callbacks.RetrievalMetrics`, and, given a trial folder, writes the trial's summary
+:class:`p7keras.callbacks.RetrievalMetrics`, and, given a trial folder, writes the trial's summary
 (``p7_trial.json``) and its final weights there.
 
 Example:
@@ -30,7 +30,6 @@ import keras_tuner
 from p7keras.callbacks import default_callbacks
 from p7keras.training.config import TrainConfig
 from p7keras.training.train import build_model
-from tuner.callbacks import RetrievalMetrics
 from tuner.memory import rss_mib
 from tuner.results import FINAL_WEIGHTS, OBJECTIVES, summarize_history, write_trial_summary
 from tuner.spaces import SearchSpace
@@ -114,12 +113,13 @@ class P7HyperModel(keras_tuner.HyperModel):
         splits = self.data.splits(config.context_length)
         train = splits.train.as_dataset(config.batch_size, config.hard_negatives, shuffle=True, seed=config.seed)
         val = splits.val.as_dataset(config.batch_size, config.hard_negatives, shuffle=False, seed=config.seed)
-        p7 = default_callbacks(config.warmup_epochs)
-        own = [RetrievalMetrics(splits.val), *p7]  # RetrievalMetrics first: the monitor reads its metrics
-        monitor = p7.monitor
+        # RetrievalMetrics first (default_callbacks puts it there): the monitor reads its metrics
+        own = default_callbacks(config.warmup_epochs, validation=splits.val, select=config.select,
+                                patience=config.patience)
+        monitor = own.monitor
         start = time.perf_counter()
         history = model.fit(train, validation_data=val, epochs=epochs or config.epochs, initial_epoch=initial_epoch,
-                            verbose=verbose, callbacks=own + list(callbacks or []))
+                            verbose=verbose, callbacks=[*own, *(callbacks or [])])
         if trial_dir is not None:
             model.save_weights(os.path.join(trial_dir, FINAL_WEIGHTS))
             values = {key: [float(v) for v in series] for key, series in history.history.items()}

@@ -19,11 +19,12 @@ from __future__ import annotations
 import math
 import os
 
+from p7keras.config import SELECT_METRICS
 from p7keras.verdict import VERDICT_METRICS, history_verdict  # noqa: F401 (VERDICT_METRICS: re-exported)
 from p7keras.io import read_json, write_json
 
 # What a search can maximise: the validation margin (default) or the ship gate's retrieval numbers.
-OBJECTIVES = ("val_margin", "val_R@5", "val_MRR@10")
+OBJECTIVES = SELECT_METRICS  # the first is the default
 TRIAL_FILE = "p7_trial.json"
 FINAL_WEIGHTS = "final.weights.h5"
 # Metrics of the ranked table (validation values at the trial's best epoch).

@@ -138,7 +138,28 @@ def inspect_data(
         "non_unit": stats.non_unit,
         "delta_histogram": _histogram(gate),
         "verdict": "ok" if share is not None and share >= WEAK_GATE_SHARE else "weak",
+        "flat_next_vs_prev": flat_next_vs_prev(_mean(delta["next-vs-prev"])),
     }
+
+
+def flat_next_vs_prev(delta_mean: float | None) -> bool:
+    """Whether a mean Δ next-vs-prev lies within ``DEFAULTS.flat_next_vs_prev_delta`` of zero (issue 11).
+
+    Then the next chunk is about as close to the last context chunk as that chunk is to the one before
+    it, and prev-repel pushes the prediction away from the target as much as from the previous chunk.
+
+    Example:
+
+        flat_next_vs_prev(0.004)   # True
+        flat_next_vs_prev(0.08)    # False
+
+    Args:
+        delta_mean: the mean Δ next-vs-prev (None: unknown).
+
+    Returns:
+        True when it is known and flat.
+    """
+    return delta_mean is not None and abs(delta_mean) <= DEFAULTS.flat_next_vs_prev_delta
 
 
 def _number(value: float | None, signed: bool = False) -> str:
@@ -177,6 +198,12 @@ def format_report(report: dict) -> str:
     for low, high, count in zip(edges[:-1], edges[1:], counts):
         bar = "#" * math.ceil(HISTOGRAM_BAR_WIDTH * count / top) if count else ""
         lines.append(f"    {low:+.2f} .. {high:+.2f} |{bar:<{HISTOGRAM_BAR_WIDTH}} {count}")
+    if r.get("flat_next_vs_prev"):
+        lines.append(
+            f"  warning: mean delta next-vs-prev is within ±{DEFAULTS.flat_next_vs_prev_delta} of zero: prev-repel "
+            "will push the prediction away from the target as much as from the previous chunk; try "
+            "p7keras train --preset real-text"
+        )
     if r["non_finite"] or r["zero_vectors"]:
         lines.append("  warning: zero or non-finite vectors make training refuse this file; fix the encoder")
     verdict = (

@@ -228,6 +228,7 @@ td.good { color: #1a7f37; font-weight: 600; } td.bad { color: #cf222e; font-weig
 td.na { color: #8c959f; font-style: italic; }
 td.best, tr.baseline td.best { color: #0550ae; font-weight: 700; }
 .plot svg { max-width: 100%; height: auto; }
+.gain { font-size: 15px; margin: 4px 0; }
 .note { color: #57606a; font-size: 13px; line-height: 1.5; }
 """
 
@@ -248,6 +249,46 @@ def _meta(data: dict) -> str:
         f"&nbsp; <b>articles</b> {articles} &nbsp; <b>backend</b> {_e(data['backend'])} &nbsp; "
         f"<b>generated</b> {when}</p>"
     )
+
+
+# What the gain line at the top of the report shows, per protocol (issue 11).
+GAIN_METRICS = ("R@5", "MRR@10")
+
+
+def gain_over_direct(result: dict, model: str) -> dict[str, dict[str, float] | None]:
+    """A model's retrieval minus DIRECT's, per protocol, for ``GAIN_METRICS`` (None: protocol unavailable).
+
+    Example:
+
+        gain_over_direct(result, "best")["all"]   # {'R@5': 0.12, 'MRR@10': 0.06}
+
+    Args:
+        result: what :func:`p7keras.evaluation.evaluate` returned.
+        model: a name of ``result["models"]``.
+
+    Returns:
+        protocol -> {metric: gain} or None.
+    """
+    mine, direct = result["models"][model]["retrieval"], result["baselines"][DIRECT]
+    return {
+        protocol: None if mine[protocol] is None or direct[protocol] is None
+        else {m: float(mine[protocol][m]) - float(direct[protocol][m]) for m in GAIN_METRICS}
+        for protocol in PROTOCOLS
+    }
+
+
+def _gain_lines(result: dict) -> str:
+    """One line per model at the top of the report: its R@5 and MRR@10 gain over DIRECT per protocol."""
+    if DIRECT not in result.get("baselines", {}):
+        return ""
+    lines = []
+    for name in result["models"]:
+        parts = []
+        for protocol, gains in gain_over_direct(result, name).items():
+            shown = "n/a" if gains is None else " ".join(f"{m} {_number(g, True)}" for m, g in gains.items())
+            parts.append(f"{protocol}: {shown}")
+        lines.append(f"<p class='gain'><b>{_e(name)}</b> gain over DIRECT — {_e(' · '.join(parts))}</p>")
+    return "\n".join(lines)
 
 
 def _verdict_cards(result: dict) -> str:
@@ -373,6 +414,7 @@ def render_html(result: dict) -> str:
         f"<title>p7keras evaluation: {_e(os.path.basename(str(data['source'])))}</title>",
         f"<style>{CSS}</style></head><body><main>",
         "<h1>P7 directional ranker: evaluation</h1>",
+        _gain_lines(result),
         _meta(data),
         _verdict_cards(result),
         "<h2>Retrieval</h2>",

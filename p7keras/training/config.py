@@ -25,6 +25,7 @@ from p7keras.config import (
     DEVICES,
     GATE_MODES,
     MODEL_TYPES,
+    SELECT_METRICS,
     anchor_problems,
     loss_problems,
     model_problems,
@@ -93,6 +94,9 @@ class TrainConfig:
     exp_name: str = DEFAULTS.exp_name
     output_dir: str = DEFAULTS.output_dir
     export: bool = True
+    # issue 11: selection and λ range
+    select: str = DEFAULTS.select
+    patience: int = DEFAULTS.patience
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
@@ -162,7 +166,7 @@ class TrainConfig:
                                   self.floor_threshold, self.gate_threshold, self.gate_weak_weight,
                                   self.gate_mode, self.warmup_epochs)
         problems += run_problems(self.batch_size, self.epochs, self.learning_rate, self.weight_decay,
-                                 self.hard_negatives, self.device, self.backend)
+                                 self.hard_negatives, self.device, self.backend, self.select, self.patience)
         if not (self.exp_name and "/" not in self.exp_name and self.exp_name not in (".", "..")):
             problems.append(f"exp_name must be a plain folder-name prefix, got {self.exp_name!r}")
         return problems
@@ -195,7 +199,8 @@ _D = TrainConfig()
 
 # Every TrainConfig flag, defined once for `p7keras train`, `p7keras tune` and `python -m tuner.search`:
 # (group, flags, TrainConfig field, help, extra argparse keywords). The first flag is the field's own
-# name; the others are short or older spellings that keep working.
+# name; the others are short or older spellings that keep working. A flag that sets several fields at
+# once (``--lambda-range LO HI``) names them as a tuple and takes one value per field (``nargs``).
 TRAIN_FLAGS = (
     ("data", ("--data",), "data", "one chunk corpus or sequence file (.npz), split by article "
      "(default: the embedded synthetic corpus)", {}),
@@ -241,6 +246,14 @@ TRAIN_FLAGS = (
     ("run", ("--exp-name",), "exp_name", "run folder prefix", {"type": str}),
     ("run", ("--output-dir",), "output_dir", "where the run directory goes", {}),
     ("run", ("--no-export",), "export", "skip the SavedModel export", {"action": "store_false"}),
+    # issue 11: selection and λ range
+    ("run", ("--select",), "select", "the validation metric that picks the best model (best.keras, the "
+     "verdict's epoch); R@5 / MRR@10 are retrieval under protocol all against the split's bank",
+     {"choices": SELECT_METRICS}),
+    ("run", ("--patience",), "patience", "stop after N epochs without a new best --select value, keeping "
+     "the best model (0: no early stopping)", {}),
+    ("model", ("--lambda-range",), ("anchor_lambda_min", "anchor_lambda_max"), "λ bounds [LO, HI] of the "
+     "anchor (a range outside the spec's is noted in the verdict)", {"type": float, "metavar": ("LO", "HI")}),
 )
 TRAIN_GROUPS = ("data", "model", "loss", "run")
 
@@ -271,9 +284,13 @@ def add_train_arguments(parser: argparse.ArgumentParser, unset: bool = False,
     """
     groups = {name: parser.add_argument_group(name) for name in TRAIN_GROUPS}
     for group, flags, field, text, extra in TRAIN_FLAGS:
-        default = getattr(_D, field)
+        if isinstance(field, tuple):  # one value per field
+            default = [getattr(_D, name) for name in field]
+            extra = {"nargs": len(field), **extra}
+        else:
+            default = getattr(_D, field)
         text = (texts or {}).get(field, text)
-        keywords = {"dest": field, "default": None if unset else default, **extra}
+        keywords = {"dest": _dest(flags, field), "default": None if unset else default, **extra}
         if extra.get("action") == "store_false":
             keywords.update(default=None, action="store_const", const=False) if unset else keywords.pop("default")
         elif "action" not in extra:
@@ -294,5 +311,14 @@ def train_settings(args: argparse.Namespace) -> dict:
         Field -> value.
     """
     values = vars(args)
-    fields = [field for _, _, field, _, _ in TRAIN_FLAGS] + ["backend"]
-    return {field: values[field] for field in fields if values.get(field) is not None}
+    settings = {}
+    for _, flags, field, _, _ in (*TRAIN_FLAGS, ("run", ("--backend",), "backend", "", {})):
+        value = values.get(_dest(flags, field))
+        if value is not None:
+            settings.update(zip(field, value) if isinstance(field, tuple) else {field: value})
+    return settings
+
+
+def _dest(flags: tuple[str, ...], field: str | tuple[str, ...]) -> str:
+    """The argparse destination of a TRAIN_FLAGS row: its field, or for several fields its first flag's name."""
+    return flags[0].lstrip("-").replace("-", "_") if isinstance(field, tuple) else field

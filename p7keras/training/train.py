@@ -18,7 +18,8 @@ from p7keras.training.config import TrainConfig
 from p7keras.training.run_dir import FAILED, RunDirectory, bytes_needed
 
 # Metrics shown in the closing table.
-SUMMARY_METRICS = ("loss", "margin", "cos_next", "cos_prev", "cos_anchor", "gate_weight_mean", "anchor_lambda")
+SUMMARY_METRICS = ("loss", "margin", "cos_next", "cos_prev", "cos_anchor", "gate_weight_mean", "anchor_lambda",
+                   "R@5", "MRR@10")
 
 
 @dataclasses.dataclass
@@ -128,9 +129,13 @@ def _summary(history: dict, verdict: dict, files: dict, stream) -> None:
         if values:
             at_best = values[best - 1] if best else float("nan")
             print(f"  {name:<18}{at_best:>16.4f}{values[-1]:>16.4f}", file=stream)
-    print(f"\nVerdict: {verdict['status']}", file=stream)
+    print(f"\nVerdict: {verdict['status']} (best epoch by {verdict.get('best_by', 'val_margin')})", file=stream)
     for reason in verdict.get("reasons", []):
         print(f"  - {reason}", file=stream)
+    for note in verdict.get("notes", []):
+        print(f"  note: {note}", file=stream)
+    if verdict.get("stopped_early"):
+        print(f"  stopped early at {verdict['stopped_early']}", file=stream)
     print("\nWritten:", file=stream)
     for name, path in files.items():
         print(f"  {name:<12} {path}", file=stream)
@@ -140,7 +145,8 @@ def train(config: TrainConfig | None = None, stream=None, **overrides) -> RunRes
     """Runs (or resumes) one training run and writes its run directory.
 
     The run directory ``<output_dir>/<exp_name>_<timestamp>/`` receives ``config.json``, ``best.keras``
-    (highest val margin), ``final.keras``, ``history.json``, ``export/`` (SavedModel), ``tensorboard/``,
+    (highest ``config.select``, by default val margin; ``config.patience`` epochs without a new best stop
+    the run), ``final.keras``, ``history.json``, ``export/`` (SavedModel), ``tensorboard/``,
     ``curves.png`` and ``verdict.json``. Started again with the same configuration after an interruption,
     the run carries on from its last finished epoch with its full history.
 
@@ -179,7 +185,11 @@ def train(config: TrainConfig | None = None, stream=None, **overrides) -> RunRes
 
     train_batches = splits.train.as_dataset(config.batch_size, config.hard_negatives, shuffle=True, seed=config.seed)
     val_batches = splits.val.as_dataset(config.batch_size, config.hard_negatives, shuffle=False, seed=config.seed)
-    callbacks = p7callbacks.default_callbacks(config.warmup_epochs, str(run.path), history)
+    # Validation retrieval every epoch, whatever --select is: about 2% of an epoch of the default model on
+    # the default corpus (0.8 s of 39 s, jax, 2-core CPU), and history.json gets val_R@5 / val_MRR@10.
+    callbacks = p7callbacks.default_callbacks(config.warmup_epochs, str(run.path), history,
+                                              validation=splits.val, select=config.select,
+                                              patience=config.patience)
     monitor = callbacks.monitor
     monitor.stream = stream
     callbacks += [

@@ -92,3 +92,35 @@ def test_reproduces_the_rustdocs_readme_figures():
     assert report["delta_next_vs_prev_mean"] == pytest.approx(-0.0078, abs=5e-5)
     assert (report["zero_vectors"], report["non_finite"], report["non_unit"]) == (0, 0, 0)
     assert report["verdict"] == "ok"
+
+
+def _arc_corpus(angles):
+    angles = np.concatenate([np.asarray(angles)] * 3)
+    vectors = np.stack([np.cos(angles), np.sin(angles), np.zeros_like(angles)], axis=1).astype(np.float32)
+    return ChunkCorpus(vectors, np.repeat(np.arange(3), len(angles) // 3))
+
+
+def test_flat_next_vs_prev_warns_and_names_the_preset():
+    from p7keras.data import make_synthetic_corpus
+
+    report = inspect_data(make_synthetic_corpus(num_articles=20, chunks_per_article=12, dim=16, seed=3,
+                                                forward_strength=0.0))
+    assert abs(report["delta_next_vs_prev_mean"]) <= 0.01 and report["flat_next_vs_prev"] is True
+    text = format_report(report)
+    assert ("prev-repel will push the prediction away from the target as much as from the previous chunk"
+            in text) and "p7keras train --preset real-text" in text
+
+
+def test_next_vs_prev_away_from_zero_gives_no_warning():
+    # steps that shrink: the next chunk is closer to c_K than c_K is to c_{K-1} (Δ next-vs-prev > 0.01)
+    report = inspect_data(_arc_corpus([0.0, 0.8, 1.3, 1.6, 1.75, 1.8]), context_length=2)
+    assert report["delta_next_vs_prev_mean"] > 0.01 and report["flat_next_vs_prev"] is False
+    assert "prev-repel" not in format_report(report)
+
+
+@pytest.mark.parametrize("mean, flat", [(0.0, True), (0.01, True), (-0.01, True), (0.0101, False),
+                                        (-0.02, False), (None, False)])
+def test_flat_threshold_is_the_defaults(mean, flat):
+    from p7keras.data.quality import flat_next_vs_prev
+
+    assert flat_next_vs_prev(mean) is flat

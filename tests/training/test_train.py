@@ -176,3 +176,50 @@ def test_train_chunks_flag_trains_on_a_subset_of_whole_articles():
     splits, full = load_data(config), load_data(dataclasses.replace(config, train_chunks=None))
     assert len(splits.train.bank) == 50 and len(full.train.bank) == 320
     assert np.array_equal(splits.ood.bank, full.ood.bank)
+
+
+def test_best_model_and_verdict_follow_select_and_patience_stops(tmp_path, corpus_file, capsys):
+    from p7keras.callbacks import retrieval_scores
+    from p7keras.training import TrainConfig
+    from p7keras.training.train import load_data
+
+    flags = ["--data", corpus_file, *TINY, "--epochs", "4", "--select", "val_MRR@10", "--patience", "1",
+             "--no-export", "--exp-name", "sel", "--output-dir", str(tmp_path), "--backend", keras.backend.backend()]
+    assert main(["train", *flags]) in (0, 1)
+    (run,) = tmp_path.glob("sel_*")
+    history = json.loads((run / "history.json").read_text())
+    verdict = json.loads((run / "verdict.json").read_text())
+    mrr = history["val_MRR@10"]
+    best = int(np.argmax(mrr))  # the first maximum: a tie is no improvement
+    assert verdict["best_by"] == "val_MRR@10" and verdict["best_epoch"] == best + 1
+    assert verdict["metrics"]["margin"] == pytest.approx(history["val_margin"][best])
+    # patience 1: the run ends one epoch after its best (or at --epochs)
+    assert verdict["epochs_run"] == len(mrr) == min(4, best + 2)
+    assert ("stopped_early" in verdict) == (len(mrr) < 4)
+    # best.keras is the best epoch's model: its validation MRR@10 is the logged one
+    config = TrainConfig(**json.loads((run / "config.json").read_text()))
+    scores = retrieval_scores(keras.saving.load_model(run / "best.keras"), load_data(config).val)
+    assert scores["MRR@10"] == pytest.approx(mrr[best], abs=1e-6)
+    assert "best epoch by val_MRR@10" in capsys.readouterr().out
+
+
+def test_select_and_patience_are_checked(tmp_path, capsys):
+    assert main(["train", "--patience", "-1", "--output-dir", str(tmp_path)]) == 2
+    assert "patience must be >= 0 (0: no early stopping), got -1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--select", "val_R@3"])
+    assert "invalid choice: 'val_R@3'" in capsys.readouterr().err
+
+
+def test_lambda_range_reaches_the_model_and_the_verdict_notes_it(tmp_path, corpus_file, capsys):
+    flags = ["--data", corpus_file, *TINY, "--epochs", "1", "--lambda-range", "0.3", "0.95", "--no-export",
+             "--exp-name", "lam", "--output-dir", str(tmp_path), "--backend", keras.backend.backend()]
+    assert main(["train", *flags]) in (0, 1)
+    (run,) = tmp_path.glob("lam_*")
+    config = json.loads((run / "config.json").read_text())
+    assert (config["anchor_lambda_min"], config["anchor_lambda_max"]) == (0.3, 0.95)
+    model = keras.saving.load_model(run / "final.keras")
+    assert (model.anchor.anchor_lambda_min, model.anchor.anchor_lambda_max) == (0.3, 0.95)
+    note = "λ range [0.3, 0.95] is outside the spec's [0.6, 0.9]"
+    assert note in json.loads((run / "verdict.json").read_text())["notes"][0]
+    assert f"note: {note}" in capsys.readouterr().out
