@@ -62,6 +62,14 @@ class P7Defaults:
     gate_mode: str = "last-vs-first"
     duplicate_cosine: float = 0.9999
 
+    # issue 11: negatives and head (the spec's choices by default)
+    head: str = "mlp"  # section 2's head; "residual": c_K + head(h), last layer zero at the start
+    context_negatives: str = "prev"  # section 3: the previous chunk c_K is a negative
+    negative_queue: int = 0  # targets of earlier batches kept as extra negatives (0: none)
+    negatives: str = "batch"  # section 3's pool; "corpus": plus every training chunk
+    # the largest negative bank (rows x D x 4 bytes) that negatives="corpus" accepts: 2 GiB
+    negative_bank_max_bytes: int = 2 * 1024**3
+
     # Optimiser (section 5)
     learning_rate: float = 5e-4
     weight_decay: float = 1e-4
@@ -108,6 +116,9 @@ DEFAULTS = P7Defaults()
 ANCHOR_MODES = ("mean", "attention")
 GATE_MODES = ("last-vs-first", "next-vs-prev")
 MODEL_TYPES = ("transformer", "lstm")
+HEADS = ("mlp", "residual")
+CONTEXT_NEGATIVES = ("prev", "none", "all")
+NEGATIVE_SOURCES = ("batch", "corpus")
 DEVICES = ("auto", "cpu", "gpu", "metal")
 BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -126,12 +137,13 @@ def _rule(problems: list[str], ok: bool, name: str, rule: str, value) -> None:
 def model_problems(context_length: int = DEFAULTS.context_length, d_model: int = DEFAULTS.d_model,
                    num_heads: int | None = None, num_layers: int | None = None, ff_dim: int | None = None,
                    dropout: float = DEFAULTS.dropout, input_dim: int | None = None,
-                   model_type: str = DEFAULTS.model_type) -> list[str]:
+                   model_type: str = DEFAULTS.model_type, head: str = DEFAULTS.head) -> list[str]:
     """What is wrong with a model's shape settings (empty when nothing is).
 
     Args:
         context_length, d_model, num_heads, num_layers, ff_dim, dropout, input_dim, model_type: the
             model parameters (None: not given, not checked).
+        head: ``mlp`` (the spec's head) or ``residual`` (``c_K`` plus the head's output).
 
     Returns:
         One message per problem.
@@ -149,6 +161,7 @@ def model_problems(context_length: int = DEFAULTS.context_length, d_model: int =
     _rule(problems, num_layers is None or int(num_layers) >= 1, "num_layers", ">= 1", num_layers)
     _rule(problems, ff_dim is None or int(ff_dim) >= 1, "ff_dim", ">= 1", ff_dim)
     _rule(problems, 0.0 <= float(dropout) < 1.0, "dropout", "in [0, 1)", dropout)
+    _rule(problems, head in HEADS, "head", f"one of {HEADS}", head)
     return problems
 
 

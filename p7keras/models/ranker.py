@@ -77,6 +77,9 @@ class P7Ranker(BackendSteps, keras.Model):
         anchor_mode: ``"mean"`` (context centroid) or ``"attention"``.
         warmup_epochs: epochs with the teacher term on (set per epoch by ``TeacherWarmup``).
         in_batch_negatives: use the batch's other targets as negatives.
+        head: ``"mlp"`` (the spec's head) or ``"residual"``: the raw prediction is ``c_K + g(h)`` with the
+            head's last Dense initialised to zero, so an untrained model predicts
+            ``normalize(λ·c_K + (1−λ)·anchor)``.
         temperature, margin, w_rank, w_margin, w_teacher, floor_threshold, gate_threshold,
         gate_weak_weight, gate_mode: loss parameters of spec section 4.
     """
@@ -94,11 +97,12 @@ class P7Ranker(BackendSteps, keras.Model):
         anchor_mode: str = DEFAULTS.anchor_mode,
         warmup_epochs: int = DEFAULTS.warmup_epochs,
         in_batch_negatives: bool = True,
+        head: str = DEFAULTS.head,
         **kwargs,
     ):
         loss_params = {name: kwargs.pop(name, default) for name, default in LOSS_PARAMETERS.items()}
         super().__init__(**kwargs)
-        raise_problems(model_problems(context_length, d_model, dropout=dropout, input_dim=input_dim)
+        raise_problems(model_problems(context_length, d_model, dropout=dropout, input_dim=input_dim, head=head)
                        + loss_problems(warmup_epochs=warmup_epochs, **loss_params))
         self.context_length = int(context_length)
         self.input_dim = None if input_dim is None else int(input_dim)
@@ -106,6 +110,7 @@ class P7Ranker(BackendSteps, keras.Model):
         self.dropout = float(dropout)
         self.warmup_epochs = int(warmup_epochs)
         self.in_batch_negatives = bool(in_batch_negatives)
+        self.head = str(head)
         self.loss_params = loss_params
         self.anchor = SemanticAnchor(
             anchor_mode=anchor_mode,
@@ -172,7 +177,10 @@ class P7Ranker(BackendSteps, keras.Model):
         encoded_shape = self._build_encoder((None, self.context_length, self.d_model))
         self.head_hidden.build((None, self.d_model))
         self.head_norm.build((None, self.d_model))
-        self.head_output = keras.layers.Dense(self.input_dim, name="head_output")
+        # The residual head starts as the identity on c_K: its last layer is zero.
+        zero = {"kernel_initializer": "zeros", "bias_initializer": "zeros"}
+        initializers = zero if self.head == "residual" else {}
+        self.head_output = keras.layers.Dense(self.input_dim, name="head_output", **initializers)
         self.head_output.build((None, self.d_model))
         self.anchor.build((None, self.input_dim), batch_shape, encoded_shape)
         self.built = True
@@ -191,6 +199,8 @@ class P7Ranker(BackendSteps, keras.Model):
         self._check_context_shape(context.shape)
         last, encoded = self._encode(self.input_projection(context), training)
         raw = self.head_output(self.head_norm(self.head_hidden(last)))
+        if self.head == "residual":
+            raw = context[:, -1] + raw
         return self.anchor(self.head_unit(raw), context, encoded)
 
     def compute_output_shape(self, input_shape):
@@ -397,6 +407,7 @@ class P7Ranker(BackendSteps, keras.Model):
             "anchor_mode": self.anchor.anchor_mode,
             "warmup_epochs": self.warmup_epochs,
             "in_batch_negatives": self.in_batch_negatives,
+            "head": self.head,
         }
         config.update(self.loss_params)
         return config

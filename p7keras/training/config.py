@@ -24,6 +24,7 @@ from p7keras.config import (
     DEFAULTS,
     DEVICES,
     GATE_MODES,
+    HEADS,
     MODEL_TYPES,
     anchor_problems,
     loss_problems,
@@ -92,6 +93,8 @@ class TrainConfig:
     exp_name: str = DEFAULTS.exp_name
     output_dir: str = DEFAULTS.output_dir
     export: bool = True
+    # issue 11: negatives and head
+    head: str = DEFAULTS.head
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
@@ -152,7 +155,8 @@ class TrainConfig:
                 problems.append(f"{name} must be >= 1, got {value!r}")
         problems += model_problems(self.context_length, self.d_model,
                                    self.num_heads if self.model_type == "transformer" else None,
-                                   self.num_layers, self.ff_dim, self.dropout, model_type=self.model_type)
+                                   self.num_layers, self.ff_dim, self.dropout, model_type=self.model_type,
+                                   head=self.head)
         problems += anchor_problems(self.anchor_lambda, self.anchor_lambda_min, self.anchor_lambda_max,
                                     self.anchor_mode)
         problems += loss_problems(self.temperature, self.margin, self.w_rank, self.w_margin, self.w_teacher,
@@ -172,7 +176,8 @@ class TrainConfig:
         """Constructor arguments of the model this config describes (the same names as the fields)."""
         names = ["context_length", "d_model", "dropout", "anchor_lambda", "anchor_lambda_min", "anchor_lambda_max",
                  "anchor_learnable", "anchor_mode", "warmup_epochs", "temperature", "margin", "w_rank",
-                 "w_margin", "w_teacher", "floor_threshold", "gate_threshold", "gate_weak_weight", "gate_mode"]
+                 "w_margin", "w_teacher", "floor_threshold", "gate_threshold", "gate_weak_weight", "gate_mode",
+                 "head"]
         if self.num_layers is not None:
             names.append("num_layers")
         if self.model_type == "transformer":
@@ -236,6 +241,9 @@ TRAIN_FLAGS = (
     ("run", ("--exp-name",), "exp_name", "run folder prefix", {"type": str}),
     ("run", ("--output-dir",), "output_dir", "where the run directory goes", {}),
     ("run", ("--no-export",), "export", "skip the SavedModel export", {"action": "store_false"}),
+    # issue 11: negatives and head
+    ("model", ("--head",), "head", "mlp: the spec's head; residual: c_K + head(h), last layer zero at the start "
+     "(an untrained model predicts the anchored c_K)", {"choices": HEADS}),
 )
 TRAIN_GROUPS = ("data", "model", "loss", "run")
 

@@ -8,7 +8,7 @@ import keras
 from keras import ops
 
 import p7keras
-from tests.helpers import D, K, rotation_batches
+from tests.helpers import D, K, rotation_batches, unit
 
 SMALL = dict(context_length=K, d_model=32, num_heads=4, num_layers=2, ff_dim=64, dropout=0.0)
 
@@ -72,6 +72,17 @@ def test_positional_embedding_is_non_zero_and_trains(learnable_data):
     fit(model, learnable_data, epochs=1)
     after = ops.convert_to_numpy(model.positions.embeddings)
     assert np.abs(after - before).max() > 1e-4
+
+
+@pytest.mark.parametrize("make", [transformer, lstm], ids=["transformer", "lstm"])
+def test_residual_head_starts_at_the_anchored_last_chunk_and_learns(make, learnable_data):
+    model = make(input_dim=D, head="residual")
+    contexts = learnable_data[1]["context"][:16]
+    lam = model.anchor_lambda
+    direct = unit(lam * contexts[:, -1] + (1 - lam) * unit(contexts.mean(axis=1)))
+    np.testing.assert_allclose(model.predict(contexts, verbose=0), direct, atol=1e-6)
+    fit(model, learnable_data, epochs=2)
+    assert np.abs(model.predict(contexts, verbose=0) - direct).max() > 1e-2
 
 
 def test_teacher_term_only_during_warmup(learnable_data):
