@@ -193,12 +193,14 @@ def loss_problems(temperature: float = DEFAULTS.temperature, margin: float = DEF
                   w_teacher: float = DEFAULTS.w_teacher, floor_threshold: float = DEFAULTS.floor_threshold,
                   gate_threshold: float = DEFAULTS.gate_threshold,
                   gate_weak_weight: float = DEFAULTS.gate_weak_weight,
-                  gate_mode: str = DEFAULTS.gate_mode, warmup_epochs: int = DEFAULTS.warmup_epochs) -> list[str]:
+                  gate_mode: str = DEFAULTS.gate_mode, warmup_epochs: int = DEFAULTS.warmup_epochs,
+                  context_negatives: str = DEFAULTS.context_negatives) -> list[str]:
     """What is wrong with the loss settings (spec section 4).
 
     Args:
         temperature, margin, w_rank, w_margin, w_teacher, floor_threshold, gate_threshold,
         gate_weak_weight, gate_mode, warmup_epochs: the loss parameters.
+        context_negatives: which context chunks are InfoNCE negatives (``prev``, ``none``, ``all``).
 
     Returns:
         One message per problem.
@@ -212,6 +214,8 @@ def loss_problems(temperature: float = DEFAULTS.temperature, margin: float = DEF
     _rule(problems, 0.0 <= float(gate_weak_weight) <= 1.0, "gate_weak_weight", "in [0, 1]", gate_weak_weight)
     _rule(problems, gate_mode in GATE_MODES, "gate_mode", f"one of {GATE_MODES}", gate_mode)
     _rule(problems, int(warmup_epochs) >= 0, "warmup_epochs", ">= 0", warmup_epochs)
+    _rule(problems, context_negatives in CONTEXT_NEGATIVES, "context_negatives", f"one of {CONTEXT_NEGATIVES}",
+          context_negatives)
     return problems
 
 

@@ -59,6 +59,7 @@ LOSS_PARAMETERS = {
     "gate_threshold": DEFAULTS.gate_threshold,
     "gate_weak_weight": DEFAULTS.gate_weak_weight,
     "gate_mode": DEFAULTS.gate_mode,
+    "context_negatives": DEFAULTS.context_negatives,
 }
 
 
@@ -82,6 +83,7 @@ class P7Ranker(BackendSteps, keras.Model):
             ``normalize(λ·c_K + (1−λ)·anchor)``.
         temperature, margin, w_rank, w_margin, w_teacher, floor_threshold, gate_threshold,
         gate_weak_weight, gate_mode: loss parameters of spec section 4.
+        context_negatives: which context chunks are InfoNCE negatives: ``"prev"`` (spec), ``"none"``, ``"all"``.
     """
 
     def __init__(

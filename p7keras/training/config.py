@@ -21,6 +21,7 @@ import dataclasses
 from p7keras.config import (
     ANCHOR_MODES,
     BACKENDS,
+    CONTEXT_NEGATIVES,
     DEFAULTS,
     DEVICES,
     GATE_MODES,
@@ -95,6 +96,7 @@ class TrainConfig:
     export: bool = True
     # issue 11: negatives and head
     head: str = DEFAULTS.head
+    context_negatives: str = DEFAULTS.context_negatives
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
@@ -161,7 +163,7 @@ class TrainConfig:
                                     self.anchor_mode)
         problems += loss_problems(self.temperature, self.margin, self.w_rank, self.w_margin, self.w_teacher,
                                   self.floor_threshold, self.gate_threshold, self.gate_weak_weight,
-                                  self.gate_mode, self.warmup_epochs)
+                                  self.gate_mode, self.warmup_epochs, self.context_negatives)
         problems += run_problems(self.batch_size, self.epochs, self.learning_rate, self.weight_decay,
                                  self.hard_negatives, self.device, self.backend)
         if not (self.exp_name and "/" not in self.exp_name and self.exp_name not in (".", "..")):
@@ -177,7 +179,7 @@ class TrainConfig:
         names = ["context_length", "d_model", "dropout", "anchor_lambda", "anchor_lambda_min", "anchor_lambda_max",
                  "anchor_learnable", "anchor_mode", "warmup_epochs", "temperature", "margin", "w_rank",
                  "w_margin", "w_teacher", "floor_threshold", "gate_threshold", "gate_weak_weight", "gate_mode",
-                 "head"]
+                 "head", "context_negatives"]
         if self.num_layers is not None:
             names.append("num_layers")
         if self.model_type == "transformer":
@@ -244,6 +246,8 @@ TRAIN_FLAGS = (
     # issue 11: negatives and head
     ("model", ("--head",), "head", "mlp: the spec's head; residual: c_K + head(h), last layer zero at the start "
      "(an untrained model predicts the anchored c_K)", {"choices": HEADS}),
+    ("loss", ("--context-negatives",), "context_negatives", "context chunks among the InfoNCE negatives: prev "
+     "(c_K, the spec's), none or all (the prev-repel term keeps c_K; see --w-margin)", {"choices": CONTEXT_NEGATIVES}),
 )
 TRAIN_GROUPS = ("data", "model", "loss", "run")
 

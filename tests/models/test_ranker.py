@@ -85,6 +85,16 @@ def test_residual_head_starts_at_the_anchored_last_chunk_and_learns(make, learna
     assert np.abs(model.predict(contexts, verbose=0) - direct).max() > 1e-2
 
 
+@pytest.mark.parametrize("mode", ["none", "all"])
+def test_context_negatives_reach_the_loss(mode):
+    batch = rotation_batches(n=8, seed=3)
+    model = transformer(input_dim=D, context_negatives=mode)
+    query = model.predict(batch["context"], verbose=0)
+    want = p7keras.losses.p7_combined_loss(query, batch["context"], batch["target"], batch["hard_negatives"],
+                                           context_negatives=mode)["loss_rank"]
+    assert model.loss_terms(batch)["loss_rank"] == pytest.approx(float(ops.convert_to_numpy(want)), rel=1e-5)
+
+
 def test_teacher_term_only_during_warmup(learnable_data):
     model = transformer(warmup_epochs=2, floor_threshold=0.99)  # every sample violates the floor
     history = fit(model, learnable_data, epochs=3)
