@@ -194,13 +194,15 @@ def loss_problems(temperature: float = DEFAULTS.temperature, margin: float = DEF
                   gate_threshold: float = DEFAULTS.gate_threshold,
                   gate_weak_weight: float = DEFAULTS.gate_weak_weight,
                   gate_mode: str = DEFAULTS.gate_mode, warmup_epochs: int = DEFAULTS.warmup_epochs,
-                  context_negatives: str = DEFAULTS.context_negatives) -> list[str]:
+                  context_negatives: str = DEFAULTS.context_negatives,
+                  negative_queue: int = DEFAULTS.negative_queue) -> list[str]:
     """What is wrong with the loss settings (spec section 4).
 
     Args:
         temperature, margin, w_rank, w_margin, w_teacher, floor_threshold, gate_threshold,
         gate_weak_weight, gate_mode, warmup_epochs: the loss parameters.
         context_negatives: which context chunks are InfoNCE negatives (``prev``, ``none``, ``all``).
+        negative_queue: targets of earlier batches kept as extra negatives (0: no queue).
 
     Returns:
         One message per problem.
@@ -216,6 +218,7 @@ def loss_problems(temperature: float = DEFAULTS.temperature, margin: float = DEF
     _rule(problems, int(warmup_epochs) >= 0, "warmup_epochs", ">= 0", warmup_epochs)
     _rule(problems, context_negatives in CONTEXT_NEGATIVES, "context_negatives", f"one of {CONTEXT_NEGATIVES}",
           context_negatives)
+    _rule(problems, int(negative_queue) >= 0, "negative_queue", ">= 0", negative_queue)
     return problems
 
 

@@ -97,6 +97,7 @@ class TrainConfig:
     # issue 11: negatives and head
     head: str = DEFAULTS.head
     context_negatives: str = DEFAULTS.context_negatives
+    negative_queue: int = DEFAULTS.negative_queue
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
@@ -163,7 +164,8 @@ class TrainConfig:
                                     self.anchor_mode)
         problems += loss_problems(self.temperature, self.margin, self.w_rank, self.w_margin, self.w_teacher,
                                   self.floor_threshold, self.gate_threshold, self.gate_weak_weight,
-                                  self.gate_mode, self.warmup_epochs, self.context_negatives)
+                                  self.gate_mode, self.warmup_epochs, self.context_negatives,
+                                  self.negative_queue)
         problems += run_problems(self.batch_size, self.epochs, self.learning_rate, self.weight_decay,
                                  self.hard_negatives, self.device, self.backend)
         if not (self.exp_name and "/" not in self.exp_name and self.exp_name not in (".", "..")):
@@ -179,7 +181,7 @@ class TrainConfig:
         names = ["context_length", "d_model", "dropout", "anchor_lambda", "anchor_lambda_min", "anchor_lambda_max",
                  "anchor_learnable", "anchor_mode", "warmup_epochs", "temperature", "margin", "w_rank",
                  "w_margin", "w_teacher", "floor_threshold", "gate_threshold", "gate_weak_weight", "gate_mode",
-                 "head", "context_negatives"]
+                 "head", "context_negatives", "negative_queue"]
         if self.num_layers is not None:
             names.append("num_layers")
         if self.model_type == "transformer":
@@ -248,6 +250,8 @@ TRAIN_FLAGS = (
      "(an untrained model predicts the anchored c_K)", {"choices": HEADS}),
     ("loss", ("--context-negatives",), "context_negatives", "context chunks among the InfoNCE negatives: prev "
      "(c_K, the spec's), none or all (the prev-repel term keeps c_K; see --w-margin)", {"choices": CONTEXT_NEGATIVES}),
+    ("loss", ("--negative-queue",), "negative_queue", "N, targets of earlier training batches kept (first in, "
+     "first out) as extra negatives of every sample (0: none)", {}),
 )
 TRAIN_GROUPS = ("data", "model", "loss", "run")
 

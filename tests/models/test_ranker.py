@@ -95,6 +95,49 @@ def test_context_negatives_reach_the_loss(mode):
     assert model.loss_terms(batch)["loss_rank"] == pytest.approx(float(ops.convert_to_numpy(want)), rel=1e-5)
 
 
+def queue_of(model):
+    return ops.convert_to_numpy(model.queue_vectors), int(ops.convert_to_numpy(model.queue_count))
+
+
+def test_negative_queue_fills_in_order_wraps_and_serves_as_negatives():
+    model = transformer(input_dim=D, negative_queue=5)
+    data = rotation_batches(n=14, seed=4)
+    batches = [{name: ops.convert_to_tensor(v[rows]) for name, v in data.items()}
+               for rows in (slice(0, 3), slice(3, 7), slice(7, 14))]
+    t = data["target"]
+    model.update_negative_queue(batches[0])
+    queue, count = queue_of(model)
+    np.testing.assert_allclose(queue[:3], t[:3], atol=1e-6)
+    assert count == 3 and not queue[3:].any()
+    # Only the filled rows are negatives: the loss equals the loss with those rows as extra negatives.
+    probe = rotation_batches(n=6, seed=5)
+    query = model.predict(probe["context"], verbose=0)
+    want = [float(ops.convert_to_numpy(p7keras.losses.p7_combined_loss(
+        query, probe["context"], probe["target"], probe["hard_negatives"], extra_negatives=extra)["loss_rank"]))
+        for extra in (t[:3], None)]
+    got = model.loss_terms(probe)["loss_rank"]
+    assert got == pytest.approx(want[0], rel=1e-5) and got > want[1]
+    model.update_negative_queue(batches[1])  # wraps: slots 3, 4, 0, 1
+    np.testing.assert_allclose(queue_of(model)[0], t[[5, 6, 2, 3, 4]], atol=1e-6)
+    model.update_negative_queue(batches[2])  # larger than the queue: its last 5 targets stay
+    queue, count = queue_of(model)
+    np.testing.assert_allclose(queue, t[[10, 11, 12, 13, 9]], atol=1e-6)
+    assert count == 14
+
+
+def test_negative_queue_is_filled_by_fit_and_not_by_evaluation(learnable_data):
+    train, val = learnable_data
+    model = transformer(negative_queue=16)
+    model.compile(optimizer=keras.optimizers.AdamW(3e-3, global_clipnorm=1.0))
+    history = model.fit(train, validation_data=val, batch_size=32, epochs=2, shuffle=False, verbose=0).history
+    assert history["loss"][1] < history["loss"][0]
+    queue, count = queue_of(model)
+    assert count == 2 * len(train["target"])  # training batches only
+    np.testing.assert_allclose(queue, train["target"][-16:], atol=1e-5)
+    model.evaluate(val, batch_size=32, verbose=0)
+    assert queue_of(model)[1] == count
+
+
 def test_teacher_term_only_during_warmup(learnable_data):
     model = transformer(warmup_epochs=2, floor_threshold=0.99)  # every sample violates the floor
     history = fit(model, learnable_data, epochs=3)
