@@ -62,6 +62,14 @@ class P7Defaults:
     gate_mode: str = "last-vs-first"
     duplicate_cosine: float = 0.9999
 
+    # issue 11: negatives and head (the spec's choices by default)
+    head: str = "mlp"  # section 2's head; "residual": c_K + head(h), last layer zero at the start
+    context_negatives: str = "prev"  # section 3: the previous chunk c_K is a negative
+    negative_queue: int = 0  # targets of earlier batches kept as extra negatives (0: none)
+    negatives: str = "batch"  # section 3's pool; "corpus": plus every training chunk
+    # the largest negative bank (rows x D x 4 bytes) that negatives="corpus" accepts: 2 GiB
+    negative_bank_max_bytes: int = 2 * 1024**3
+
     # Optimiser (section 5)
     learning_rate: float = 5e-4
     weight_decay: float = 1e-4
@@ -117,6 +125,9 @@ DEFAULTS = P7Defaults()
 ANCHOR_MODES = ("mean", "attention")
 GATE_MODES = ("last-vs-first", "next-vs-prev")
 MODEL_TYPES = ("transformer", "lstm", "flat")
+HEADS = ("mlp", "residual")
+CONTEXT_NEGATIVES = ("prev", "none", "all")
+NEGATIVE_SOURCES = ("batch", "corpus")
 DEVICES = ("auto", "cpu", "gpu", "metal")
 BACKENDS = ("tensorflow", "jax", "torch")
 # What picks the best epoch (issue 11): the spec's val margin, or a validation retrieval figure under
@@ -138,12 +149,13 @@ def _rule(problems: list[str], ok: bool, name: str, rule: str, value) -> None:
 def model_problems(context_length: int = DEFAULTS.context_length, d_model: int = DEFAULTS.d_model,
                    num_heads: int | None = None, num_layers: int | None = None, ff_dim: int | None = None,
                    dropout: float = DEFAULTS.dropout, input_dim: int | None = None,
-                   model_type: str = DEFAULTS.model_type) -> list[str]:
+                   model_type: str = DEFAULTS.model_type, head: str = DEFAULTS.head) -> list[str]:
     """What is wrong with a model's shape settings (empty when nothing is).
 
     Args:
         context_length, d_model, num_heads, num_layers, ff_dim, dropout, input_dim, model_type: the
             model parameters (None: not given, not checked).
+        head: ``mlp`` (the spec's head) or ``residual`` (``c_K`` plus the head's output).
 
     Returns:
         One message per problem.
@@ -161,6 +173,7 @@ def model_problems(context_length: int = DEFAULTS.context_length, d_model: int =
     _rule(problems, num_layers is None or int(num_layers) >= 1, "num_layers", ">= 1", num_layers)
     _rule(problems, ff_dim is None or int(ff_dim) >= 1, "ff_dim", ">= 1", ff_dim)
     _rule(problems, 0.0 <= float(dropout) < 1.0, "dropout", "in [0, 1)", dropout)
+    _rule(problems, head in HEADS, "head", f"one of {HEADS}", head)
     return problems
 
 
@@ -192,12 +205,16 @@ def loss_problems(temperature: float = DEFAULTS.temperature, margin: float = DEF
                   w_teacher: float = DEFAULTS.w_teacher, floor_threshold: float = DEFAULTS.floor_threshold,
                   gate_threshold: float = DEFAULTS.gate_threshold,
                   gate_weak_weight: float = DEFAULTS.gate_weak_weight,
-                  gate_mode: str = DEFAULTS.gate_mode, warmup_epochs: int = DEFAULTS.warmup_epochs) -> list[str]:
+                  gate_mode: str = DEFAULTS.gate_mode, warmup_epochs: int = DEFAULTS.warmup_epochs,
+                  context_negatives: str = DEFAULTS.context_negatives,
+                  negative_queue: int = DEFAULTS.negative_queue) -> list[str]:
     """What is wrong with the loss settings (spec section 4).
 
     Args:
         temperature, margin, w_rank, w_margin, w_teacher, floor_threshold, gate_threshold,
         gate_weak_weight, gate_mode, warmup_epochs: the loss parameters.
+        context_negatives: which context chunks are InfoNCE negatives (``prev``, ``none``, ``all``).
+        negative_queue: targets of earlier batches kept as extra negatives (0: no queue).
 
     Returns:
         One message per problem.
@@ -211,6 +228,9 @@ def loss_problems(temperature: float = DEFAULTS.temperature, margin: float = DEF
     _rule(problems, 0.0 <= float(gate_weak_weight) <= 1.0, "gate_weak_weight", "in [0, 1]", gate_weak_weight)
     _rule(problems, gate_mode in GATE_MODES, "gate_mode", f"one of {GATE_MODES}", gate_mode)
     _rule(problems, int(warmup_epochs) >= 0, "warmup_epochs", ">= 0", warmup_epochs)
+    _rule(problems, context_negatives in CONTEXT_NEGATIVES, "context_negatives", f"one of {CONTEXT_NEGATIVES}",
+          context_negatives)
+    _rule(problems, int(negative_queue) >= 0, "negative_queue", ">= 0", negative_queue)
     return problems
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from keras import ops
 
 from p7keras import ops as p7ops
-from p7keras.config import DEFAULTS, GATE_MODES
+from p7keras.config import CONTEXT_NEGATIVES, DEFAULTS, GATE_MODES
 
 # Logit given to masked-out negatives: exp() of it underflows to exactly 0 in float32.
 _MASKED_LOGIT = -1e9
@@ -195,6 +195,34 @@ def cosine_floor_teacher_loss(query, target, floor_threshold: float = DEFAULTS.f
     return loss, n_violations
 
 
+def _context_pool(query, target, context, previous, cos_prev, context_negatives):
+    """The context chunks' columns of the negative pool: ``(cosines with the query, cosines with the target)``.
+
+    ``prev``: the previous chunk ``c_K`` (spec section 3); ``all``: the K context chunks; ``none``: none.
+    """
+    if context_negatives == "prev":
+        return [cos_prev[:, None]], [ops.sum(target * previous, axis=-1)[:, None]]
+    if context_negatives == "all":
+        context = p7ops.l2_normalize(context)
+        return [ops.einsum("bd,bkd->bk", query, context)], [ops.einsum("bd,bkd->bk", target, context)]
+    return [], []
+
+
+def _shared_pool(query, target, context, extra_negatives, extra_negative_mask, duplicate_cosine):
+    """Negatives shared by every sample (a queue, a bank): cosines ``(B, N)`` and which count ``(B, N)``.
+
+    A row counts unless ``extra_negative_mask`` leaves it out, it equals the positive (the duplicate
+    rule) or it equals one of the sample's context chunks (their role is ``context_negatives``'s).
+    """
+    extra = p7ops.l2_normalize(extra_negatives)
+    keep = ops.matmul(target, ops.transpose(extra)) < duplicate_cosine
+    in_context = ops.max(ops.einsum("bkd,nd->bkn", p7ops.l2_normalize(context), extra), axis=1)
+    keep = ops.logical_and(keep, in_context < duplicate_cosine)
+    if extra_negative_mask is not None:
+        keep = ops.logical_and(keep, ops.cast(extra_negative_mask, "bool")[None, :])
+    return ops.matmul(query, ops.transpose(extra)), keep
+
+
 def p7_combined_loss(
     query,
     context,
@@ -213,12 +241,17 @@ def p7_combined_loss(
     gate_weak_weight: float = DEFAULTS.gate_weak_weight,
     gate_mode: str = DEFAULTS.gate_mode,
     duplicate_cosine: float = DEFAULTS.duplicate_cosine,
+    context_negatives: str = DEFAULTS.context_negatives,
+    extra_negatives=None,
+    extra_negative_mask=None,
 ):
     """The full P7 objective with every component and metric of spec section 5.
 
-    Negative pool per sample (spec section 3): the previous chunk ``c_K``, the ``M`` hard negatives,
-    and (``in_batch_negatives``) the other ``B−1`` targets of the batch; negatives equal to the
-    positive (cosine ≥ ``duplicate_cosine``) are masked out of the softmax.
+    Negative pool per sample (spec section 3): the previous chunk ``c_K`` (``context_negatives``), the
+    ``M`` hard negatives, (``in_batch_negatives``) the other ``B−1`` targets of the batch and the
+    ``extra_negatives`` shared by every sample (a queue of earlier targets, a bank of training chunks);
+    negatives equal to the positive (cosine ≥ ``duplicate_cosine``) are masked out of the softmax.
+    ``context_negatives`` only shapes this pool; the prev-repel margin term always uses ``c_K``.
 
     ``loss = w_rank·loss_rank + w_margin·loss_margin + w_teacher·loss_teacher`` where
     ``loss_rank = mean_i(w_i·L_rank,i)``, ``loss_margin = mean_i(w_i·L_margin,i)`` (``w_i`` the gate
@@ -227,6 +260,7 @@ def p7_combined_loss(
     Example:
 
         terms = p7_combined_loss(q, contexts, targets, hard_negs, teacher_active=1.0)
+        terms = p7_combined_loss(q, contexts, targets, context_negatives="none", extra_negatives=bank)
         terms["loss"], terms["margin"]
 
     Args:
@@ -238,11 +272,18 @@ def p7_combined_loss(
         in_batch_negatives: use the other targets of the batch as negatives.
         temperature, margin, w_rank, w_margin, w_teacher, floor_threshold, gate_threshold,
         gate_weak_weight, gate_mode, duplicate_cosine: spec section 4 parameters.
+        context_negatives: which context chunks are InfoNCE negatives: ``"prev"`` (``c_K``, the spec's),
+            ``"none"`` or ``"all"`` (the K chunks).
+        extra_negatives: optional ``(N, D)`` negatives of every sample; a row equal to one of the
+            sample's context chunks is left out (the context's role is ``context_negatives``'s).
+        extra_negative_mask: optional ``(N,)`` boolean, False for rows of ``extra_negatives`` to leave out.
 
     Returns:
         Dict of scalars: ``loss``, ``loss_rank``, ``loss_margin``, ``loss_teacher``, ``cos_next``,
         ``cos_prev``, ``margin``, ``cos_anchor``, ``gate_weight_mean``, ``teacher_violations``.
     """
+    if context_negatives not in CONTEXT_NEGATIVES:
+        raise ValueError(f"context_negatives must be one of {CONTEXT_NEGATIVES}, got {context_negatives!r}")
     context = ops.convert_to_tensor(context)
     query = p7ops.l2_normalize(query)
     target = p7ops.l2_normalize(target)
@@ -251,9 +292,8 @@ def p7_combined_loss(
     cos_next = ops.sum(query * target, axis=-1)
     cos_prev = ops.sum(query * previous, axis=-1)
 
-    # Negative pool as cosines: (B, 1 + M + B). Columns: previous, hard negatives, batch targets.
-    negative_cos = [cos_prev[:, None]]
-    duplicate_cos = [ops.sum(target * previous, axis=-1)[:, None]]
+    # Negative pool as cosines (B, N): context chunks, hard negatives, batch targets, shared negatives.
+    negative_cos, duplicate_cos = _context_pool(query, target, context, previous, cos_prev, context_negatives)
     if hard_negatives is not None:
         hard_negatives = p7ops.l2_normalize(hard_negatives)
         negative_cos.append(ops.einsum("bd,bmd->bm", query, hard_negatives))
@@ -268,12 +308,20 @@ def p7_combined_loss(
     for dup, extra in zip(duplicate_cos, valid):
         keep = dup < duplicate_cosine
         negative_valid.append(keep if extra is None else ops.logical_and(keep, extra))
-    rank = _masked_info_nce(
-        cos_next,
-        ops.concatenate(negative_cos, axis=1),
-        ops.concatenate(negative_valid, axis=1),
-        temperature,
-    )
+    if extra_negatives is not None:
+        shared_cos, shared_valid = _shared_pool(query, target, context, extra_negatives, extra_negative_mask,
+                                                duplicate_cosine)
+        negative_cos.append(shared_cos)
+        negative_valid.append(shared_valid)
+    if negative_cos:
+        rank = _masked_info_nce(
+            cos_next,
+            ops.concatenate(negative_cos, axis=1),
+            ops.concatenate(negative_valid, axis=1),
+            temperature,
+        )
+    else:  # an empty pool: the softmax holds the positive alone
+        rank = ops.zeros_like(cos_next)
     margin_loss = ops.relu(margin - cos_next + cos_prev)
     gate = directional_gate_weights(context, target, gate_threshold, gate_weak_weight, gate_mode)
     teacher, violations = cosine_floor_teacher_loss(query, target, floor_threshold)

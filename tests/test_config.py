@@ -15,9 +15,12 @@ def test_defaults_pass_every_check():
     (model_problems(context_length=1), "context_length must be >= 2, got 1"),
     (model_problems(d_model=10, num_heads=4), "d_model must be divisible by num_heads=4, got 10"),
     (model_problems(dropout=1.0), "dropout must be in [0, 1), got 1.0"),
+    (model_problems(head="deep"), "head must be one of ('mlp', 'residual'), got 'deep'"),
     (anchor_problems(anchor_lambda=0.95), "anchor_lambda must be in [0.6, 0.9], got 0.95"),
     (anchor_problems(anchor_mode="median"), "anchor_mode must be one of ('mean', 'attention'), got 'median'"),
     (loss_problems(temperature=0), "temperature must be > 0, got 0"),
+    (loss_problems(context_negatives="x"), "context_negatives must be one of ('prev', 'none', 'all'), got 'x'"),
+    (loss_problems(negative_queue=-1), "negative_queue must be >= 0, got -1"),
     (loss_problems(gate_mode="x"), "gate_mode must be one of ('last-vs-first', 'next-vs-prev'), got 'x'"),
     (run_problems(batch_size=1), "batch_size must be >= 2 (in-batch negatives need other samples), got 1"),
     (run_problems(learning_rate=0.0), "learning_rate must be > 0, got 0.0"),
@@ -107,3 +110,24 @@ def test_synthetic_size_with_a_data_file_is_refused():
     with pytest.raises(ValueError, match="--num-articles size the synthetic corpus and cannot be used with a data"):
         TrainConfig(data="x.npz", num_articles=10).check()
     assert TrainConfig(num_articles=10, dim=16).synthetic == {"num_articles": 10, "dim": 16}
+
+
+# issue 11: negatives and head
+ISSUE_11_FLAGS = [(["--head", "residual"], {"head": "residual"}),
+                  (["--context-negatives", "none"], {"context_negatives": "none"}),
+                  (["--negative-queue", "256"], {"negative_queue": 256})]
+
+
+@pytest.mark.parametrize("flags, settings", ISSUE_11_FLAGS)
+def test_issue_11_flags_reach_the_model_with_the_spec_defaults(flags, settings):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser, unset=True)
+    assert train_settings(parser.parse_args(flags)) == settings
+    config = TrainConfig(**settings)
+    config.check()
+    assert {name: config.model_kwargs()[name] for name in settings} == settings
+    for name in settings:
+        assert getattr(TrainConfig(), name) == getattr(DEFAULTS, name)
+        assert name in TrainConfig().model_kwargs()

@@ -81,14 +81,17 @@ def test_cosine_floor_teacher_hand_computed():
     assert float(to_np(n)) == 0.0 and float(to_np(loss)) == 0.0
 
 
-def reference_combined(q, batch, teacher_active, **p):
-    """Straight numpy transcription of spec sections 3-5."""
+def reference_combined(q, batch, teacher_active, context_negatives="prev", extra=None, extra_mask=None, **p):
+    """Straight numpy transcription of spec sections 3-5 (and issue 11's pool options)."""
     c, y, h = batch["context"], batch["target"], batch["hard_negatives"]
     q, y, prev = unit(q), unit(y), unit(c[:, -1])
     b = len(q)
     rank = np.zeros(b)
+    shared = [] if extra is None else [unit(e) for e, keep in zip(extra, extra_mask) if keep]
     for i in range(b):
-        pool = [prev[i]] + list(unit(h[i])) + [y[j] for j in range(b) if j != i]
+        own = {"prev": [prev[i]], "none": [], "all": list(unit(c[i]))}[context_negatives]
+        others = [n for n in shared if max(np.dot(unit(c[i]), n)) < 0.9999]  # the context's role is own's
+        pool = own + list(unit(h[i])) + [y[j] for j in range(b) if j != i] + others
         pool = [n for n in pool if np.dot(n, y[i]) < 0.9999]
         logits = np.array([np.dot(q[i], y[i])] + [np.dot(q[i], n) for n in pool]) / p["temperature"]
         rank[i] = -logits[0] + np.log(np.sum(np.exp(logits)))
@@ -114,9 +117,17 @@ def reference_combined(q, batch, teacher_active, **p):
     }
 
 
-@pytest.mark.parametrize("teacher_active", [0.0, 1.0])
-def test_p7_combined_loss_matches_reference(teacher_active):
+@pytest.mark.parametrize("teacher_active, context_negatives, shared", [
+    (0.0, "prev", False), (1.0, "prev", False), (0.0, "none", False), (1.0, "all", False),
+    (0.0, "prev", True), (0.0, "none", True), (1.0, "all", True),
+])
+def test_p7_combined_loss_matches_reference(teacher_active, context_negatives, shared):
     batch = rotation_batches(n=12, seed=3)
+    extra = extra_mask = None
+    if shared:  # 9 shared negatives: one masked, one equal to a positive, one equal to a context chunk
+        extra = np.concatenate([rotation_batches(n=6, seed=4)["target"], batch["target"][2:3],
+                                batch["context"][5, 1:2], batch["context"][7, 3:4]])
+        extra_mask = np.array([1, 1, 0, 1, 1, 1, 1, 1, 1], bool)
     rng = np.random.default_rng(0)
     q = unit(batch["target"] + 0.8 * rng.standard_normal(batch["target"].shape))
     batch["hard_negatives"][0, 0] = batch["target"][0]  # a duplicate of the positive: masked
@@ -125,12 +136,35 @@ def test_p7_combined_loss_matches_reference(teacher_active):
         floor_threshold=0.5, gate_threshold=0.03, gate_weak_weight=0.25,
     )
     got = losses.p7_combined_loss(
-        q, batch["context"], batch["target"], batch["hard_negatives"], teacher_active=teacher_active, **params
+        q, batch["context"], batch["target"], batch["hard_negatives"], teacher_active=teacher_active,
+        context_negatives=context_negatives, extra_negatives=extra, extra_negative_mask=extra_mask, **params
     )
-    want = reference_combined(q, batch, teacher_active, **params)
+    want = reference_combined(q, batch, teacher_active, context_negatives, extra, extra_mask, **params)
     assert set(got) == set(want)
     for name, value in want.items():
         np.testing.assert_allclose(float(to_np(got[name])), value, rtol=1e-4, atol=1e-5, err_msg=name)
     assert want["teacher_violations"] > 0  # the case exercises the teacher term
     if teacher_active == 0.0:
         assert float(to_np(got["loss_teacher"])) == 0.0
+
+
+def test_context_negatives_none_ignores_the_previous_chunk_and_all_adds_every_context_chunk():
+    batch = rotation_batches(n=8, seed=6)
+    q = batch["target"]
+    near = {**batch, "context": batch["context"].copy()}
+    near["context"][:, -1] = unit(q + 0.05)  # c_K almost the query: a strong negative when it is in the pool
+    params = dict(gate_weak_weight=1.0, temperature=1.0)  # gate weights 1: loss_rank sees the pool only
+
+    def rank(data, mode):
+        terms = losses.p7_combined_loss(q, data["context"], data["target"], data["hard_negatives"],
+                                        context_negatives=mode, **params)
+        return float(to_np(terms["loss_rank"]))
+
+    assert rank(near, "none") == pytest.approx(rank(batch, "none"), abs=1e-6)
+    assert rank(near, "prev") > rank(batch, "prev") + 0.01
+    assert rank(batch, "all") > rank(batch, "prev") > rank(batch, "none")
+    margin = [float(to_np(losses.p7_combined_loss(q, near["context"], near["target"], context_negatives=mode)
+                          ["loss_margin"])) for mode in ("prev", "none", "all")]
+    assert margin[0] == margin[1] == margin[2] > 0  # prev-repel keeps its own definition
+    with pytest.raises(ValueError, match="context_negatives must be one of"):
+        losses.p7_combined_loss(q, batch["context"], batch["target"], context_negatives="some")

@@ -21,6 +21,7 @@ import keras
 from keras import ops
 
 from p7keras import losses
+from p7keras import ops as p7ops
 from p7keras.config import (
     CONTEXT_KEY,
     DEFAULTS,
@@ -59,6 +60,7 @@ LOSS_PARAMETERS = {
     "gate_threshold": DEFAULTS.gate_threshold,
     "gate_weak_weight": DEFAULTS.gate_weak_weight,
     "gate_mode": DEFAULTS.gate_mode,
+    "context_negatives": DEFAULTS.context_negatives,
 }
 
 
@@ -77,8 +79,14 @@ class P7Ranker(BackendSteps, keras.Model):
         anchor_mode: ``"mean"`` (context centroid) or ``"attention"``.
         warmup_epochs: epochs with the teacher term on (set per epoch by ``TeacherWarmup``).
         in_batch_negatives: use the batch's other targets as negatives.
+        head: ``"mlp"`` (the spec's head) or ``"residual"``: the raw prediction is ``c_K + g(h)`` with the
+            head's last Dense initialised to zero, so an untrained model predicts
+            ``normalize(λ·c_K + (1−λ)·anchor)``.
         temperature, margin, w_rank, w_margin, w_teacher, floor_threshold, gate_threshold,
         gate_weak_weight, gate_mode: loss parameters of spec section 4.
+        context_negatives: which context chunks are InfoNCE negatives: ``"prev"`` (spec), ``"none"``, ``"all"``.
+        negative_queue: N > 0 keeps the targets of the last N training samples (of earlier batches, first in,
+            first out) as extra negatives of every sample (0: no queue). Its variables are built with D.
     """
 
     def __init__(
@@ -94,18 +102,23 @@ class P7Ranker(BackendSteps, keras.Model):
         anchor_mode: str = DEFAULTS.anchor_mode,
         warmup_epochs: int = DEFAULTS.warmup_epochs,
         in_batch_negatives: bool = True,
+        head: str = DEFAULTS.head,
+        negative_queue: int = DEFAULTS.negative_queue,
         **kwargs,
     ):
         loss_params = {name: kwargs.pop(name, default) for name, default in LOSS_PARAMETERS.items()}
         super().__init__(**kwargs)
-        raise_problems(model_problems(context_length, d_model, dropout=dropout, input_dim=input_dim)
-                       + loss_problems(warmup_epochs=warmup_epochs, **loss_params))
+        raise_problems(model_problems(context_length, d_model, dropout=dropout, input_dim=input_dim, head=head)
+                       + loss_problems(warmup_epochs=warmup_epochs, negative_queue=negative_queue, **loss_params))
         self.context_length = int(context_length)
         self.input_dim = None if input_dim is None else int(input_dim)
         self.d_model = int(d_model)
         self.dropout = float(dropout)
         self.warmup_epochs = int(warmup_epochs)
         self.in_batch_negatives = bool(in_batch_negatives)
+        self.head = str(head)
+        self.negative_queue = int(negative_queue)
+        self.queue_vectors = self.queue_count = None  # built with D when negative_queue > 0
         self.loss_params = loss_params
         self.anchor = SemanticAnchor(
             anchor_mode=anchor_mode,
@@ -172,9 +185,17 @@ class P7Ranker(BackendSteps, keras.Model):
         encoded_shape = self._build_encoder((None, self.context_length, self.d_model))
         self.head_hidden.build((None, self.d_model))
         self.head_norm.build((None, self.d_model))
-        self.head_output = keras.layers.Dense(self.input_dim, name="head_output")
+        # The residual head starts as the identity on c_K: its last layer is zero.
+        zero = {"kernel_initializer": "zeros", "bias_initializer": "zeros"}
+        initializers = zero if self.head == "residual" else {}
+        self.head_output = keras.layers.Dense(self.input_dim, name="head_output", **initializers)
         self.head_output.build((None, self.d_model))
         self.anchor.build((None, self.input_dim), batch_shape, encoded_shape)
+        if self.negative_queue:
+            self.queue_vectors = self.add_weight(name="queue_vectors", shape=(self.negative_queue, self.input_dim),
+                                                 initializer="zeros", trainable=False)
+            self.queue_count = self.add_weight(name="queue_count", shape=(), initializer="zeros",
+                                               trainable=False, dtype="int32")
         self.built = True
 
     # ------------------------------------------------------------------------------ forward pass
@@ -191,6 +212,8 @@ class P7Ranker(BackendSteps, keras.Model):
         self._check_context_shape(context.shape)
         last, encoded = self._encode(self.input_projection(context), training)
         raw = self.head_output(self.head_norm(self.head_hidden(last)))
+        if self.head == "residual":
+            raw = context[:, -1] + raw
         return self.anchor(self.head_unit(raw), context, encoded)
 
     def compute_output_shape(self, input_shape):
@@ -243,11 +266,45 @@ class P7Ranker(BackendSteps, keras.Model):
             hard_negatives,
             teacher_active=self.teacher_active,
             in_batch_negatives=self.in_batch_negatives,
+            **self._shared_negatives(),
             **self.loss_params,
         )
         terms["anchor_lambda"] = self.anchor.anchor_lambda
         terms["batch_size"] = ops.cast(ops.shape(target)[0], "float32")
         return terms
+
+    def _shared_negatives(self) -> dict:
+        """``p7_combined_loss``'s ``extra_negatives``/``extra_negative_mask``: the queue's filled rows."""
+        if not self.negative_queue:
+            return {}
+        filled = ops.arange(self.negative_queue, dtype="int32") < ops.minimum(self.queue_count.value,
+                                                                               self.negative_queue)
+        return {"extra_negatives": self.queue_vectors.value, "extra_negative_mask": filled}
+
+    def update_negative_queue(self, data) -> None:
+        """Pushes a training batch's targets into the negative queue (first in, first out; every backend).
+
+        The train steps call it after the loss, so a batch is never its own queued negative; ``test_step``
+        never does. Slot ``j`` receives the last batch row ``i`` with ``(count + i) mod N == j``, so a batch
+        larger than the queue keeps its last N targets. Nothing happens with ``negative_queue=0``.
+
+        Example:
+
+            model.update_negative_queue({"context": contexts, "target": targets})
+
+        Args:
+            data: a training batch in the contract of this module.
+        """
+        if not self.negative_queue:
+            return
+        _, target, _ = self._unpack_batch(data)
+        size, queue, count = self.negative_queue, self.queue_vectors.value, self.queue_count.value
+        batch = ops.cast(ops.shape(target)[0], "int32")
+        offset = ops.mod(ops.arange(size, dtype="int32") - count, size)  # first batch row of slot j
+        last = offset + size * ops.floor_divide(batch - 1 - offset, size)  # last batch row of slot j
+        rows = ops.take(p7ops.l2_normalize(target), ops.clip(last, 0, batch - 1), axis=0)
+        self.queue_vectors.assign(ops.where((offset < batch)[:, None], rows, queue))
+        self.queue_count.assign(count + batch)
 
     def loss_terms(self, batch, training: bool = False) -> dict[str, float]:
         """``compute_terms`` on in-memory arrays, as Python floats (for notebooks and tests).
@@ -397,6 +454,8 @@ class P7Ranker(BackendSteps, keras.Model):
             "anchor_mode": self.anchor.anchor_mode,
             "warmup_epochs": self.warmup_epochs,
             "in_batch_negatives": self.in_batch_negatives,
+            "head": self.head,
+            "negative_queue": self.negative_queue,
         }
         config.update(self.loss_params)
         return config

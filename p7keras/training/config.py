@@ -21,9 +21,11 @@ import dataclasses
 from p7keras.config import (
     ANCHOR_MODES,
     BACKENDS,
+    CONTEXT_NEGATIVES,
     DEFAULTS,
     DEVICES,
     GATE_MODES,
+    HEADS,
     MODEL_TYPES,
     SELECT_METRICS,
     anchor_problems,
@@ -97,6 +99,10 @@ class TrainConfig:
     # issue 11: selection and λ range
     select: str = DEFAULTS.select
     patience: int = DEFAULTS.patience
+    # issue 11: negatives and head
+    head: str = DEFAULTS.head
+    context_negatives: str = DEFAULTS.context_negatives
+    negative_queue: int = DEFAULTS.negative_queue
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
@@ -159,12 +165,14 @@ class TrainConfig:
                 problems.append(f"{name} must be >= 1, got {value!r}")
         problems += model_problems(self.context_length, self.d_model,
                                    self.num_heads if self.model_type == "transformer" else None,
-                                   self.num_layers, self.ff_dim, self.dropout, model_type=self.model_type)
+                                   self.num_layers, self.ff_dim, self.dropout, model_type=self.model_type,
+                                   head=self.head)
         problems += anchor_problems(self.anchor_lambda, self.anchor_lambda_min, self.anchor_lambda_max,
                                     self.anchor_mode)
         problems += loss_problems(self.temperature, self.margin, self.w_rank, self.w_margin, self.w_teacher,
                                   self.floor_threshold, self.gate_threshold, self.gate_weak_weight,
-                                  self.gate_mode, self.warmup_epochs)
+                                  self.gate_mode, self.warmup_epochs, self.context_negatives,
+                                  self.negative_queue)
         problems += run_problems(self.batch_size, self.epochs, self.learning_rate, self.weight_decay,
                                  self.hard_negatives, self.device, self.backend, self.select, self.patience)
         if not (self.exp_name and "/" not in self.exp_name and self.exp_name not in (".", "..")):
@@ -179,7 +187,8 @@ class TrainConfig:
         """Constructor arguments of the model this config describes (the same names as the fields)."""
         names = ["context_length", "d_model", "dropout", "anchor_lambda", "anchor_lambda_min", "anchor_lambda_max",
                  "anchor_learnable", "anchor_mode", "warmup_epochs", "temperature", "margin", "w_rank",
-                 "w_margin", "w_teacher", "floor_threshold", "gate_threshold", "gate_weak_weight", "gate_mode"]
+                 "w_margin", "w_teacher", "floor_threshold", "gate_threshold", "gate_weak_weight", "gate_mode",
+                 "head", "context_negatives", "negative_queue"]
         if self.num_layers is not None and self.model_type in ("transformer", "lstm"):
             names.append("num_layers")
         if self.model_type == "transformer":
@@ -254,6 +263,13 @@ TRAIN_FLAGS = (
      "the best model (0: no early stopping)", {}),
     ("model", ("--lambda-range",), ("anchor_lambda_min", "anchor_lambda_max"), "λ bounds [LO, HI] of the "
      "anchor (a range outside the spec's is noted in the verdict)", {"type": float, "metavar": ("LO", "HI")}),
+    # issue 11: negatives and head
+    ("model", ("--head",), "head", "mlp: the spec's head; residual: c_K + head(h), last layer zero at the start "
+     "(an untrained model predicts the anchored c_K)", {"choices": HEADS}),
+    ("loss", ("--context-negatives",), "context_negatives", "context chunks among the InfoNCE negatives: prev "
+     "(c_K, the spec's), none or all (the prev-repel term keeps c_K; see --w-margin)", {"choices": CONTEXT_NEGATIVES}),
+    ("loss", ("--negative-queue",), "negative_queue", "N, targets of earlier training batches kept (first in, "
+     "first out) as extra negatives of every sample (0: none)", {}),
 )
 TRAIN_GROUPS = ("data", "model", "loss", "run")
 

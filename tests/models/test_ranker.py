@@ -8,7 +8,7 @@ import keras
 from keras import ops
 
 import p7keras
-from tests.helpers import D, K, rotation_batches
+from tests.helpers import D, K, rotation_batches, unit
 
 SMALL = dict(context_length=K, d_model=32, num_heads=4, num_layers=2, ff_dim=64, dropout=0.0)
 
@@ -78,6 +78,70 @@ def test_positional_embedding_is_non_zero_and_trains(learnable_data):
     fit(model, learnable_data, epochs=1)
     after = ops.convert_to_numpy(model.positions.embeddings)
     assert np.abs(after - before).max() > 1e-4
+
+
+@pytest.mark.parametrize("make", [transformer, lstm], ids=["transformer", "lstm"])
+def test_residual_head_starts_at_the_anchored_last_chunk_and_learns(make, learnable_data):
+    model = make(input_dim=D, head="residual")
+    contexts = learnable_data[1]["context"][:16]
+    lam = model.anchor_lambda
+    direct = unit(lam * contexts[:, -1] + (1 - lam) * unit(contexts.mean(axis=1)))
+    np.testing.assert_allclose(model.predict(contexts, verbose=0), direct, atol=1e-6)
+    fit(model, learnable_data, epochs=2)
+    assert np.abs(model.predict(contexts, verbose=0) - direct).max() > 1e-2
+
+
+@pytest.mark.parametrize("mode", ["none", "all"])
+def test_context_negatives_reach_the_loss(mode):
+    batch = rotation_batches(n=8, seed=3)
+    model = transformer(input_dim=D, context_negatives=mode)
+    query = model.predict(batch["context"], verbose=0)
+    want = p7keras.losses.p7_combined_loss(query, batch["context"], batch["target"], batch["hard_negatives"],
+                                           context_negatives=mode)["loss_rank"]
+    assert model.loss_terms(batch)["loss_rank"] == pytest.approx(float(ops.convert_to_numpy(want)), rel=1e-5)
+
+
+def queue_of(model):
+    return ops.convert_to_numpy(model.queue_vectors), int(ops.convert_to_numpy(model.queue_count))
+
+
+def test_negative_queue_fills_in_order_wraps_and_serves_as_negatives():
+    model = transformer(input_dim=D, negative_queue=5)
+    data = rotation_batches(n=14, seed=4)
+    batches = [{name: ops.convert_to_tensor(v[rows]) for name, v in data.items()}
+               for rows in (slice(0, 3), slice(3, 7), slice(7, 14))]
+    t = data["target"]
+    model.update_negative_queue(batches[0])
+    queue, count = queue_of(model)
+    np.testing.assert_allclose(queue[:3], t[:3], atol=1e-6)
+    assert count == 3 and not queue[3:].any()
+    # Only the filled rows are negatives: the loss equals the loss with those rows as extra negatives.
+    probe = rotation_batches(n=6, seed=5)
+    query = model.predict(probe["context"], verbose=0)
+    want = [float(ops.convert_to_numpy(p7keras.losses.p7_combined_loss(
+        query, probe["context"], probe["target"], probe["hard_negatives"], extra_negatives=extra)["loss_rank"]))
+        for extra in (t[:3], None)]
+    got = model.loss_terms(probe)["loss_rank"]
+    assert got == pytest.approx(want[0], rel=1e-5) and got > want[1]
+    model.update_negative_queue(batches[1])  # wraps: slots 3, 4, 0, 1
+    np.testing.assert_allclose(queue_of(model)[0], t[[5, 6, 2, 3, 4]], atol=1e-6)
+    model.update_negative_queue(batches[2])  # larger than the queue: its last 5 targets stay
+    queue, count = queue_of(model)
+    np.testing.assert_allclose(queue, t[[10, 11, 12, 13, 9]], atol=1e-6)
+    assert count == 14
+
+
+def test_negative_queue_is_filled_by_fit_and_not_by_evaluation(learnable_data):
+    train, val = learnable_data
+    model = transformer(negative_queue=16)
+    model.compile(optimizer=keras.optimizers.AdamW(3e-3, global_clipnorm=1.0))
+    history = model.fit(train, validation_data=val, batch_size=32, epochs=2, shuffle=False, verbose=0).history
+    assert history["loss"][1] < history["loss"][0]
+    queue, count = queue_of(model)
+    assert count == 2 * len(train["target"])  # training batches only
+    np.testing.assert_allclose(queue, train["target"][-16:], atol=1e-5)
+    model.evaluate(val, batch_size=32, verbose=0)
+    assert queue_of(model)[1] == count
 
 
 def test_teacher_term_only_during_warmup(learnable_data):

@@ -11,8 +11,9 @@ from tests.models.test_ranker import SMALL, flat, lstm, transformer
 
 @pytest.mark.parametrize(
     "make",
-    [transformer, lstm, flat, lambda: transformer(anchor_mode="attention", anchor_learnable=False, anchor_lambda=0.65)],
-    ids=["transformer", "lstm", "flat", "attention-fixed"],
+    [transformer, lstm, flat, lambda: transformer(anchor_mode="attention", anchor_learnable=False, anchor_lambda=0.65),
+     lambda: lstm(head="residual", context_negatives="none", negative_queue=8)],
+    ids=["transformer", "lstm", "flat", "attention-fixed", "residual"],
 )
 def test_keras_round_trip_gives_identical_predictions(make, tmp_path, learnable_data):
     model = make()
@@ -36,6 +37,14 @@ def test_unbuilt_model_config_round_trip():
     clone = p7keras.TransformerP7Ranker.from_config(model.get_config())
     assert clone.get_config() == model.get_config()
     assert clone.loss_params["gate_mode"] == "next-vs-prev" and clone.loss_params["margin"] == 0.1
+
+
+def test_configs_written_before_issue_11_load_with_the_spec_defaults():
+    old = p7keras.TransformerP7Ranker(**SMALL).get_config()
+    for name in ("head", "context_negatives", "negative_queue"):
+        old.pop(name)
+    clone = p7keras.TransformerP7Ranker.from_config(old)
+    assert clone.head == "mlp" and clone.loss_params["context_negatives"] == "prev" and clone.negative_queue == 0
 
 
 @pytest.mark.skipif(keras.backend.backend() == "torch", reason="SavedModel export needs TensorFlow or JAX")

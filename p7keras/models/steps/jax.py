@@ -42,6 +42,9 @@ class JAXSteps:
         trainable, optimizer_variables = self.optimizer.stateless_apply(
             optimizer_variables, gradients, trainable
         )
+        # The negative queue is non-trainable state: its update is carried out of the step like the rest.
+        _, non_trainable = _stateless(self.non_trainable_variables, non_trainable,
+                                      lambda: self.update_negative_queue(data))
         logs, metrics_variables = self._stateless_logs(metrics_variables, terms)
         return logs, (trainable, non_trainable, optimizer_variables, metrics_variables)
 

@@ -13,6 +13,7 @@ class TensorFlowSteps:
         variables = self.trainable_variables
         gradients = tape.gradient(scaled_loss, variables)
         self.optimizer.apply(gradients, variables)
+        self.update_negative_queue(data)
         return self._update_trackers(terms)
 
     def test_step(self, data):

@@ -14,6 +14,7 @@ class TorchSteps:
         gradients = [v.value.grad for v in variables]
         with torch.no_grad():
             self.optimizer.apply(gradients, variables)
+            self.update_negative_queue(data)
         return self._update_trackers(terms)
 
     def test_step(self, data):
