@@ -198,14 +198,28 @@ def cosine_floor_teacher_loss(query, target, floor_threshold: float = DEFAULTS.f
 def _context_pool(query, target, context, previous, cos_prev, context_negatives):
     """The context chunks' columns of the negative pool: ``(cosines with the query, cosines with the target)``.
 
-    ``prev``: the previous chunk ``c_K`` (spec section 3); ``all``: the K context chunks; ``none``: none.
+    ``prev``: the previous chunk ``c_K`` (spec section 3); ``all``: the K context chunks; ``older``: the
+    K−1 chunks before ``c_K``; ``none``: none.
     """
     if context_negatives == "prev":
         return [cos_prev[:, None]], [ops.sum(target * previous, axis=-1)[:, None]]
-    if context_negatives == "all":
-        context = p7ops.l2_normalize(context)
+    if context_negatives in ("all", "older"):
+        context = p7ops.l2_normalize(context if context_negatives == "all" else context[:, :-1])
         return [ops.einsum("bd,bkd->bk", query, context)], [ops.einsum("bd,bkd->bk", target, context)]
     return [], []
+
+
+def _left_out_context(context, context_negatives):
+    """The context chunks that must not enter the pool through another door (hard negatives): ``(B, J, D)``.
+
+    ``none`` leaves every context chunk out, ``older`` the previous chunk ``c_K``; ``prev`` and ``all``
+    (the spec's pool and its superset) leave nothing out, so the spec's hard negatives are unchanged.
+    """
+    if context_negatives == "none":
+        return p7ops.l2_normalize(context)
+    if context_negatives == "older":
+        return p7ops.l2_normalize(context[:, -1:])
+    return None
 
 
 def _shared_pool(query, target, context, extra_negatives, extra_negative_mask, duplicate_cosine):
@@ -299,6 +313,9 @@ def p7_combined_loss(
         negative_cos.append(ops.einsum("bd,bmd->bm", query, hard_negatives))
         duplicate_cos.append(ops.einsum("bd,bmd->bm", target, hard_negatives))
     valid = [None] * len(negative_cos)
+    left_out = _left_out_context(context, context_negatives)
+    if hard_negatives is not None and left_out is not None:  # an in-article negative that is a left-out chunk
+        valid[-1] = ops.max(ops.einsum("bjd,bmd->bjm", left_out, hard_negatives), axis=1) < duplicate_cosine
     if in_batch_negatives:
         batch_size = ops.shape(target)[0]
         negative_cos.append(ops.matmul(query, ops.transpose(target)))

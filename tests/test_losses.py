@@ -89,9 +89,11 @@ def reference_combined(q, batch, teacher_active, context_negatives="prev", extra
     rank = np.zeros(b)
     shared = [] if extra is None else [unit(e) for e, keep in zip(extra, extra_mask) if keep]
     for i in range(b):
-        own = {"prev": [prev[i]], "none": [], "all": list(unit(c[i]))}[context_negatives]
+        own = {"prev": [prev[i]], "none": [], "older": list(unit(c[i][:-1])), "all": list(unit(c[i]))}[context_negatives]
         others = [n for n in shared if max(np.dot(unit(c[i]), n)) < 0.9999]  # the context's role is own's
-        pool = own + list(unit(h[i])) + [y[j] for j in range(b) if j != i] + others
+        left_out = {"none": list(unit(c[i])), "older": [prev[i]]}.get(context_negatives, [])
+        hard = [n for n in unit(h[i]) if all(np.dot(n, x) < 0.9999 for x in left_out)]
+        pool = own + hard + [y[j] for j in range(b) if j != i] + others
         pool = [n for n in pool if np.dot(n, y[i]) < 0.9999]
         logits = np.array([np.dot(q[i], y[i])] + [np.dot(q[i], n) for n in pool]) / p["temperature"]
         rank[i] = -logits[0] + np.log(np.sum(np.exp(logits)))
@@ -118,8 +120,8 @@ def reference_combined(q, batch, teacher_active, context_negatives="prev", extra
 
 
 @pytest.mark.parametrize("teacher_active, context_negatives, shared", [
-    (0.0, "prev", False), (1.0, "prev", False), (0.0, "none", False), (1.0, "all", False),
-    (0.0, "prev", True), (0.0, "none", True), (1.0, "all", True),
+    (0.0, "prev", False), (1.0, "prev", False), (0.0, "none", False), (1.0, "all", False), (0.0, "older", False),
+    (0.0, "prev", True), (0.0, "none", True), (1.0, "all", True), (0.0, "older", True),
 ])
 def test_p7_combined_loss_matches_reference(teacher_active, context_negatives, shared):
     batch = rotation_batches(n=12, seed=3)
@@ -131,6 +133,8 @@ def test_p7_combined_loss_matches_reference(teacher_active, context_negatives, s
     rng = np.random.default_rng(0)
     q = unit(batch["target"] + 0.8 * rng.standard_normal(batch["target"].shape))
     batch["hard_negatives"][0, 0] = batch["target"][0]  # a duplicate of the positive: masked
+    batch["hard_negatives"][1, 1] = batch["context"][1, -1]  # c_K as an in-article negative: out with none/older
+    batch["hard_negatives"][2, 0] = batch["context"][2, 0]  # an older context chunk: out with none only
     params = dict(
         temperature=0.1, margin=0.07, w_rank=1.0, w_margin=0.5, w_teacher=0.2,
         floor_threshold=0.5, gate_threshold=0.03, gate_weak_weight=0.25,

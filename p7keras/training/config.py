@@ -267,7 +267,7 @@ TRAIN_FLAGS = (
     ("model", ("--head",), "head", "mlp: the spec's head; residual: c_K + head(h), last layer zero at the start "
      "(an untrained model predicts the anchored c_K)", {"choices": HEADS}),
     ("loss", ("--context-negatives",), "context_negatives", "context chunks among the InfoNCE negatives: prev "
-     "(c_K, the spec's), none or all (the prev-repel term keeps c_K; see --w-margin)", {"choices": CONTEXT_NEGATIVES}),
+     "(c_K, the spec's), none, older (c_1..c_{K-1}) or all (the prev-repel term keeps c_K; see --w-margin)", {"choices": CONTEXT_NEGATIVES}),
     ("loss", ("--negative-queue",), "negative_queue", "N, targets of earlier training batches kept (first in, "
      "first out) as extra negatives of every sample (0: none)", {}),
 )
