@@ -19,9 +19,10 @@ from __future__ import annotations
 import argparse
 
 from p7keras.training.config import add_train_arguments, train_settings
-from tuner.config import DEFAULT_DIRECTORY, DEFAULT_EXP_NAME, TENSORFLOW_TRIALS_PER_PROCESS, TUNER_KINDS, SearchConfig
+from p7keras.training.presets import PRESET_GRIDS
+from tuner.config import DEFAULT_DIRECTORY, DEFAULT_GRID, DEFAULT_EXP_NAME, TENSORFLOW_TRIALS_PER_PROCESS, TUNER_KINDS, SearchConfig
 from tuner.results import OBJECTIVES
-from tuner.spaces import SPACES
+from tuner.spaces import SPACES, get_space
 
 # Help texts of the training flags that say something else for a search.
 _TEXTS = {
@@ -43,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """
     search = parser.add_argument_group("search")
     grids = "; ".join(f"{space.name}: {space.description}" for space in SPACES.values())
-    search.add_argument("--grid", default="priority1", help=f"search space (default priority1) — {grids}")
+    search.add_argument("--grid", default=None,
+                        help=f"search space (default priority1; with --preset, the grid around it) — {grids}")
     search.add_argument("--tuner", default="grid", help=f"{' | '.join(TUNER_KINDS)} (default grid)")
     search.add_argument("--objective", default=OBJECTIVES[0],
                         help=f"metric to maximise: {' | '.join(OBJECTIVES)} (default {OBJECTIVES[0]})")
@@ -61,10 +63,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> SearchConfig:
-    """The :class:`SearchConfig` of parsed flags (training flags only where given)."""
-    return SearchConfig(grid=args.grid, tuner=args.tuner, objective=args.objective, max_trials=args.max_trials,
+    """The :class:`SearchConfig` of parsed flags (training flags only where given).
+
+    With ``--preset``, the preset's settings are the base of every trial, except those the grid searches
+    (a flag given explicitly for a searched setting is still refused).
+    """
+    train = train_settings(args)
+    preset = train.get("preset")
+    grid = args.grid or PRESET_GRIDS.get(preset, DEFAULT_GRID)
+    if preset is not None:
+        given = set(train_settings(argparse.Namespace(**{**vars(args), "preset": None})))
+        searched = set(get_space(grid).sets) if grid in SPACES else set()
+        train = {k: v for k, v in train.items() if k in given or k not in searched}
+    return SearchConfig(grid=grid, tuner=args.tuner, objective=args.objective, max_trials=args.max_trials,
                         directory=args.directory, project_name=args.project_name, overwrite=args.overwrite,
-                        trials_per_process=args.trials_per_process, train=train_settings(args))
+                        trials_per_process=args.trials_per_process, train=train)
 
 
 def run_command(args: argparse.Namespace) -> int:

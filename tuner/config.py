@@ -24,6 +24,7 @@ from tuner.results import OBJECTIVES
 from tuner.spaces import SearchSpace, get_space
 
 TUNER_KINDS = ("grid", "bayesian", "hyperband")
+DEFAULT_GRID = "priority1"
 DEFAULT_DIRECTORY = os.path.join("saved_models", "tuning")
 DEFAULT_EXP_NAME = "p7-tuned"
 SETTINGS_FILE = "search.json"
@@ -71,7 +72,7 @@ class SearchConfig:
             corpus's size included); a field the grid searches or fixes cannot be set.
     """
 
-    grid: str = "priority1"
+    grid: str = DEFAULT_GRID
     tuner: str = "grid"
     objective: str = OBJECTIVES[0]
     max_trials: int | None = None

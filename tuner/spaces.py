@@ -208,6 +208,11 @@ SPACES: dict[str, SearchSpace] = {
             (Axis.span("gate_threshold", 0.02, 0.05, 0.01), Axis.span("gate_weak_weight", 0.1, 0.5, 0.1),
              Axis.span("floor_threshold", 0.15, 0.30, 0.05)),
         ),
+        Grid(
+            "real-text",
+            "around --preset real-text: learning rate {5e-5, 1e-4, 3e-4} x temperature {0.03, 0.05, 0.1} (9 trials)",
+            (Axis("learning_rate", (5e-5, 1e-4, 3e-4)), Axis("temperature", (0.03, 0.05, 0.1))),
+        ),
         Preset(
             "recommended",
             "the five recommended first runs (context, margin, lambda) (5 trials)",

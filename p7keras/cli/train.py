@@ -16,7 +16,7 @@ def register(subparsers) -> None:
         "corpus. Started again with the same command, an interrupted run resumes.",
         epilog="example: p7keras train --context 7 --margin 0.10 --lambda 0.9 --epochs 12",
     )
-    add_train_arguments(parser)
+    add_train_arguments(parser, unset=True)  # only the flags given are set: a --preset fills the others
     parser.set_defaults(func=run_command, uses_keras=False)  # it imports Keras itself, once the flags are checked
 
 
@@ -25,8 +25,12 @@ def run_command(args: argparse.Namespace) -> int:
     from p7keras.console import import_keras_quietly  # noqa: PLC0415
     from p7keras.training import train  # noqa: PLC0415
 
+    from p7keras.training.presets import describe  # noqa: PLC0415
+
     config = TrainConfig(**train_settings(args))
     config.check()
+    if config.preset is not None:
+        print(describe(config.preset), flush=True)
     if config.backend is None or "keras" in __import__("sys").modules:
         import_keras_quietly()
     result = train(config)

@@ -34,6 +34,7 @@ from p7keras.config import (
     raise_problems,
     run_problems,
 )
+from p7keras.training.presets import PRESETS, preset_settings
 
 __all__ = ["BACKENDS", "DEVICES", "MODEL_TYPES", "TRAIN_FLAGS", "TrainConfig", "add_train_arguments",
            "train_settings"]
@@ -96,6 +97,7 @@ class TrainConfig:
     exp_name: str = DEFAULTS.exp_name
     output_dir: str = DEFAULTS.output_dir
     export: bool = True
+    preset: str | None = None  # the named recipe the run started from (p7keras.training.presets)
     # issue 11: selection and λ range
     select: str = DEFAULTS.select
     patience: int = DEFAULTS.patience
@@ -175,6 +177,8 @@ class TrainConfig:
                                   self.negative_queue)
         problems += run_problems(self.batch_size, self.epochs, self.learning_rate, self.weight_decay,
                                  self.hard_negatives, self.device, self.backend, self.select, self.patience)
+        if self.preset is not None and self.preset not in PRESETS:
+            problems.append(f"preset must be one of {tuple(PRESETS)}, got {self.preset!r}")
         if not (self.exp_name and "/" not in self.exp_name and self.exp_name not in (".", "..")):
             problems.append(f"exp_name must be a plain folder-name prefix, got {self.exp_name!r}")
         return problems
@@ -255,6 +259,8 @@ TRAIN_FLAGS = (
     ("run", ("--exp-name",), "exp_name", "run folder prefix", {"type": str}),
     ("run", ("--output-dir",), "output_dir", "where the run directory goes", {}),
     ("run", ("--no-export",), "export", "skip the SavedModel export", {"action": "store_false"}),
+    ("run", ("--preset",), "preset", "start from a named recipe (flags given with it override it): "
+     "real-text = the recipe of docs/real-text.md for real chunk embeddings", {"choices": tuple(PRESETS)}),
     # issue 11: selection and λ range
     ("run", ("--select",), "select", "the validation metric that picks the best model (best.keras, the "
      "verdict's epoch); R@5 / MRR@10 are retrieval under protocol all against the split's bank",
@@ -324,7 +330,7 @@ def train_settings(args: argparse.Namespace) -> dict:
         args: flags parsed by a parser that :func:`add_train_arguments` filled.
 
     Returns:
-        Field -> value.
+        Field -> value; with ``--preset``, the preset's settings under the flags given.
     """
     values = vars(args)
     settings = {}
@@ -332,7 +338,7 @@ def train_settings(args: argparse.Namespace) -> dict:
         value = values.get(_dest(flags, field))
         if value is not None:
             settings.update(zip(field, value) if isinstance(field, tuple) else {field: value})
-    return settings
+    return preset_settings(settings.get("preset"), settings)
 
 
 def _dest(flags: tuple[str, ...], field: str | tuple[str, ...]) -> str:

@@ -6,7 +6,8 @@ NAME`` searches around it (its grid, :data:`PRESET_GRIDS`).
 
 ``real-text`` is the recipe of ``docs/real-text.md`` (the study that measured it against DIRECT on
 real text): a small MLP over the flattened context that starts as DIRECT (residual head) and learns a
-correction; the InfoNCE pool without the context chunks and no prev-repel term (on real text the next
+correction; the InfoNCE pool with the older context chunks but not the previous chunk, plus a queue of
+4096 earlier targets, and no prev-repel term (on real text the next
 chunk is as close to the previous chunk as that one is to the chunk before it, so pushing away from the
 previous chunk pushes away from the target); almost no centroid anchoring; temperature 0.05; model
 selection and early stopping on validation R@5.
@@ -24,7 +25,8 @@ PRESETS: dict[str, dict] = {
         "model_type": "flat",
         "d_model": 256,
         "head": "residual",
-        "context_negatives": "none",
+        "context_negatives": "older",
+        "negative_queue": 4096,
         "w_margin": 0.0,
         "warmup_epochs": 0,
         "temperature": 0.05,
