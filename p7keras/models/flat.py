@@ -16,8 +16,7 @@ class FlatP7Ranker(P7Ranker):
     the shared head, unit norm and semantic anchoring. Every position has its own weights in the
     mixing layer, so the model sees where in the context a chunk stands without a positional
     embedding. With ``head="residual"`` it starts as DIRECT (the last context chunk) and learns a
-    correction: the small model that generalises best on real text of the recipes studied
-    (``docs/real-text.md``).
+    correction (the model of ``--preset real-text``).
 
     Example:
 

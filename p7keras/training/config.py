@@ -260,7 +260,7 @@ TRAIN_FLAGS = (
     ("run", ("--output-dir",), "output_dir", "where the run directory goes", {}),
     ("run", ("--no-export",), "export", "skip the SavedModel export", {"action": "store_false"}),
     ("run", ("--preset",), "preset", "start from a named recipe (flags given with it override it): "
-     "real-text = the recipe of docs/real-text.md for real chunk embeddings", {"choices": tuple(PRESETS)}),
+     "real-text = a small MLP started at DIRECT, for real chunk embeddings", {"choices": tuple(PRESETS)}),
     # issue 11: selection and λ range
     ("run", ("--select",), "select", "the validation metric that picks the best model (best.keras, the "
      "verdict's epoch); R@5 / MRR@10 are retrieval under protocol all against the split's bank",
