@@ -27,6 +27,7 @@ import time
 
 from p7keras.io import atomic_path
 from p7keras.training.config import TrainConfig, flag_of
+from p7keras.training.presets import PRESETS
 
 # Recipes: TrainConfig settings on top of the spec's defaults, sized for a 2-core CPU (the spec's full
 # transformer is d_model 512 x 4 layers; "small" keeps every spec setting but the width and depth).
@@ -35,6 +36,7 @@ RECIPES: dict[str, dict] = {
     "spec": {},
     "small": dict(SMALL),
     "lstm": {"model_type": "lstm", "d_model": 128, "num_layers": 2},
+    "real-text": dict(PRESETS["real-text"]),  # the --preset real-text recipe
 }
 ALL_CHUNKS = 0  # --train-chunks 0: every training article
 STUDY_DIR = os.path.join("saved_models", "study")
