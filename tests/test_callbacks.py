@@ -314,7 +314,6 @@ def test_history_writer_appends_to_earlier_epochs(tmp_path):
 
 
 def test_default_callbacks_make_fit_monitor_and_save(tmp_path, learnable_data):
-    import p7keras
 
     from p7keras.models import TransformerP7Ranker
 

@@ -102,7 +102,8 @@ def test_every_default_comes_from_the_one_defaults_object():
     config = TrainConfig()
     for field in ("context_length", "d_model", "num_heads", "ff_dim", "dropout", "anchor_lambda", "margin",
                   "temperature", "learning_rate", "weight_decay", "batch_size", "epochs", "seed", "exp_name",
-                  "output_dir", "model_type", "device"):
+                  "output_dir", "model_type", "device", "select", "patience", "head", "context_negatives",
+                  "negative_queue"):
         assert getattr(config, field) == getattr(DEFAULTS, field), field
 
 

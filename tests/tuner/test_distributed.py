@@ -39,4 +39,4 @@ def test_chief_and_two_workers_finish_a_small_grid_without_running_a_trial_twice
     assert len({e["pid"] for e in log if e["event"] == "end"}) == 4  # one child process per trial
     result = json.loads((project / "results.json").read_text())
     assert result["completed"] == 4 and (tmp_path / "models").is_dir()
-    assert "Ranked trials" in done.stdout and f"chief on 127.0.0.1:" in done.stdout
+    assert "Ranked trials" in done.stdout and "chief on 127.0.0.1:" in done.stdout
