@@ -207,7 +207,8 @@ def loss_problems(temperature: float = DEFAULTS.temperature, margin: float = DEF
                   gate_weak_weight: float = DEFAULTS.gate_weak_weight,
                   gate_mode: str = DEFAULTS.gate_mode, warmup_epochs: int = DEFAULTS.warmup_epochs,
                   context_negatives: str = DEFAULTS.context_negatives,
-                  negative_queue: int = DEFAULTS.negative_queue) -> list[str]:
+                  negative_queue: int = DEFAULTS.negative_queue,
+                  negatives: str = DEFAULTS.negatives) -> list[str]:
     """What is wrong with the loss settings (spec section 4).
 
     Args:
@@ -215,6 +216,7 @@ def loss_problems(temperature: float = DEFAULTS.temperature, margin: float = DEF
         gate_weak_weight, gate_mode, warmup_epochs: the loss parameters.
         context_negatives: which context chunks are InfoNCE negatives (``prev``, ``none``, ``all``).
         negative_queue: targets of earlier batches kept as extra negatives (0: no queue).
+        negatives: the InfoNCE pool's source, one of ``NEGATIVE_SOURCES`` (``corpus``: plus every training chunk).
 
     Returns:
         One message per problem.
@@ -231,6 +233,7 @@ def loss_problems(temperature: float = DEFAULTS.temperature, margin: float = DEF
     _rule(problems, context_negatives in CONTEXT_NEGATIVES, "context_negatives", f"one of {CONTEXT_NEGATIVES}",
           context_negatives)
     _rule(problems, int(negative_queue) >= 0, "negative_queue", ">= 0", negative_queue)
+    _rule(problems, negatives in NEGATIVE_SOURCES, "negatives", f"one of {NEGATIVE_SOURCES}", negatives)
     return problems
 
 

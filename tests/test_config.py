@@ -21,6 +21,7 @@ def test_defaults_pass_every_check():
     (loss_problems(temperature=0), "temperature must be > 0, got 0"),
     (loss_problems(context_negatives="x"), "context_negatives must be one of ('prev', 'none', 'all'), got 'x'"),
     (loss_problems(negative_queue=-1), "negative_queue must be >= 0, got -1"),
+    (loss_problems(negatives="all"), "negatives must be one of ('batch', 'corpus'), got 'all'"),
     (loss_problems(gate_mode="x"), "gate_mode must be one of ('last-vs-first', 'next-vs-prev'), got 'x'"),
     (run_problems(batch_size=1), "batch_size must be >= 2 (in-batch negatives need other samples), got 1"),
     (run_problems(learning_rate=0.0), "learning_rate must be > 0, got 0.0"),
@@ -116,7 +117,8 @@ def test_synthetic_size_with_a_data_file_is_refused():
 # issue 11: negatives and head
 ISSUE_11_FLAGS = [(["--head", "residual"], {"head": "residual"}),
                   (["--context-negatives", "none"], {"context_negatives": "none"}),
-                  (["--negative-queue", "256"], {"negative_queue": 256})]
+                  (["--negative-queue", "256"], {"negative_queue": 256}),
+                  (["--negatives", "corpus"], {"negatives": "corpus"})]
 
 
 @pytest.mark.parametrize("flags, settings", ISSUE_11_FLAGS)

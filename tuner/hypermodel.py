@@ -117,6 +117,8 @@ class P7HyperModel(keras_tuner.HyperModel):
         own = default_callbacks(config.warmup_epochs, validation=splits.val, select=config.select,
                                 patience=config.patience)
         monitor = own.monitor
+        if config.negatives == "corpus":
+            model.set_negative_bank(splits.train.bank)  # every training chunk of the trial's split
         start = time.perf_counter()
         history = model.fit(train, validation_data=val, epochs=epochs or config.epochs, initial_epoch=initial_epoch,
                             verbose=verbose, callbacks=[*own, *(callbacks or [])])

@@ -87,6 +87,9 @@ class P7Ranker(BackendSteps, keras.Model):
         context_negatives: which context chunks are InfoNCE negatives: ``"prev"`` (spec), ``"none"``, ``"all"``.
         negative_queue: N > 0 keeps the targets of the last N training samples (of earlier batches, first in,
             first out) as extra negatives of every sample (0: no queue). Its variables are built with D.
+        negatives: ``"batch"`` (the spec's pool) or ``"corpus"``: every row of a bank of training chunks
+            (``set_negative_bank``, before ``fit``) is an extra negative of every sample too, false negatives
+            masked. The bank is not a weight and is not saved in ``.keras``.
     """
 
     def __init__(
@@ -104,12 +107,14 @@ class P7Ranker(BackendSteps, keras.Model):
         in_batch_negatives: bool = True,
         head: str = DEFAULTS.head,
         negative_queue: int = DEFAULTS.negative_queue,
+        negatives: str = DEFAULTS.negatives,
         **kwargs,
     ):
         loss_params = {name: kwargs.pop(name, default) for name, default in LOSS_PARAMETERS.items()}
         super().__init__(**kwargs)
         raise_problems(model_problems(context_length, d_model, dropout=dropout, input_dim=input_dim, head=head)
-                       + loss_problems(warmup_epochs=warmup_epochs, negative_queue=negative_queue, **loss_params))
+                       + loss_problems(warmup_epochs=warmup_epochs, negative_queue=negative_queue,
+                                         negatives=negatives, **loss_params))
         self.context_length = int(context_length)
         self.input_dim = None if input_dim is None else int(input_dim)
         self.d_model = int(d_model)
@@ -119,6 +124,8 @@ class P7Ranker(BackendSteps, keras.Model):
         self.head = str(head)
         self.negative_queue = int(negative_queue)
         self.queue_vectors = self.queue_count = None  # built with D when negative_queue > 0
+        self.negatives = str(negatives)
+        self._negative_bank = None  # a backend tensor (not a variable: never saved), set_negative_bank
         self.loss_params = loss_params
         self.anchor = SemanticAnchor(
             anchor_mode=anchor_mode,
@@ -266,20 +273,99 @@ class P7Ranker(BackendSteps, keras.Model):
             hard_negatives,
             teacher_active=self.teacher_active,
             in_batch_negatives=self.in_batch_negatives,
-            **self._shared_negatives(),
+            **self._shared_negatives(training),
             **self.loss_params,
         )
         terms["anchor_lambda"] = self.anchor.anchor_lambda
         terms["batch_size"] = ops.cast(ops.shape(target)[0], "float32")
         return terms
 
-    def _shared_negatives(self) -> dict:
-        """``p7_combined_loss``'s ``extra_negatives``/``extra_negative_mask``: the queue's filled rows."""
-        if not self.negative_queue:
+    def _shared_negatives(self, training: bool = False) -> dict:
+        """``p7_combined_loss``'s ``extra_negatives``/``extra_negative_mask``: the queue's filled rows, then
+        the negative bank's rows (``negatives="corpus"``).
+
+        A training step without a bank raises; evaluation without one leaves the bank out.
+        """
+        parts = []
+        if self.negative_queue:
+            filled = ops.arange(self.negative_queue, dtype="int32") < ops.minimum(self.queue_count.value,
+                                                                                   self.negative_queue)
+            parts.append((self.queue_vectors.value, filled))
+        if self.negatives == "corpus":
+            if self._negative_bank is None:
+                if training:
+                    raise self._missing_bank_error()
+            else:
+                parts.append((self._negative_bank, None))
+        if not parts:
             return {}
-        filled = ops.arange(self.negative_queue, dtype="int32") < ops.minimum(self.queue_count.value,
-                                                                               self.negative_queue)
-        return {"extra_negatives": self.queue_vectors.value, "extra_negative_mask": filled}
+        if len(parts) == 1:
+            return {"extra_negatives": parts[0][0], "extra_negative_mask": parts[0][1]}
+        vectors = ops.concatenate([vectors for vectors, _ in parts], axis=0)
+        mask = ops.concatenate([ops.ones((ops.shape(vectors)[0],), "bool") if keep is None else keep
+                                for vectors, keep in parts], axis=0)
+        return {"extra_negatives": vectors, "extra_negative_mask": mask}
+
+    def _missing_bank_error(self) -> ValueError:
+        return ValueError(f"{type(self).__name__} has negatives='corpus' but no negative bank: call "
+                          "model.set_negative_bank(training_chunk_vectors) before fit")
+
+    @property
+    def negative_bank(self):
+        """The bank of ``negatives="corpus"`` as a backend tensor ``(V, D)``, or None when none is set."""
+        return self._negative_bank
+
+    def set_negative_bank(self, vectors, max_bytes: int | None = None) -> None:
+        """Sets the training chunks that ``negatives="corpus"`` adds to every sample's InfoNCE pool.
+
+        The bank is a constant of the compiled steps (a backend tensor, not a variable): it is not saved in
+        ``.keras``, so set it again on a loaded model before training it further. Setting it drops the
+        compiled train/test functions, which are rebuilt with the new bank. ``train_step`` needs a bank;
+        ``test_step`` (``evaluate``) uses it when one is set and leaves it out otherwise; ``predict`` never
+        uses it. Rows equal to a sample's positive or to one of its context chunks are masked.
+
+        Example:
+
+            model = TransformerP7Ranker(negatives="corpus")
+            model.set_negative_bank(splits.train.bank)    # (V, D) float32 unit rows
+            model.fit(train_batches)
+
+        Args:
+            vectors: ``(V, D)`` chunk vectors of the training split (normalised in the loss), or None to
+                remove the bank.
+            max_bytes: the largest bank accepted, ``V × D × 4`` bytes (default
+                ``DEFAULTS.negative_bank_max_bytes``, 2 GiB).
+
+        Raises:
+            ValueError: a model with ``negatives="batch"``, a bank of the wrong shape, with NaN/inf, or
+                larger than ``max_bytes``.
+        """
+        if vectors is None:
+            self._negative_bank = None
+        else:
+            if self.negatives != "corpus":
+                raise ValueError(f"set_negative_bank needs negatives='corpus'; this model has "
+                                 f"negatives={self.negatives!r}")
+            shape = tuple(np.shape(vectors))
+            if len(shape) != 2 or shape[0] < 1:
+                raise ValueError(f"the negative bank must have shape (V >= 1, D); got {shape}")
+            if self.input_dim is not None and shape[1] != self.input_dim:
+                raise ValueError(f"the negative bank has D={shape[1]} but the model was built for "
+                                 f"D={self.input_dim}")
+            limit = DEFAULTS.negative_bank_max_bytes if max_bytes is None else int(max_bytes)
+            size = shape[0] * shape[1] * 4
+            if size > limit:
+                raise ValueError(
+                    f"the negative bank of {shape[0]} chunks x D={shape[1]} needs {size} bytes "
+                    f"({size / 1024**3:.2f} GiB), more than negative_bank_max_bytes={limit} "
+                    f"({limit / 1024**3:.2f} GiB): use --negatives batch with --negative-queue N instead"
+                )
+            vectors = np.asarray(vectors, dtype="float32")
+            if not np.isfinite(vectors).all():
+                raise ValueError("the negative bank holds NaN/inf values")
+            self._negative_bank = ops.convert_to_tensor(vectors)
+        # The compiled steps closed over the old bank (a constant): rebuild them on the next fit/evaluate.
+        self.train_function = self.test_function = None
 
     def update_negative_queue(self, data) -> None:
         """Pushes a training batch's targets into the negative queue (first in, first out; every backend).
@@ -410,6 +496,8 @@ class P7Ranker(BackendSteps, keras.Model):
         from p7keras.callbacks import TeacherWarmup  # noqa: PLC0415 (callbacks import models)
 
         self._check_in_memory(x, y)
+        if self.negatives == "corpus" and self._negative_bank is None:
+            raise self._missing_bank_error()
         callbacks = list(callbacks or [])
         if not any(isinstance(c, TeacherWarmup) for c in callbacks):
             callbacks.insert(0, TeacherWarmup(self.warmup_epochs))
@@ -456,6 +544,7 @@ class P7Ranker(BackendSteps, keras.Model):
             "in_batch_negatives": self.in_batch_negatives,
             "head": self.head,
             "negative_queue": self.negative_queue,
+            "negatives": self.negatives,
         }
         config.update(self.loss_params)
         return config

@@ -27,6 +27,7 @@ from p7keras.config import (
     GATE_MODES,
     HEADS,
     MODEL_TYPES,
+    NEGATIVE_SOURCES,
     SELECT_METRICS,
     anchor_problems,
     loss_problems,
@@ -105,6 +106,7 @@ class TrainConfig:
     head: str = DEFAULTS.head
     context_negatives: str = DEFAULTS.context_negatives
     negative_queue: int = DEFAULTS.negative_queue
+    negatives: str = DEFAULTS.negatives
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
@@ -174,7 +176,7 @@ class TrainConfig:
         problems += loss_problems(self.temperature, self.margin, self.w_rank, self.w_margin, self.w_teacher,
                                   self.floor_threshold, self.gate_threshold, self.gate_weak_weight,
                                   self.gate_mode, self.warmup_epochs, self.context_negatives,
-                                  self.negative_queue)
+                                  self.negative_queue, self.negatives)
         problems += run_problems(self.batch_size, self.epochs, self.learning_rate, self.weight_decay,
                                  self.hard_negatives, self.device, self.backend, self.select, self.patience)
         if self.preset is not None and self.preset not in PRESETS:
@@ -192,7 +194,7 @@ class TrainConfig:
         names = ["context_length", "d_model", "dropout", "anchor_lambda", "anchor_lambda_min", "anchor_lambda_max",
                  "anchor_learnable", "anchor_mode", "warmup_epochs", "temperature", "margin", "w_rank",
                  "w_margin", "w_teacher", "floor_threshold", "gate_threshold", "gate_weak_weight", "gate_mode",
-                 "head", "context_negatives", "negative_queue"]
+                 "head", "context_negatives", "negative_queue", "negatives"]
         if self.num_layers is not None and self.model_type in ("transformer", "lstm"):
             names.append("num_layers")
         if self.model_type == "transformer":
@@ -276,6 +278,8 @@ TRAIN_FLAGS = (
      "(c_K, the spec's), none, older (c_1..c_{K-1}) or all (the prev-repel term keeps c_K; see --w-margin)", {"choices": CONTEXT_NEGATIVES}),
     ("loss", ("--negative-queue",), "negative_queue", "N, targets of earlier training batches kept (first in, "
      "first out) as extra negatives of every sample (0: none)", {}),
+    ("loss", ("--negatives",), "negatives", ("the InfoNCE pool: batch (the spec's) or corpus (plus every "
+     "training-split chunk, false negatives masked; at most 2 GiB of them)"), {"choices": NEGATIVE_SOURCES}),
 )
 TRAIN_GROUPS = ("data", "model", "loss", "run")
 

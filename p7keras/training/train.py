@@ -176,6 +176,8 @@ def train(config: TrainConfig | None = None, stream=None, **overrides) -> RunRes
     splits = load_data(config)
     keras.utils.set_random_seed(config.seed)
     model = build_model(config, splits.train.dim)
+    if config.negatives == "corpus":
+        model.set_negative_bank(splits.train.bank)  # every training chunk: a negative of every sample
     run = RunDirectory.open(config.output_dir, config.exp_name, config.to_dict(), bytes_needed(model))
     history = run.load_history() if run.resumed else {}
     if run.resumed:

@@ -144,6 +144,59 @@ def test_negative_queue_is_filled_by_fit_and_not_by_evaluation(learnable_data):
     assert queue_of(model)[1] == count
 
 
+def training_bank(train):
+    """The distinct chunk vectors of a training set (what ``splits.train.bank`` holds)."""
+    return np.unique(np.concatenate([train["context"].reshape(-1, D), train["target"]]), axis=0)
+
+
+def test_corpus_negatives_give_the_loss_with_the_bank_as_extra_negatives():
+    batch = rotation_batches(n=8, seed=3)
+    bank = training_bank(rotation_batches(n=20, seed=4))
+    model = transformer(input_dim=D, negatives="corpus", negative_queue=0)
+    query = model.predict(batch["context"], verbose=0)  # predict needs no bank
+    without = model.loss_terms(batch)["loss_rank"]  # nor does evaluation: the bank is left out
+    model.set_negative_bank(bank)
+    want = p7keras.losses.p7_combined_loss(query, batch["context"], batch["target"], batch["hard_negatives"],
+                                           extra_negatives=bank)["loss_rank"]
+    got = model.loss_terms(batch)["loss_rank"]
+    assert got == pytest.approx(float(ops.convert_to_numpy(want)), rel=1e-5)
+    assert got > without
+    # a sample's own target and context chunks in the bank are false negatives: masked, the loss does not change
+    one = {key: value[:1] for key, value in batch.items()}
+    model.set_negative_bank(bank)
+    alone = model.loss_terms(one)["loss_rank"]
+    model.set_negative_bank(np.concatenate([bank, one["target"], one["context"][0]]))
+    assert model.loss_terms(one)["loss_rank"] == pytest.approx(alone, rel=1e-5)
+
+
+def test_corpus_negatives_fit_lowers_the_loss_and_evaluates_with_and_without_the_bank(learnable_data):
+    train, val = learnable_data
+    model = transformer(negatives="corpus", negative_queue=8)  # bank and queue together
+    model.set_negative_bank(training_bank(train))
+    history = fit(model, learnable_data, epochs=3)
+    assert history["loss"][-1] < history["loss"][0] - 0.2
+    with_bank = model.evaluate(val, batch_size=32, verbose=0, return_dict=True)["loss"]
+    model.set_negative_bank(None)
+    without = model.evaluate(val, batch_size=32, verbose=0, return_dict=True)["loss"]
+    assert np.isfinite(without) and with_bank > without
+
+
+def test_corpus_negatives_without_a_bank_or_with_too_large_a_bank_are_refused(learnable_data):
+    model = transformer(negatives="corpus")
+    model.compile()
+    with pytest.raises(ValueError, match=r"negatives='corpus' but no negative bank: call model.set_negative_bank"):
+        model.fit(*[learnable_data[0][key] for key in ("context", "target")], verbose=0)
+    bank = training_bank(learnable_data[0])
+    too_large = rf"the negative bank of {len(bank)} chunks x D={D} needs {len(bank) * D * 4} bytes .* --negative-queue"
+    with pytest.raises(ValueError, match=too_large):
+        model.set_negative_bank(bank, max_bytes=len(bank) * D * 4 - 1)
+    assert model.negative_bank is None
+    with pytest.raises(ValueError, match="set_negative_bank needs negatives='corpus'"):
+        transformer().set_negative_bank(bank)
+    with pytest.raises(ValueError, match="the negative bank has D=8 but the model was built for D=16"):
+        transformer(input_dim=D, negatives="corpus").set_negative_bank(bank[:, :8])
+
+
 def test_teacher_term_only_during_warmup(learnable_data):
     model = transformer(warmup_epochs=2, floor_threshold=0.99)  # every sample violates the floor
     history = fit(model, learnable_data, epochs=3)

@@ -41,10 +41,39 @@ def test_unbuilt_model_config_round_trip():
 
 def test_configs_written_before_issue_11_load_with_the_spec_defaults():
     old = p7keras.TransformerP7Ranker(**SMALL).get_config()
-    for name in ("head", "context_negatives", "negative_queue"):
+    for name in ("head", "context_negatives", "negative_queue", "negatives"):
         old.pop(name)
     clone = p7keras.TransformerP7Ranker.from_config(old)
     assert clone.head == "mlp" and clone.loss_params["context_negatives"] == "prev" and clone.negative_queue == 0
+    assert clone.negatives == "batch"
+
+
+def test_corpus_negatives_model_is_saved_without_its_bank_and_loads(tmp_path, learnable_data):
+    train = learnable_data[0]
+    bank = np.random.default_rng(0).standard_normal((20_000, D)).astype("float32")  # 1.28 MB
+    model = transformer(negatives="corpus")
+    model.set_negative_bank(bank / np.linalg.norm(bank, axis=1, keepdims=True))
+    model.compile()
+    model.fit(train, batch_size=64, epochs=1, verbose=0)
+    plain = transformer()
+    plain.compile()
+    plain.fit(train, batch_size=64, epochs=1, verbose=0)
+    def paths(m):
+        return [v.path.split("/", 1)[1] for v in m.weights]
+
+    assert paths(model) == paths(plain)  # the bank is no weight
+    path, plain_path = tmp_path / "corpus.keras", tmp_path / "batch.keras"
+    model.save(path)
+    plain.save(plain_path)
+    assert path.stat().st_size < plain_path.stat().st_size + 10_000 < bank.nbytes
+    loaded = keras.saving.load_model(path)
+    assert loaded.negatives == "corpus" and loaded.negative_bank is None
+    contexts = learnable_data[1]["context"]
+    np.testing.assert_array_equal(loaded.predict(contexts, verbose=0), model.predict(contexts, verbose=0))
+    with pytest.raises(ValueError, match="set_negative_bank"):
+        loaded.fit(train, batch_size=64, epochs=1, verbose=0)
+    loaded.set_negative_bank(bank)
+    assert np.isfinite(loaded.fit(train, batch_size=64, epochs=1, verbose=0).history["loss"][0])
 
 
 @pytest.mark.skipif(keras.backend.backend() == "torch", reason="SavedModel export needs TensorFlow or JAX")
