@@ -19,7 +19,7 @@ def test_defaults_pass_every_check():
     (anchor_problems(anchor_lambda=0.95), "anchor_lambda must be in [0.6, 0.9], got 0.95"),
     (anchor_problems(anchor_mode="median"), "anchor_mode must be one of ('mean', 'attention'), got 'median'"),
     (loss_problems(temperature=0), "temperature must be > 0, got 0"),
-    (loss_problems(context_negatives="x"), "context_negatives must be one of ('prev', 'none', 'all'), got 'x'"),
+    (loss_problems(context_negatives="x"), "context_negatives must be one of ('prev', 'none', 'older', 'all'), got 'x'"),
     (loss_problems(negative_queue=-1), "negative_queue must be >= 0, got -1"),
     (loss_problems(negatives="all"), "negatives must be one of ('batch', 'corpus'), got 'all'"),
     (loss_problems(gate_mode="x"), "gate_mode must be one of ('last-vs-first', 'next-vs-prev'), got 'x'"),
