@@ -44,18 +44,27 @@ def test_killed_search_reruns_only_the_trials_left(tmp_path, per_process):
     assert {t["run"] for t in result["trials"]} == {"baseline", "strong-anchor"}
 
 
+def _terminal_signals():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def test_ctrl_c_stops_a_search_and_its_child_with_one_line(tmp_path):
     flags = [*search_flags(tmp_path, "--grid", "recommended", "--max-trials", "2"), "--trials-per-process", "1"]
     project = tmp_path / "tuning" / "recommended-grid"
     err = tmp_path / "stderr.txt"
     with open(err, "w") as handle:
+        # The search starts as from a terminal: SIGINT handled and not blocked, whatever this test process's
+        # libraries did to its own signal state (a child inherits the disposition and the mask).
+        inherited = (signal.getsignal(signal.SIGINT), signal.pthread_sigmask(signal.SIG_BLOCK, []))
         search = subprocess.Popen(module_command(*flags), cwd=ROOT, env=subprocess_env(), stdout=subprocess.DEVNULL,
-                                  stderr=handle, start_new_session=True)
+                                  stderr=handle, start_new_session=True, preexec_fn=_terminal_signals)
         deadline = time.time() + 300
         while time.time() < deadline and not any(e["event"] == "start" for e in events(project)):
             time.sleep(0.05)
         os.killpg(search.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
-        assert search.wait(timeout=120) == 130
+        code = search.wait(timeout=120)
+    assert code == 130, f"exit {code}; this process's SIGINT state {inherited}; stderr: {err.read_text()[-2000:]}"
     lines = err.read_text().strip().splitlines()
     assert lines[-1] == "p7keras tune: interrupted; run the same command again to continue where it stopped" and "Traceback" not in err.read_text()
     logged = events(project)
