@@ -33,6 +33,8 @@ def _cell(value, column: str) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
+        if value and abs(value) < 1e-3:  # a learning rate: 5e-05, not 0.0001
+            return f"{value:.1e}"
         return f"{value:.{DECIMALS.get(column, 4)}f}"
     return str(value)
 

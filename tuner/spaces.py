@@ -210,8 +210,8 @@ SPACES: dict[str, SearchSpace] = {
         ),
         Grid(
             "real-text",
-            "around --preset real-text: learning rate {5e-5, 1e-4, 3e-4} x temperature {0.03, 0.05, 0.1} (9 trials)",
-            (Axis("learning_rate", (5e-5, 1e-4, 3e-4)), Axis("temperature", (0.03, 0.05, 0.1))),
+            "around --preset real-text: learning rate {2e-5, 5e-5, 1e-4} x temperature {0.02, 0.03, 0.05} (9 trials)",
+            (Axis("learning_rate", (2e-5, 5e-5, 1e-4)), Axis("temperature", (0.02, 0.03, 0.05))),
         ),
         Preset(
             "recommended",
