@@ -5,7 +5,7 @@ run's ``config.json`` records the preset's name and every resolved value. ``p7ke
 NAME`` searches around it (its grid, :data:`PRESET_GRIDS`).
 
 ``real-text`` is the best recipe measured so far on real chunk embeddings (techprose and rustdocs,
-MiniLM 384-d; the figures and commands are in the notes of issue 11, and ``python -m tuner.study``
+MiniLM 384-d; the figures and commands are in ``docs/real-text.md``, and ``python -m tuner.study``
 reruns the comparison): a small MLP over the flattened context that starts as DIRECT (residual head) and learns a
 correction; the InfoNCE pool with the older context chunks but not the previous chunk, plus a queue of
 4096 earlier targets, and no prev-repel term (on real text the next
@@ -13,7 +13,7 @@ chunk is as close to the previous chunk as that one is to the chunk before it, s
 previous chunk pushes away from the target); almost no centroid anchoring; temperature 0.03 and
 learning rate 5e-5 (the best of ``p7keras tune --preset real-text`` on techprose's validation articles);
 model selection and early stopping on validation R@5. On unseen techprose articles it beats DIRECT by
-about +0.01 R@5 and +0.004 MRR@10 (issue 11's notes); it does not pass the ship gate.
+about +0.01 R@5 and +0.004 MRR@10 (both split seeds; rustdocs +0.04 / +0.01); it does not pass the ship gate.
 
 Example:
 
