@@ -43,7 +43,7 @@ from p7keras.config import DEFAULTS, SELECT_METRICS
 from p7keras.evaluation.predictors import DEFAULT_BATCH_SIZE, load_predictor
 from p7keras.evaluation.retrieval import ALL, METRIC_NAMES, rank_queries, retrieval_metrics
 from p7keras.evaluation.vectors import blocks
-from p7keras.io import atomic_path, write_json
+from p7keras.io import save_model, write_json
 
 # The rules moved to p7keras.verdict; these names stay importable from here.
 from p7keras.verdict import (  # noqa: F401
@@ -118,7 +118,7 @@ class P7Monitor(keras.callbacks.Callback):
         ```
 
     Args:
-        warmup_epochs, lambda_min, lambda_max, lambda_learnable: facts of the run; taken from the
+        warmup_epochs, anchor_lambda_min, anchor_lambda_max, anchor_learnable: facts of the run; taken from the
             model at the start of training when left None.
         history: metrics of epochs finished before this ``fit`` (a resumed run).
         stream: where warnings go (default ``sys.stderr``).
@@ -127,7 +127,7 @@ class P7Monitor(keras.callbacks.Callback):
         patience: stop after this many epochs without a new best ``select`` (0: never).
     """
 
-    def __init__(self, warmup_epochs=None, lambda_min=None, lambda_max=None, lambda_learnable=None,
+    def __init__(self, warmup_epochs=None, anchor_lambda_min=None, anchor_lambda_max=None, anchor_learnable=None,
                  history: dict | None = None, stream=None, select: str = DEFAULTS.select,
                  patience: int = DEFAULTS.patience):
         super().__init__()
@@ -136,8 +136,8 @@ class P7Monitor(keras.callbacks.Callback):
         self.select = select
         self.patience = int(patience)
         self.stopped_early: str | None = None
-        self._given = dict(warmup_epochs=warmup_epochs, lambda_min=lambda_min, lambda_max=lambda_max,
-                           lambda_learnable=lambda_learnable)
+        self._given = dict(warmup_epochs=warmup_epochs, anchor_lambda_min=anchor_lambda_min, anchor_lambda_max=anchor_lambda_max,
+                           anchor_learnable=anchor_learnable)
         self.history = {k: list(v) for k, v in (history or {}).items()}
         self.stream = stream
         self.warnings: list[MonitorWarning] = []
@@ -147,14 +147,10 @@ class P7Monitor(keras.callbacks.Callback):
 
     def _settings(self) -> MonitorSettings:
         model = self.model
-        facts = {
-            "warmup_epochs": getattr(model, "warmup_epochs", DEFAULTS.warmup_epochs),
-            # the SemanticAnchor layer's own names (issue 11: --lambda-range sets them)
-            "lambda_min": getattr(getattr(model, "anchor", None), "anchor_lambda_min", DEFAULTS.anchor_lambda_min),
-            "lambda_max": getattr(getattr(model, "anchor", None), "anchor_lambda_max", DEFAULTS.anchor_lambda_max),
-            "lambda_learnable": getattr(getattr(model, "anchor", None), "anchor_learnable",
-                                        DEFAULTS.anchor_learnable),
-        }
+        anchor = getattr(model, "anchor", None)  # the SemanticAnchor layer: the same names
+        facts = {"warmup_epochs": getattr(model, "warmup_epochs", DEFAULTS.warmup_epochs)}
+        for name in ("anchor_lambda_min", "anchor_lambda_max", "anchor_learnable"):
+            facts[name] = getattr(anchor, name, getattr(DEFAULTS, name))
         facts.update({k: v for k, v in self._given.items() if v is not None})
         return MonitorSettings(**facts)
 
@@ -205,7 +201,7 @@ class P7Monitor(keras.callbacks.Callback):
         self.verdict["best_by"] = self.select
         if self.stopped_early is not None:
             self.verdict["stopped_early"] = self.stopped_early
-        notes = lambda_range_notes(self.settings.lambda_min, self.settings.lambda_max)
+        notes = lambda_range_notes(self.settings.anchor_lambda_min, self.settings.anchor_lambda_max)
         if notes:
             self.verdict["notes"] = notes
         self.verdict["warnings"] = [dataclasses.asdict(w) for w in self.warnings]
@@ -327,8 +323,7 @@ class BestModelCheckpoint(keras.callbacks.Callback):
         value = (logs or {}).get(self.monitor)
         if value is not None and math.isfinite(float(value)) and float(value) > self.best:
             self.best = float(value)
-            with atomic_path(self.filepath) as tmp:
-                self.model.save(tmp)
+            save_model(self.model, self.filepath)
 
 
 class HistoryWriter(keras.callbacks.Callback):

@@ -49,6 +49,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
         raise
 
 
+def save_model(model, path: str | os.PathLike) -> str:
+    """Saves a Keras ``model`` to ``path`` (``.keras``) atomically (see :func:`atomic_path`); returns ``path``."""
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+    return os.fspath(path)
+
+
 def read_json(path: str | os.PathLike, default=None):
     """The JSON content of ``path``, or ``default`` when the file is missing, unreadable or not JSON.
 

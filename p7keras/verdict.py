@@ -78,12 +78,12 @@ class MonitorSettings:
     Example:
 
         ```python
-        settings = MonitorSettings(warmup_epochs=1, lambda_learnable=False)
+        settings = MonitorSettings(warmup_epochs=1, anchor_learnable=False)
         ```
 
     Args:
         warmup_epochs: epochs with the teacher term on.
-        lambda_min, lambda_max, lambda_learnable: the anchor's λ range and whether λ is trained.
+        anchor_lambda_min, anchor_lambda_max, anchor_learnable: the anchor's λ range and whether λ is trained.
         drift_warn, drift_stop: val cos_anchor below which drift warns / (twice in a row) stops.
         overpull_cos_next: val cos_next above which the teacher pulls too hard during warm-up.
         poor_data_gate_weight: gate_weight_mean below which (two epochs) the data look poor.
@@ -93,9 +93,9 @@ class MonitorSettings:
     """
 
     warmup_epochs: int = DEFAULTS.warmup_epochs
-    lambda_min: float = DEFAULTS.anchor_lambda_min
-    lambda_max: float = DEFAULTS.anchor_lambda_max
-    lambda_learnable: bool = DEFAULTS.anchor_learnable
+    anchor_lambda_min: float = DEFAULTS.anchor_lambda_min
+    anchor_lambda_max: float = DEFAULTS.anchor_lambda_max
+    anchor_learnable: bool = DEFAULTS.anchor_learnable
     drift_warn: float = DEFAULTS.drift_warn_cos_anchor
     drift_stop: float = DEFAULTS.drift_stop_cos_anchor
     overpull_cos_next: float = DEFAULTS.teacher_overpull_cos_next
@@ -220,8 +220,8 @@ def check_rules(history: Mapping, epoch: int, settings: MonitorSettings = Monito
             "inspect the data (p7keras data inspect)",
         ))
     lam = _series(history, "anchor_lambda")
-    low, high, tol = s.lambda_min, s.lambda_max, s.lambda_tolerance
-    if s.lambda_learnable and _last_two(lam, lambda v: v <= low * (1 + tol) or v >= high * (1 - tol)):
+    low, high, tol = s.anchor_lambda_min, s.anchor_lambda_max, s.lambda_tolerance
+    if s.anchor_learnable and _last_two(lam, lambda v: v <= low * (1 + tol) or v >= high * (1 - tol)):
         side = "lower" if lam[-1] <= low * (1 + tol) else "upper"
         fired.append(MonitorWarning(
             "lambda_at_bound", epoch,
@@ -359,7 +359,7 @@ def patience_stop(history: Mapping, monitor: str, patience: int) -> str | None:
     return f"{monitor} has not improved for {waited} epochs ({seen}): training stops (patience {patience})"
 
 
-def lambda_range_notes(lambda_min: float, lambda_max: float) -> list[str]:
+def lambda_range_notes(anchor_lambda_min: float, anchor_lambda_max: float) -> list[str]:
     """A note when the anchor's λ range reaches outside the spec's ``[0.6, 0.9]`` (empty otherwise).
 
     Example:
@@ -370,15 +370,15 @@ def lambda_range_notes(lambda_min: float, lambda_max: float) -> list[str]:
         ```
 
     Args:
-        lambda_min, lambda_max: the run's λ bounds.
+        anchor_lambda_min, anchor_lambda_max: the run's λ bounds.
 
     Returns:
         Zero or one note for the verdict.
     """
     low, high = DEFAULTS.anchor_lambda_min, DEFAULTS.anchor_lambda_max
-    if low <= float(lambda_min) and float(lambda_max) <= high:
+    if low <= float(anchor_lambda_min) and float(anchor_lambda_max) <= high:
         return []
-    return [f"λ range [{float(lambda_min):g}, {float(lambda_max):g}] is outside the spec's [{low}, {high}]: "
+    return [f"λ range [{float(anchor_lambda_min):g}, {float(anchor_lambda_max):g}] is outside the spec's [{low}, {high}]: "
             "this run is not the spec's model"]
 
 

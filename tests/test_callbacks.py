@@ -10,7 +10,7 @@ import keras
 
 from p7keras import callbacks as cb
 
-S = cb.MonitorSettings(warmup_epochs=2, lambda_min=0.6, lambda_max=0.9, lambda_learnable=True)
+S = cb.MonitorSettings(warmup_epochs=2, anchor_lambda_min=0.6, anchor_lambda_max=0.9, anchor_learnable=True)
 HEALTHY = {
     "val_cos_anchor": [0.5, 0.5], "val_margin": [0.2, 0.25], "val_cos_next": [0.5, 0.55],
     "teacher_violations": [10.0, 2.0], "gate_weight_mean": [0.9, 0.9], "anchor_lambda": [0.8, 0.79],
@@ -60,7 +60,7 @@ def test_each_rule_stays_quiet_otherwise(history, epoch, rule):
 
 
 def test_lambda_rule_ignores_fixed_lambda():
-    fixed = cb.MonitorSettings(warmup_epochs=2, lambda_learnable=False)
+    fixed = cb.MonitorSettings(warmup_epochs=2, anchor_learnable=False)
     assert "lambda_at_bound" not in rules({"anchor_lambda": [0.9, 0.9]}, settings=fixed)
 
 
@@ -196,13 +196,13 @@ def test_monitor_reads_the_lambda_range_of_a_real_model():
     monitor = cb.P7Monitor(stream=io.StringIO())
     monitor.set_model(model)
     monitor.on_train_begin()
-    assert (monitor.settings.lambda_min, monitor.settings.lambda_max) == (0.3, 0.95)
-    assert monitor.settings.lambda_learnable is False
+    assert (monitor.settings.anchor_lambda_min, monitor.settings.anchor_lambda_max) == (0.3, 0.95)
+    assert monitor.settings.anchor_learnable is False
 
 
 def test_monitor_notes_a_lambda_range_outside_the_spec():
     for (low, high), noted in (((0.6, 0.9), False), ((0.3, 0.9), True)):
-        monitor = cb.P7Monitor(stream=io.StringIO(), lambda_min=low, lambda_max=high)
+        monitor = cb.P7Monitor(stream=io.StringIO(), anchor_lambda_min=low, anchor_lambda_max=high)
         monitor.set_model(_Model())
         monitor.on_train_begin()
         monitor.on_epoch_end(0, {"val_margin": 0.3, "val_cos_next": 0.6, "val_cos_anchor": 0.5})

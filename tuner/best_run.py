@@ -17,9 +17,9 @@ from __future__ import annotations
 import os
 import warnings
 
-from p7keras.io import write_json
+from p7keras.io import save_model, write_json
 from p7keras.training.config import TrainConfig
-from p7keras.training.run_dir import RunDirectory, bytes_needed, save_model
+from p7keras.training.run_dir import RunDirectory, bytes_needed
 from p7keras.verdict import lambda_range_notes
 from tuner.results import FINAL_WEIGHTS
 

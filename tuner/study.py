@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import sys
 import time
@@ -107,7 +108,7 @@ def run_one(run: StudyRun, stream) -> dict:
     directional = model["directional"]
     return {
         "key": run.key, "recipe": run.recipe, "data": _short(run.data), "train_chunks": run.train_chunks or "all",
-        "train_sequences": _train_sequences(config),
+        "train_sequences": result.train_sequences,
         "seed": run.seed, "epochs_run": result.verdict.get("epochs_run"),
         "R@5": ours["R@5"], "MRR@10": ours["MRR@10"], "DIRECT R@5": direct["R@5"], "DIRECT MRR@10": direct["MRR@10"],
         "MEAN R@5": mean["R@5"], "MEAN MRR@10": mean["MRR@10"],
@@ -119,16 +120,8 @@ def run_one(run: StudyRun, stream) -> dict:
     }
 
 
-def _train_sequences(config: TrainConfig) -> int:
-    from p7keras.training.train import load_data  # noqa: PLC0415
-
-    return len(load_data(config).train)
-
-
 def read_rows(folder: str) -> list[dict]:
     """The finished rows of a study folder, in the order they were written."""
-    import json  # noqa: PLC0415
-
     path = os.path.join(folder, ROWS_FILE)
     if not os.path.exists(path):
         return []
@@ -138,8 +131,6 @@ def read_rows(folder: str) -> list[dict]:
 
 def append_row(folder: str, row: dict) -> None:
     """Adds one finished row to ``rows.jsonl`` (rewritten atomically)."""
-    import json  # noqa: PLC0415
-
     rows = [*read_rows(folder), row]
     with atomic_path(os.path.join(folder, ROWS_FILE)) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         handle.writelines(json.dumps(r) + "\n" for r in rows)

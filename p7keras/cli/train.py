@@ -24,14 +24,12 @@ def run_command(args: argparse.Namespace) -> int:
     """Trains; exit code 0 for a PASS or MARGINAL verdict, 1 for FAIL."""
     from p7keras.console import import_keras_quietly  # noqa: PLC0415
     from p7keras.training import train  # noqa: PLC0415
-
     from p7keras.training.presets import describe  # noqa: PLC0415
 
     config = TrainConfig(**train_settings(args))
     config.check()
     if config.preset is not None:
         print(describe(config.preset), flush=True)
-    if config.backend is None or "keras" in __import__("sys").modules:
-        import_keras_quietly()
+    import_keras_quietly()  # the console has set KERAS_BACKEND from --backend already
     result = train(config)
     return 0 if result.verdict["status"] in ("PASS", "MARGINAL") else 1

@@ -84,7 +84,8 @@ class P7Ranker(BackendSteps, keras.Model):
             ``normalize(λ·c_K + (1−λ)·anchor)``.
         temperature, margin, w_rank, w_margin, w_teacher, floor_threshold, gate_threshold,
         gate_weak_weight, gate_mode: loss parameters of spec section 4.
-        context_negatives: which context chunks are InfoNCE negatives: ``"prev"`` (spec), ``"none"``, ``"all"``.
+        context_negatives: which context chunks are InfoNCE negatives: ``"prev"`` (spec), ``"none"``, ``"older"``
+            (the K−1 before ``c_K``), ``"all"``.
         negative_queue: N > 0 keeps the targets of the last N training samples (of earlier batches, first in,
             first out) as extra negatives of every sample (0: no queue). Its variables are built with D.
         negatives: ``"batch"`` (the spec's pool) or ``"corpus"``: every row of a bank of training chunks

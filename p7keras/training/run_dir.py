@@ -6,7 +6,7 @@ import shutil
 import time
 from pathlib import Path
 
-from p7keras.io import atomic_path, read_json, write_json
+from p7keras.io import atomic_path, read_json, save_model, write_json
 
 STATE_FILE = "state.json"
 RUNNING, FINISHED, FAILED = "running", "finished", "failed"
@@ -15,13 +15,6 @@ RUNNING, FINISHED, FAILED = "running", "finished", "failed"
 def bytes_needed(model) -> int:
     """Disk room a run of ``model`` needs: checkpoints and backups with optimizer state, and the export."""
     return model.count_params() * 4 * 10 + 50 * 2**20
-
-
-def save_model(model, path: str) -> str:
-    """Saves ``model`` to ``path`` (``.keras``) atomically; returns ``path``."""
-    with atomic_path(path) as tmp:
-        model.save(tmp)
-    return path
 
 
 class RunDirectory:

@@ -31,6 +31,7 @@ class RunResult:
     history: dict
     files: dict
     resumed: bool
+    train_sequences: int  # sequences of the training split (after --train-chunks)
 
 
 def select_backend(backend: str | None, device: str) -> None:
@@ -213,4 +214,4 @@ def train(config: TrainConfig | None = None, stream=None, **overrides) -> RunRes
     files.update(run.finish(model, history, verdict, config.export))
     files["tensorboard"] = run.file("tensorboard")
     _summary(history, verdict, files, stream)
-    return RunResult(str(run.path), verdict, history, files, run.resumed)
+    return RunResult(str(run.path), verdict, history, files, run.resumed, len(splits.train))
