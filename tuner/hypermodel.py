@@ -11,10 +11,9 @@ Example:
 
     from p7keras.training import TrainConfig
     from tuner.spaces import get_space
-    from tuner.windows import SyntheticOptions, WindowCache
-    base = TrainConfig(d_model=16, nhead=2, num_layers=1, ff_dim=32, epochs=1)
-    hypermodel = P7HyperModel(get_space("priority1"), base,
-                              WindowCache.from_config(base, SyntheticOptions(num_articles=20, dim=16)))
+    from tuner.windows import WindowCache
+    base = TrainConfig(d_model=16, num_heads=2, num_layers=1, ff_dim=32, epochs=1, num_articles=20, dim=16)
+    hypermodel = P7HyperModel(get_space("priority1"), base, WindowCache.from_config(base))
     tuner = keras_tuner.GridSearch(hypermodel, objective=keras_tuner.Objective("val_margin", "max"))
 """
 
