@@ -13,9 +13,25 @@ Command line (what the subprocess runs): ``python -m p7keras.export MODEL.keras 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
+
+
+def export_problems(export: bool = True) -> list[str]:
+    """Why a SavedModel export cannot be written here (checked before a run starts); empty when it can.
+
+    Args:
+        export: whether the run will export.
+
+    Returns:
+        One line per problem: TensorFlow missing (a JAX or PyTorch install on a GPU image, say).
+    """
+    if export and importlib.util.find_spec("tensorflow") is None:
+        return ["the SavedModel export needs TensorFlow, which is not installed here: install it or pass "
+                "--no-export"]
+    return []
 
 
 def export_saved_model(keras_path: str | os.PathLike, out_dir: str | os.PathLike) -> str:

@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import os
 import pickle
@@ -30,6 +31,7 @@ import sys
 import tempfile
 import time
 
+from p7keras.export import export_problems
 from p7keras.io import read_json
 from p7keras.training.run_dir import FINISHED, STATE_FILE
 from p7keras.training.train import check_device, select_backend
@@ -123,7 +125,9 @@ def report(tuner, config: SearchConfig, stream=None) -> SearchResult:
             "completed": len(summaries), "best_run": best and {"trial": best["trial"], "path": best_run},
             "memory": memory}
     files = write_table(rows, columns, os.path.join(project_dir, RESULTS_CSV), json_path, meta)
-    files["tensorboard"] = write_hparams(os.path.join(project_dir, TENSORBOARD_DIR), rows, space.columns, summaries)
+    if importlib.util.find_spec("tensorboard") and importlib.util.find_spec("tensorflow"):
+        files["tensorboard"] = write_hparams(os.path.join(project_dir, TENSORBOARD_DIR), rows, space.columns,
+                                             summaries)  # HParams logs need TensorFlow's writer
     print(f"\nRanked trials ({config.grid}, {config.tuner}, objective {config.objective} = score, maximised)",
           file=stream)
     print(format_table(rows, printed_columns(columns)), file=stream)
@@ -161,6 +165,8 @@ def run_search(config: SearchConfig, stream=None) -> SearchResult:
     """
     config.check()
     base = config.base
+    for problem in export_problems(base.export):
+        raise ValueError(problem)
     select_backend(base.backend, base.device)
     check_device(base.device)
     import keras  # noqa: PLC0415

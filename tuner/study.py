@@ -9,7 +9,12 @@ DIRECT and MEAN, and writes:
   so an interrupted study goes on where it stopped);
 * the markdown table (``--out``, e.g. ``docs/real-text.md``), each row naming the two commands that
   reproduce it (``p7keras train ...`` then ``p7keras evaluate RUN_DIR``);
-* ``gain.png`` beside the table: R@5 gain over DIRECT against training sequences, one line per recipe.
+* ``real-text-gain.png`` beside the table: R@5 gain over DIRECT against training sequences, one line per
+  recipe.
+
+``--workers N`` runs N study processes side by side (each takes every N-th run, the most expensive first),
+for a GPU that one small model leaves mostly idle; they share ``rows.jsonl`` under a file lock. Each row
+names the device it ran on, so a study finished on another machine says so row by row.
 
 Example:
 
@@ -23,9 +28,11 @@ import argparse
 import dataclasses
 import json
 import os
+import subprocess
 import sys
 import time
 
+from p7keras.data.splits import SPLIT_FRACTIONS
 from p7keras.io import atomic_path
 from p7keras.training.config import TrainConfig, flag_of
 from p7keras.training.presets import PRESETS
@@ -33,18 +40,27 @@ from p7keras.training.presets import PRESETS
 # Recipes: TrainConfig settings on top of the spec's defaults, sized for a 2-core CPU (the spec's full
 # transformer is d_model 512 x 4 layers; "small" keeps every spec setting but the width and depth).
 SMALL = {"d_model": 128, "num_heads": 4, "num_layers": 2, "ff_dim": 256}
+RESIDUAL = {"head": "residual"}
 RECIPES: dict[str, dict] = {
     "spec": {},
     "small": dict(SMALL),
     "lstm": {"model_type": "lstm", "d_model": 128, "num_layers": 2},
+    # the spec's model and objective, started at DIRECT; then with 4096 earlier targets as extra negatives
+    "residual": dict(RESIDUAL),
+    "residual-queue": {**RESIDUAL, "negative_queue": 4096},
     "real-text": dict(PRESETS["real-text"]),  # the --preset real-text recipe
+    # the preset with the spec's transformer (narrower) instead of the MLP, and with every training chunk
+    # as a negative instead of the queue
+    "real-text-transformer": {**PRESETS["real-text"], "model_type": "transformer", "d_model": 256,
+                              "num_heads": 4, "num_layers": 2, "ff_dim": 512},
+    "real-text-corpus": {**PRESETS["real-text"], "negative_queue": 0, "negatives": "corpus"},
 }
 ALL_CHUNKS = 0  # --train-chunks 0: every training article
 STUDY_DIR = os.path.join("saved_models", "study")
 ROWS_FILE = "rows.jsonl"
 ROW_COLUMNS = ("recipe", "data", "train_chunks", "train_sequences", "seed", "epochs_run", "R@5", "MRR@10",
                "DIRECT R@5", "DIRECT MRR@10", "MEAN R@5", "MEAN MRR@10", "gain R@5", "gain MRR@10", "margin",
-               "cos_next", "cos_anchor", "minutes")
+               "cos_next", "cos_anchor", "minutes", "device")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +73,11 @@ class StudyRun:
     seed: int
     epochs: int
     output_dir: str
+
+    def cost(self, corpus_chunks: int) -> tuple:
+        """Sorts the most expensive runs first: the largest training sets, then the non-MLP recipes."""
+        size = min(self.train_chunks or corpus_chunks, corpus_chunks)
+        return (size, RECIPES[self.recipe].get("model_type", "transformer") != "flat")
 
     @property
     def key(self) -> str:
@@ -81,16 +102,59 @@ class StudyRun:
         return "p7keras train " + " ".join(flags) + " --no-export"
 
 
+def corpus_chunks(path: str) -> int:
+    """The chunk count of a corpus ``.npz`` from its ``vectors`` header, without loading the vectors."""
+    import zipfile  # noqa: PLC0415
+
+    import numpy as np  # noqa: PLC0415
+
+    with zipfile.ZipFile(path) as archive, archive.open("vectors.npy") as handle:
+        version = np.lib.format.read_magic(handle)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+            np.lib.format.read_array_header_2_0
+        return int(read_header(handle)[0][0])
+
+
 def _short(path: str) -> str:
     return os.path.basename(path).removesuffix(".npz")
 
 
-def run_one(run: StudyRun, stream) -> dict:
+def device_name() -> str:
+    """The accelerator Keras trains on (its name), else ``"<n>-core CPU"``."""
+    import keras  # noqa: PLC0415
+
+    backend = keras.backend.backend()
+    try:
+        if backend == "jax":
+            import jax  # noqa: PLC0415
+
+            device = jax.devices()[0]
+            if device.platform != "cpu":
+                return f"{device.device_kind} (jax)"
+        elif backend == "torch":
+            import torch  # noqa: PLC0415
+
+            if torch.cuda.is_available():
+                return f"{torch.cuda.get_device_name(0)} (torch)"
+        elif backend == "tensorflow":
+            import tensorflow as tf  # noqa: PLC0415
+
+            gpus = tf.config.list_physical_devices("GPU")
+            if gpus:
+                name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+                return f"{name} (tensorflow)"
+    except Exception:  # noqa: BLE001 (a name for the table, never a reason to fail a run)
+        pass
+    return f"{os.cpu_count()}-core CPU ({backend})"
+
+
+def run_one(run: StudyRun, stream, device: str | None = None) -> dict:
     """Trains and evaluates one study run; returns its row.
 
     Args:
         run: what to run.
         stream: where training prints.
+        device: the machine named in the row (None: :func:`device_name`).
 
     Returns:
         The row (every :data:`ROW_COLUMNS` entry, plus ``run_dir`` and the two commands).
@@ -114,7 +178,8 @@ def run_one(run: StudyRun, stream) -> dict:
         "MEAN R@5": mean["R@5"], "MEAN MRR@10": mean["MRR@10"],
         "gain R@5": ours["R@5"] - direct["R@5"], "gain MRR@10": ours["MRR@10"] - direct["MRR@10"],
         "margin": directional["margin"], "cos_next": directional["cos_next"], "cos_anchor": directional["cos_anchor"],
-        "minutes": round((time.perf_counter() - start) / 60, 1), "run_dir": result.run_dir,
+        "minutes": round((time.perf_counter() - start) / 60, 1), "device": device or device_name(),
+        "run_dir": result.run_dir,
         "ood_sequences": evaluated["data"]["sequences"], "model": name,
         "command": f"{run.train_command()} && p7keras evaluate {result.run_dir}",
     }
@@ -130,10 +195,18 @@ def read_rows(folder: str) -> list[dict]:
 
 
 def append_row(folder: str, row: dict) -> None:
-    """Adds one finished row to ``rows.jsonl`` (rewritten atomically)."""
-    rows = [*read_rows(folder), row]
-    with atomic_path(os.path.join(folder, ROWS_FILE)) as tmp, open(tmp, "w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(r) + "\n" for r in rows)
+    """Adds one finished row to ``rows.jsonl`` (rewritten atomically, under a lock shared by the workers)."""
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, ROWS_FILE + ".lock"), "w") as lock:
+        try:
+            import fcntl  # noqa: PLC0415 (POSIX; elsewhere one process writes at a time anyway)
+
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except ImportError:
+            pass
+        rows = [*read_rows(folder), row]
+        with atomic_path(os.path.join(folder, ROWS_FILE)) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+            handle.writelines(json.dumps(r) + "\n" for r in rows)
 
 
 def _cell(value, column: str = "") -> str:
@@ -144,50 +217,100 @@ def _cell(value, column: str = "") -> str:
     return str(value)
 
 
-def write_report(rows: list[dict], out: str, command: str, device: str) -> str:
-    """Writes the markdown table and ``gain.png`` beside it; returns the markdown path."""
+ANALYSIS_MARK = "<!-- analysis: kept when the study rewrites this file -->"
+
+
+def _order(row: dict) -> tuple:
+    recipes = list(RECIPES)
+    size = row["train_chunks"] if isinstance(row["train_chunks"], int) else float("inf")
+    return (row["data"], recipes.index(row["recipe"]) if row["recipe"] in recipes else len(recipes), size,
+            row["seed"])
+
+
+def _mean_rows(rows: list[dict]) -> list[str]:
+    """One line per recipe × corpus × size: the gains averaged over the seeds."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["data"], row["recipe"], str(row["train_chunks"])), []).append(row)
+    lines = ["| data | recipe | train_chunks | train sequences | seeds | gain R@5 | gain MRR@10 | margin | device |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for (data, recipe, size), group in groups.items():
+        def mean(column):
+            return sum(r[column] for r in group) / len(group)
+        sequences = "–".join(sorted({str(r["train_sequences"]) for r in group}, key=int))
+        devices = ", ".join(sorted({r.get("device", "2-core CPU") for r in group}))
+        lines.append(f"| {data} | {recipe} | {size} | {sequences} | {len(group)} | {mean('gain R@5'):+.4f} | "
+                     f"{mean('gain MRR@10'):+.4f} | {mean('margin'):+.3f} | {devices} |")
+    return lines
+
+
+def write_report(rows: list[dict], out: str) -> str:
+    """Writes the markdown tables and ``real-text-gain.png`` beside them; returns the markdown path.
+
+    Everything after :data:`ANALYSIS_MARK` in an existing ``out`` (the written conclusions) is kept.
+    """
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure  # noqa: PLC0415
 
+    rows = sorted(rows, key=_order)
     folder = os.path.dirname(os.path.abspath(out))
     png = os.path.join(folder, "real-text-gain.png")
-    figure = Figure(figsize=(7, 4.5))
+    figure = Figure(figsize=(8, 5))
     axes = figure.add_subplot()
-    for recipe in sorted({r["recipe"] for r in rows}):
-        for data in sorted({r["data"] for r in rows if r["recipe"] == recipe}):
-            points = sorted((r["train_sequences"], r["gain R@5"]) for r in rows
-                            if r["recipe"] == recipe and r["data"] == data)
-            axes.plot([p[0] for p in points], [p[1] for p in points], "o-", label=f"{recipe} ({data})")
+    for data in sorted({r["data"] for r in rows}):
+        for recipe in [name for name in RECIPES if any(r["recipe"] == name and r["data"] == data for r in rows)]:
+            by_size: dict[int, list[float]] = {}
+            for r in rows:
+                if r["recipe"] == recipe and r["data"] == data:
+                    by_size.setdefault(r["train_sequences"], []).append(r["gain R@5"])
+            points = sorted((size, sum(g) / len(g)) for size, g in by_size.items())
+            axes.plot([p[0] for p in points], [p[1] for p in points], "o-" if data.startswith("tech") else "s--",
+                      label=f"{recipe} ({data})")
     axes.axhline(0.0, color="black", linewidth=0.8)
     axes.axhline(0.10, color="green", linestyle="--", linewidth=0.8, label="ship gate (+0.10)")
     axes.set_xscale("log")
     axes.set_xlabel("training sequences")
-    axes.set_ylabel("ood R@5 − DIRECT R@5 (protocol all)")
-    axes.legend(fontsize=7)
+    axes.set_ylabel("ood R@5 − DIRECT R@5 (protocol all, mean of seeds)")
+    axes.legend(fontsize=6, ncol=2)
     figure.tight_layout()
     with atomic_path(png) as tmp:
         figure.savefig(tmp, format="png", dpi=110)
+    analysis = ""
+    if os.path.exists(out):
+        with open(out, encoding="utf-8") as handle:
+            text = handle.read()
+        if ANALYSIS_MARK in text:
+            analysis = text[text.index(ANALYSIS_MARK) + len(ANALYSIS_MARK):].strip("\n")
     lines = [
         "# Real text: P7 recipes against DIRECT",
         "",
-        f"Made by `{command}` ({device}). Every row: a run trained on a seeded subset of whole training",
-        "articles (`--train-chunks`; val and ood articles unchanged), evaluated on the held-out `ood` articles",
-        "of the same split under protocol `all` (bank = every ood chunk, the context included), beside DIRECT",
-        "(the last context chunk) and MEAN (the context centroid) on the same split. Each row's two commands",
-        "reproduce it.",
+        "Written by `python -m tuner.study` (every row of its folder). Every row: a run trained on a seeded",
+        "subset of whole training articles (`--train-chunks`, 0 = all; val and ood articles unchanged),",
+        "evaluated on the held-out `ood` articles of the same split under protocol `all` (bank = every ood",
+        "chunk, the context included), beside DIRECT (the last context chunk) and MEAN (the context centroid) on",
+        "the same split. Ship gate: gain R@5 ≥ +0.10 and gain MRR@10 ≥ +0.05. Each row names the machine it ran",
+        "on, and its two commands (under **Commands**) reproduce it.",
         "",
         f"![R@5 gain over DIRECT]({os.path.basename(png)})",
+        "",
+        "## Mean over seeds",
+        "",
+        *_mean_rows(rows),
+        "",
+        "## Every run",
         "",
         "| " + " | ".join(ROW_COLUMNS) + " |",
         "|" + "---|" * len(ROW_COLUMNS),
     ]
-    lines += ["| " + " | ".join(_cell(r.get(c), c) for c in ROW_COLUMNS) + " |" for r in rows]
+    lines += ["| " + " | ".join(_cell(r.get(c, "2-core CPU" if c == "device" else ""), c) for c in ROW_COLUMNS) + " |"
+              for r in rows]
     lines += ["", "## Commands", ""]
     lines += [f"{i + 1}. `{r['command']}`" for i, r in enumerate(rows)]
+    lines += ["", ANALYSIS_MARK, ""] + ([analysis, ""] if analysis else [])
     with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
+        handle.write("\n".join(lines))
     return out
 
 
@@ -202,32 +325,84 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, default=6, help="epochs per run (default 6)")
     parser.add_argument("--folder", default=STUDY_DIR, help=f"runs and rows.jsonl (default {STUDY_DIR})")
     parser.add_argument("--out", default=os.path.join("docs", "real-text.md"), help="the markdown table")
-    parser.add_argument("--device-note", default="2-core CPU", help="the machine, named in the table")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="study processes side by side (default 1; more where one run leaves a GPU idle)")
+    parser.add_argument("--device-note", default=None,
+                        help="the machine named in each row (default: the accelerator Keras finds, else the CPU)")
+    parser.add_argument("--shard", default=None, help=argparse.SUPPRESS)  # I/N: a worker's share of the runs
     parser.set_defaults(func=run_study)
     return parser
 
 
-def run_study(args: argparse.Namespace) -> int:
+def _worker_argv(argv: list[str], shard: int, workers: int) -> list[str]:
+    """The study's own arguments for worker ``shard`` of ``workers`` (``--workers`` dropped)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--workers":
+            skip = True
+        elif not arg.startswith("--workers="):
+            out.append(arg)
+    return [*out, "--shard", f"{shard}/{workers}"]
+
+
+def _run_workers(argv: list[str], workers: int) -> int:
+    """Starts ``workers`` study processes on the same arguments and waits for them; the worst exit code."""
+    env = dict(os.environ)
+    # JAX takes 75% of a GPU per process by default: share it. TensorFlow takes it all unless told to grow.
+    env.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", f"{0.9 / workers:.3f}")
+    env.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    children = [subprocess.Popen([sys.executable, "-m", "tuner.study", *_worker_argv(argv, i, workers)], env=env)
+                for i in range(workers)]
+    codes = [child.wait() for child in children]
+    for i, code in enumerate(codes):
+        if code:
+            print(f"python -m tuner.study: worker {i} of {workers} ended with exit code {code}", file=sys.stderr)
+    return max(codes, key=abs)
+
+
+def _shard(text: str | None) -> tuple[int, int]:
+    if text is None:
+        return 0, 1
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit() and int(index) < int(count)):
+        raise ValueError(f"--shard must be I/N with 0 <= I < N, got {text!r}")
+    return int(index), int(count)
+
+
+def run_study(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     """Runs every study row not yet in ``rows.jsonl`` and rewrites the table; exit code 0."""
     for path in args.data:
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path}: no such corpus file")
-    done = {row["key"] for row in read_rows(args.folder)}
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    argv = sys.argv[1:] if argv is None else argv
+    shard, shards = _shard(args.shard)
+    sizes = {path: corpus_chunks(path) for path in args.data}
     runs = [StudyRun(recipe, data, size, seed, args.epochs, args.folder)
-            for data in args.data for size in args.train_chunks for recipe in args.recipes for seed in args.seeds]
-    for i, run in enumerate(runs):
-        if run.key in done:
-            continue
-        print(f"[{i + 1}/{len(runs)}] {run.key}", flush=True)
-        with open(os.devnull, "w") as quiet:
-            row = run_one(run, quiet)
-        append_row(args.folder, row)
-        print(f"    R@5 {row['R@5']:.4f} (DIRECT {row['DIRECT R@5']:.4f})  MRR@10 {row['MRR@10']:.4f} "
-              f"(DIRECT {row['DIRECT MRR@10']:.4f})  {row['minutes']} min", flush=True)
-    keys = {run.key for run in runs}
-    rows = [row for row in read_rows(args.folder) if row["key"] in keys]
-    command = "python -m tuner.study " + " ".join(sys.argv[1:])
-    print(f"wrote {write_report(rows, args.out, command, args.device_note)}")
+            for data in args.data for size in args.train_chunks for recipe in args.recipes for seed in args.seeds
+            if size == ALL_CHUNKS or size < SPLIT_FRACTIONS[0] * sizes[data]]  # larger: the whole training set
+    if args.workers > 1:
+        code = _run_workers(argv, args.workers)
+        if code:
+            return code
+    else:
+        done = {row["key"] for row in read_rows(args.folder)}
+        mine = sorted(runs, key=lambda run: run.cost(sizes[run.data]), reverse=True)[shard::shards]
+        for run in mine:
+            if run.key in done:
+                continue
+            print(f"[{runs.index(run) + 1}/{len(runs)}] {run.key}", flush=True)
+            with open(os.devnull, "w") as quiet:
+                row = run_one(run, quiet, args.device_note)
+            append_row(args.folder, row)
+            print(f"    R@5 {row['R@5']:.4f} (DIRECT {row['DIRECT R@5']:.4f})  MRR@10 {row['MRR@10']:.4f} "
+                  f"(DIRECT {row['DIRECT MRR@10']:.4f})  {row['minutes']} min", flush=True)
+        if args.shard is not None:
+            return 0  # the parent writes the table once every worker is done
+    print(f"wrote {write_report(read_rows(args.folder), args.out)}")
     return 0
 
 
@@ -236,8 +411,10 @@ def main(argv: list[str] | None = None) -> int:
     from p7keras.console import quiet_tensorflow, run_console_command  # noqa: PLC0415
 
     quiet_tensorflow()
-    return run_console_command(build_parser(), sys.argv[1:] if argv is None else argv, name="python -m tuner.study",
-                               module="tuner.study")
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    parser.set_defaults(func=lambda args: run_study(args, argv))
+    return run_console_command(parser, argv, name="python -m tuner.study", module="tuner.study")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import sys
 
@@ -166,6 +167,10 @@ def train(config: TrainConfig | None = None, stream=None, **overrides) -> RunRes
     """
     config = dataclasses.replace(config or TrainConfig(), **overrides)
     config.check()
+    from p7keras.export import export_problems  # noqa: PLC0415
+
+    for problem in export_problems(config.export):
+        raise ValueError(problem)
     stream = stream or sys.stdout
     select_backend(config.backend, config.device)
     check_device(config.device)
@@ -197,9 +202,13 @@ def train(config: TrainConfig | None = None, stream=None, **overrides) -> RunRes
     monitor.stream = stream
     callbacks += [
         keras.callbacks.BackupAndRestore(run.backup_dir),
-        keras.callbacks.TensorBoard(run.file("tensorboard"), write_graph=False),
         p7callbacks.EpochProgress(config.epochs, len(train_batches), stream=stream),
     ]
+    # TensorBoard's writer is TensorFlow's: a JAX or PyTorch install without TensorFlow (a GPU image,
+    # say) trains without the logs.
+    tensorboard = importlib.util.find_spec("tensorflow") is not None
+    if tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(run.file("tensorboard"), write_graph=False))
     try:
         fit = model.fit(train_batches, validation_data=val_batches, epochs=config.epochs, verbose=0,
                         callbacks=callbacks)
@@ -212,6 +221,7 @@ def train(config: TrainConfig | None = None, stream=None, **overrides) -> RunRes
     files = {"run": str(run.path), "config": run.file("config.json"), "best": run.file("best.keras")}
     verdict = dict(monitor.verdict)
     files.update(run.finish(model, history, verdict, config.export))
-    files["tensorboard"] = run.file("tensorboard")
+    if tensorboard:
+        files["tensorboard"] = run.file("tensorboard")
     _summary(history, verdict, files, stream)
     return RunResult(str(run.path), verdict, history, files, run.resumed, len(splits.train))

@@ -73,6 +73,24 @@ def test_absent_device_is_a_clear_error(tmp_path, corpus_file, capsys):
     assert list(tmp_path.glob("p7_*")) == []
 
 
+def test_export_without_tensorflow_fails_before_any_work(tmp_path, corpus_file, capsys, monkeypatch):
+    """A GPU image with JAX or PyTorch but no TensorFlow: the export is refused up front, --no-export trains."""
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorflow" else real_find_spec(name, *a))
+    out = tmp_path / "runs"
+    assert main(["train", "--data", corpus_file, *TINY, "--epochs", "1", "--output-dir", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "p7keras train: error: the SavedModel export needs TensorFlow, which is not installed here: "
+        "install it or pass --no-export")
+    assert not out.exists()
+    assert main(["train", "--data", corpus_file, *TINY, "--epochs", "1", "--output-dir", str(out), "--no-export"]) in (0, 1)
+    (run,) = out.glob("p7_*")
+    assert (run / "best.keras").exists() and not (run / "export").exists() and not (run / "tensorboard").exists()
+
+
 def test_run_directory_holds_every_file(tmp_path, corpus_file, capsys):
     code = main(["train", "--data", corpus_file, *TINY, "--epochs", "2", "--exp-name", "tiny",
                  "--output-dir", str(tmp_path), "--backend", keras.backend.backend()])

@@ -1,6 +1,9 @@
 """The real-text study runner: rows per recipe × size × seed, resumable, with the table and the plot."""
 
 import json
+import os
+
+import pytest
 
 from p7keras.data import make_synthetic_corpus, save_corpus
 from tuner import study
@@ -16,21 +19,94 @@ def test_study_writes_rows_table_and_plot_and_skips_finished_rows(tmp_path, monk
             "--folder", str(tmp_path / "study"), "--out", str(out)]
     assert study.main(argv) == 0
     rows = study.read_rows(str(tmp_path / "study"))
+    rows = sorted(rows, key=lambda r: r["train_sequences"])  # run largest first
     assert [(r["recipe"], r["train_chunks"]) for r in rows] == [("tiny", 100), ("tiny", "all")]
     assert rows[0]["train_sequences"] < rows[1]["train_sequences"]
     for row in rows:
         assert abs(row["gain R@5"] - (row["R@5"] - row["DIRECT R@5"])) < 1e-12
         assert row["command"].startswith(f"p7keras train --data {data}") and "p7keras evaluate" in row["command"]
     assert "--d-model 16" in rows[0]["command"] and "--train-chunks 100" in rows[0]["command"]
+    assert rows[0]["device"] == f"{os.cpu_count()}-core CPU ({study_backend()})"
     table = out.read_text()
-    assert table.count("| tiny |") == 2 and "real-text-gain.png" in table
+    assert table.count("| tiny | corpus |") == 2 and "real-text-gain.png" in table
+    assert "| corpus | tiny | 100 |" in table and "| corpus | tiny | all |" in table  # the mean-over-seeds lines
+    out.write_text(table + "What we conclude.\n")  # the written analysis below the mark survives a rewrite
     assert (out.parent / "real-text-gain.png").read_bytes()[:4] == b"\x89PNG"
     capsys.readouterr()
     assert study.main(argv) == 0  # nothing left to run: the rows are kept, the table rewritten
     assert "[1/2]" not in capsys.readouterr().out and len(study.read_rows(str(tmp_path / "study"))) == 2
-    assert json.loads((tmp_path / "study" / "rows.jsonl").read_text().splitlines()[0])["key"] == rows[0]["key"]
+    assert {json.loads(line)["key"] for line in (tmp_path / "study" / "rows.jsonl").read_text().splitlines()} == \
+        {r["key"] for r in rows}
+    rewritten = out.read_text()
+    assert rewritten.count("| tiny | corpus |") == 2 and rewritten.rstrip().endswith("What we conclude.")
+    assert rewritten.count(study.ANALYSIS_MARK) == 1
+
+
+def test_sizes_beyond_a_corpus_training_share_are_not_run_twice(tmp_path, monkeypatch):
+    """--train-chunks at or above the training share of a corpus is the whole set: only the 0 row runs."""
+    data = tmp_path / "corpus.npz"
+    save_corpus(make_synthetic_corpus(num_articles=10, chunks_per_article=10, dim=8, seed=1), data)
+    seen = []
+    fake = {"R@5": 0.0, "DIRECT R@5": 0.0, "MRR@10": 0.0, "DIRECT MRR@10": 0.0, "minutes": 0.0}
+    monkeypatch.setattr(study, "run_one", lambda run, stream, device=None: seen.append(run.train_chunks) or fake)
+    monkeypatch.setattr(study, "append_row", lambda folder, row: None)
+    monkeypatch.setattr(study, "write_report", lambda rows, out: out)
+    assert study.main(["--data", str(data), "--recipes", "real-text", "--train-chunks", "50", "80", "0",
+                       "--seeds", "0", "--folder", str(tmp_path / "s"), "--out", str(tmp_path / "x.md")]) == 0
+    assert sorted(seen) == [0, 50]  # 80 >= 0.8 x 100 chunks: the whole training set, the 0 row
 
 
 def test_missing_corpus_is_one_line(tmp_path, capsys):
     assert study.main(["--data", str(tmp_path / "nope.npz"), "--out", str(tmp_path / "x.md")]) == 2
     assert capsys.readouterr().err.strip() == f"python -m tuner.study: error: {tmp_path / 'nope.npz'}: no such corpus file"
+
+
+def study_backend():
+    import keras
+
+    return keras.backend.backend()
+
+
+def test_workers_share_the_runs_and_the_rows_file(tmp_path, monkeypatch, capsys):
+    """--workers 2: two processes, each its share (the largest run first), one rows.jsonl, one table."""
+    data = tmp_path / "corpus.npz"
+    save_corpus(make_synthetic_corpus(num_articles=30, chunks_per_article=10, dim=16, seed=1), data)
+    out = tmp_path / "real-text.md"
+    argv = ["--data", str(data), "--recipes", "real-text", "--train-chunks", "100", "0", "--seeds", "0",
+            "--epochs", "1", "--folder", str(tmp_path / "study"), "--out", str(out), "--workers", "2",
+            "--device-note", "test box"]
+    assert study.main(argv) == 0
+    rows = study.read_rows(str(tmp_path / "study"))
+    assert sorted(str(r["train_chunks"]) for r in rows) == ["100", "all"]
+    assert {r["device"] for r in rows} == {"test box"}
+    assert out.read_text().count("| real-text | corpus |") == 2
+    printed = capsys.readouterr()
+    assert "wrote" in printed.out
+
+
+def test_worker_arguments_and_shards():
+    argv = ["--data", "a.npz", "--workers", "3", "--seeds", "0"]
+    assert study._worker_argv(argv, 1, 3) == ["--data", "a.npz", "--seeds", "0", "--shard", "1/3"]
+    assert study._worker_argv(["--workers=2"], 0, 2) == ["--shard", "0/2"]
+    assert study._shard("1/3") == (1, 3) and study._shard(None) == (0, 1)
+    with pytest.raises(ValueError, match=r"--shard must be I/N with 0 <= I < N, got '3/3'"):
+        study._shard("3/3")
+    runs = [study.StudyRun(r, "x.npz", size, 0, 1, "f") for r in ("real-text", "spec") for size in (5000, 0)]
+    ordered = sorted(runs, key=lambda run: run.cost(80_000), reverse=True)
+    assert [(r.recipe, r.train_chunks) for r in ordered] == [("spec", 0), ("real-text", 0), ("spec", 5000),
+                                                               ("real-text", 5000)]
+    ordered = sorted(runs, key=lambda run: run.cost(3000), reverse=True)  # a corpus under 5000 chunks: both sizes are all of it
+    assert [(r.recipe, r.train_chunks) for r in ordered][:2] == [("spec", 5000), ("spec", 0)]
+
+
+def test_corpus_chunks_reads_the_header_only(tmp_path):
+    data = tmp_path / "corpus.npz"
+    save_corpus(make_synthetic_corpus(num_articles=7, chunks_per_article=9, dim=8, seed=1), data)
+    assert study.corpus_chunks(str(data)) == 63
+
+
+def test_bad_worker_count_is_one_line(tmp_path, capsys):
+    data = tmp_path / "corpus.npz"
+    save_corpus(make_synthetic_corpus(num_articles=6, chunks_per_article=8, dim=8, seed=1), data)
+    assert study.main(["--data", str(data), "--workers", "0", "--out", str(tmp_path / "x.md")]) == 2
+    assert capsys.readouterr().err.strip() == "python -m tuner.study: error: --workers must be >= 1, got 0"
