@@ -82,3 +82,11 @@ def test_the_checker_sees_a_forbidden_import(tmp_path):
     path.write_text("import os\nfrom tuner.search import main\n\ndef f():\n    import p7keras.cli.main\n")
     assert imports(path, top_level_only=True) == {"os", "tuner.search", "tuner.search.main"}
     assert "p7keras.cli.main" in imports(path)
+
+
+def test_no_pickle_anywhere():
+    """Issue 13: nothing in p7keras or tuner imports pickle or loads arrays with allow_pickle=True."""
+    for path in [*ROOT.joinpath("p7keras").rglob("*.py"), *ROOT.joinpath("tuner").rglob("*.py")]:
+        found = {name for name in imports(path) if name.split(".")[0] in ("pickle", "cPickle", "dill", "cloudpickle")}
+        assert not found, f"{path.relative_to(ROOT)} imports {sorted(found)}"
+        assert "allow_pickle=True" not in path.read_text(encoding="utf-8"), path

@@ -24,7 +24,6 @@ import dataclasses
 import importlib.util
 import json
 import os
-import pickle
 import signal
 import subprocess
 import sys
@@ -32,7 +31,7 @@ import tempfile
 import time
 
 from p7keras.export import export_problems
-from p7keras.io import read_json
+from p7keras.io import atomic_path, read_json
 from p7keras.training.run_dir import FINISHED, STATE_FILE
 from p7keras.training.train import check_device, select_backend
 from tuner.config import SETTINGS_FILE, SearchConfig
@@ -226,14 +225,42 @@ def _search(config: SearchConfig, stream=None, quota: int | None = None, first: 
     return dataclasses.replace(report(tuner, config, stream), role=role)
 
 
+# Exceptions a search child hands back to its parent by name (JSON, never pickle); any other becomes a
+# RuntimeError naming its type. The parent raises it, so the console gives the same line and exit code.
+_CHILD_ERRORS = {cls.__name__: cls for cls in (ValueError, KeyError, FileNotFoundError, PermissionError,
+                                                 IsADirectoryError, NotADirectoryError, OSError, RuntimeError)}
+
+
+def _write_message(path: str, message: dict) -> None:
+    """One JSON message between the search parent and a child, written atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(message, handle)
+
+
+def _read_message(path: str) -> dict:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _error_message(exc: BaseException) -> dict:
+    name = type(exc).__name__ if type(exc).__name__ in _CHILD_ERRORS else "RuntimeError"
+    text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+    if name == "RuntimeError" and not isinstance(exc, RuntimeError):
+        text = f"{type(exc).__name__}: {text}"
+    return {"kind": "error", "type": name, "message": text}
+
+
 def _search_in_processes(config: SearchConfig, quota: int, stream) -> SearchResult:
-    """Runs the search in child processes of ``quota`` trials each until one of them reports it."""
+    """Runs the search in child processes of ``quota`` trials each until one of them reports it.
+
+    Parent and child talk through two JSON files (``job.json``: the search settings, ``answer.json``:
+    the result or the error), so nothing is unpickled.
+    """
     first = True
     with tempfile.TemporaryDirectory(prefix="p7keras-tune-") as folder:
-        job, answer = os.path.join(folder, "job.pickle"), os.path.join(folder, "answer.pickle")
+        job, answer = os.path.join(folder, "job.json"), os.path.join(folder, "answer.json")
         while True:
-            with open(job, "wb") as handle:
-                pickle.dump((config, quota, first), handle)
+            _write_message(job, {"config": dataclasses.asdict(config), "quota": quota, "first": first})
             command = [sys.executable, "-u", "-c", CHILD_COMMAND, job, answer, str(os.getpid())]
             child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, bufsize=1)
             try:
@@ -250,13 +277,12 @@ def _search_in_processes(config: SearchConfig, quota: int, stream) -> SearchResu
             if child.returncode != 0 or not os.path.exists(answer):
                 raise RuntimeError(f"a search process exited with code {child.returncode} before it finished its "
                                    f"trials; run the same command again to resume {config.project_dir}")
-            with open(answer, "rb") as handle:
-                kind, value = pickle.load(handle)
+            message = _read_message(answer)
             os.remove(answer)
-            if kind == "error":
-                raise value
-            if value is not None:
-                return value
+            if message["kind"] == "error":
+                raise _CHILD_ERRORS.get(message["type"], RuntimeError)(message["message"])
+            if message["result"] is not None:
+                return SearchResult(**message["result"])
             config, first = dataclasses.replace(config, overwrite=False), False
 
 
@@ -264,7 +290,7 @@ CHILD_COMMAND = "import sys; from tuner.search import child_main; child_main(*sy
 
 
 def child_main(job: str, answer: str, parent: str) -> None:
-    """A child of :func:`run_search`: runs its share of trials and pickles the outcome to ``answer``.
+    """A child of :func:`run_search`: runs its share of trials and writes the outcome to ``answer`` (JSON).
 
     It dies with its parent (``PR_SET_PDEATHSIG`` on Linux), so a killed search leaves no trial running,
     and leaves Ctrl-C to the parent, which kills it (an interrupted trial runs again on resume).
@@ -274,18 +300,14 @@ def child_main(job: str, answer: str, parent: str) -> None:
     _die_with(int(parent))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it kills this process
     import_keras_quietly()
-    with open(job, "rb") as handle:
-        config, quota, first = pickle.load(handle)
+    request = _read_message(job)
+    config = SearchConfig(**request["config"])
     try:
-        outcome = ("result", _search(config, sys.stdout, quota, first))
+        result = _search(config, sys.stdout, request["quota"], request["first"])
+        message = {"kind": "result", "result": None if result is None else dataclasses.asdict(result)}
     except Exception as exc:  # handed to the parent, which raises it
-        outcome = ("error", exc)
-    try:
-        data = pickle.dumps(outcome)
-    except Exception:  # an exception that cannot be pickled: its type and message
-        data = pickle.dumps(("error", RuntimeError(f"{type(outcome[1]).__name__}: {outcome[1]}")))
-    with open(answer, "wb") as handle:
-        handle.write(data)
+        message = _error_message(exc)
+    _write_message(answer, message)
 
 
 def _die_with(parent: int) -> None:

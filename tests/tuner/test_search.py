@@ -101,3 +101,20 @@ def test_an_error_in_a_child_process_is_one_line(tmp_path):
     done = run_module(*search_flags(tmp_path, "--grid", "recommended", "--trials-per-process", "2"))
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("p7keras tune: error: cannot resume the search in")
+
+
+@pytest.mark.parametrize("exc, kind, text", [
+    (ValueError("bad grid"), ValueError, "bad grid"),
+    (KeyError("missing key"), KeyError, "missing key"),
+    (FileNotFoundError("x.npz: no such file"), FileNotFoundError, "x.npz: no such file"),
+    (ZeroDivisionError("division by zero"), RuntimeError, "ZeroDivisionError: division by zero"),
+])
+def test_child_errors_cross_as_json_and_keep_their_kind(exc, kind, text, tmp_path):
+    """The parent/child protocol is JSON: an error comes back as the same kind with the same line."""
+    from tuner import search
+
+    path = str(tmp_path / "answer.json")
+    search._write_message(path, search._error_message(exc))
+    message = json.loads(open(path, encoding="utf-8").read())  # plain JSON, nothing to unpickle
+    rebuilt = search._CHILD_ERRORS.get(message["type"], RuntimeError)(message["message"])
+    assert type(rebuilt) is kind and (rebuilt.args[0] == text)
