@@ -6,8 +6,13 @@
 * quiets TensorFlow's C++ start-up lines (oneDNN, CUDA, CPU features) unless the user set
   ``TF_CPP_MIN_LOG_LEVEL`` themselves: TensorFlow 2.21 prints them before its log level is read, so
   Keras is imported with the process's native stderr pointed at /dev/null (Python errors still show);
-* turns a user-facing error into one line ``<prog> <command>: error: ...`` with exit code 2 (a
-  traceback only with ``P7KERAS_DEBUG=1``), and Ctrl-C into one line with exit code 130.
+* turns a user-facing error (bad input or usage) into one line ``<prog> <command>: error: ...`` with exit
+  code 2, a fault during the work (a full disk, a failed write, a non-finite loss, anything unexpected)
+  into one line ``<prog> <command>: fault: ...`` with exit code 3, and Ctrl-C into one line with exit code
+  130; a traceback only with ``--debug`` or ``P7KERAS_DEBUG=1``.
+
+Exit codes (:data:`EXIT_CODES`): 0 PASS or MARGINAL (or done), 1 FAIL verdict, 2 bad input or usage, 3 a
+fault during the run, 130 interrupted.
 
 This module imports only the standard library.
 
@@ -21,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import subprocess
 import sys
@@ -28,7 +34,18 @@ import sys
 from p7keras.config import BACKENDS
 
 # Exit codes of every command.
-EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_FAULT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_CODES = {
+    EXIT_OK: "PASS or MARGINAL verdict (or the command did its work)",
+    EXIT_FAIL: "FAIL verdict",
+    EXIT_USAGE: "bad input or usage: a flag, a value, a data file, an output path (nothing was started)",
+    EXIT_FAULT: "a fault during the run: full disk, failed write, non-finite loss, an unexpected error",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C): run the same command again to continue",
+}
+# Errors that mean the user's input or environment is wrong: exit code 2. Other OSErrors (no space left,
+# I/O errors) and everything else are faults: exit code 3.
+INPUT_OS_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError)
+DEBUG_FLAG = "--debug"
 # TensorFlow's C++ log level for our commands: errors only (hides the oneDNN/CUDA/CPU-feature lines).
 QUIET_TF_LOG_LEVEL = "2"
 
@@ -114,6 +131,9 @@ def run_console_command(parser: argparse.ArgumentParser, argv: list[str], name: 
         The exit code: the command's own, 2 for a user-facing error, 130 when interrupted.
     """
     argv = list(argv)
+    if DEBUG_FLAG in argv:  # anywhere on the line: tracebacks instead of one-line errors
+        argv.remove(DEBUG_FLAG)
+        os.environ["P7KERAS_DEBUG"] = "1"
     quiet_tensorflow()
     args = parser.parse_args(argv)  # exits 2 with argparse's usage line on a bad flag
     name = name or " ".join(filter(None, [parser.prog, getattr(args, "command", None)]))
@@ -134,12 +154,40 @@ def run_console_command(parser: argparse.ArgumentParser, argv: list[str], name: 
         if getattr(args, "uses_keras", True):
             import_keras_quietly()
         return int(args.func(args) or EXIT_OK)
-    except (CLIError, ValueError, KeyError, OSError, RuntimeError) as exc:
-        if os.environ.get("P7KERAS_DEBUG"):
-            raise
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"{name}: error: {message}", file=sys.stderr)
-        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{name}: interrupted; run the same command again to continue where it stopped", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 (every error ends in one line; the traceback on request)
+        if os.environ.get("P7KERAS_DEBUG"):
+            raise
+        code, line = describe_error(exc)
+        print(f"{name}: {line}", file=sys.stderr)
+        return code
+
+
+def describe_error(exc: BaseException) -> tuple[int, str]:
+    """The exit code and the one line (``error: ...`` or ``fault: ...``) of an exception.
+
+    Example:
+
+    >>> describe_error(ValueError("epochs must be >= 1, got 0"))
+    (2, 'error: epochs must be >= 1, got 0')
+    >>> describe_error(OSError(28, "No space left on device", "runs/best.keras"))
+    (3, "fault: [Errno 28] No space left on device: 'runs/best.keras'; free space and run the same command again to continue")
+
+    Args:
+        exc: what was raised.
+
+    Returns:
+        ``(exit code, line)``: 2 for bad input or usage, 3 for a fault during the run.
+    """
+    if isinstance(exc, (CLIError, ValueError, KeyError, *INPUT_OS_ERRORS)):
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        return EXIT_USAGE, f"error: {message}"
+    first = (str(exc).strip().splitlines() or [""])[0]
+    if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "No space left" in first \
+            or "ResourceExhausted" in type(exc).__name__:  # TensorFlow's writers say so in their own class
+        return EXIT_FAULT, f"fault: {first}; free space and run the same command again to continue"
+    if isinstance(exc, (OSError, RuntimeError)):
+        return EXIT_FAULT, f"fault: {first}"
+    return EXIT_FAULT, f"fault: {type(exc).__name__}: {first}"

@@ -49,8 +49,8 @@ class RunDirectory:
         except OSError as exc:
             raise PermissionError(f"output folder {root} is not writable: {exc.strerror or exc}") from None
         free = shutil.disk_usage(root).free
-        if free < need_bytes:
-            raise OSError(
+        if free < need_bytes:  # found before any work: the user's to fix (exit code 2), not a fault
+            raise ValueError(
                 f"output folder {root} has {free / 2**20:.0f} MiB free; this run needs about "
                 f"{need_bytes / 2**20:.0f} MiB for its checkpoints and export"
             )
