@@ -323,7 +323,7 @@ class BestModelCheckpoint(keras.callbacks.Callback):
         value = (logs or {}).get(self.monitor)
         if value is not None and math.isfinite(float(value)) and float(value) > self.best:
             self.best = float(value)
-            save_model(self.model, self.filepath)
+            save_model(self.model, self.filepath, optimizer=False)  # for evaluation: weights only
 
 
 class HistoryWriter(keras.callbacks.Callback):

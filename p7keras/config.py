@@ -90,6 +90,7 @@ class P7Defaults:
     # ``select``; ``patience`` epochs without a new best of it stop the run (0: never).
     select: str = "val_margin"
     patience: int = 0
+    keep: str = "all"  # the models a finished run keeps (KEEP_CHOICES)
 
     # Monitoring and verdict (section 6)
     drift_warn_cos_anchor: float = 0.10
@@ -133,6 +134,8 @@ BACKENDS = ("tensorflow", "jax", "torch")
 # What picks the best epoch (issue 11): the spec's val margin, or a validation retrieval figure under
 # protocol ``all`` (logged by ``p7keras.callbacks.RetrievalMetrics``).
 SELECT_METRICS = ("val_margin", "val_R@5", "val_MRR@10")
+# Which models a finished run directory keeps (issue 13): both, best.keras only, or final.keras only.
+KEEP_CHOICES = ("all", "best", "final")
 
 # The batch contract between ``p7keras.data`` and the models' train/test steps.
 CONTEXT_KEY = "context"  # (B, K, D) float32, unit rows, oldest chunk first
@@ -241,7 +244,7 @@ def run_problems(batch_size: int = DEFAULTS.batch_size, epochs: int = DEFAULTS.e
                  learning_rate: float = DEFAULTS.learning_rate, weight_decay: float = DEFAULTS.weight_decay,
                  hard_negatives: int = DEFAULTS.hard_negatives, device: str = DEFAULTS.device,
                  backend: str | None = None, select: str = DEFAULTS.select,
-                 patience: int = DEFAULTS.patience) -> list[str]:
+                 patience: int = DEFAULTS.patience, keep: str = DEFAULTS.keep) -> list[str]:
     """What is wrong with a run's optimiser and batching settings (spec section 5).
 
     Args:
@@ -249,6 +252,7 @@ def run_problems(batch_size: int = DEFAULTS.batch_size, epochs: int = DEFAULTS.e
         epochs, learning_rate, weight_decay, hard_negatives, device, backend: the run settings.
         select: the metric that picks the best epoch, one of ``SELECT_METRICS``.
         patience: epochs without a new best ``select`` before the run stops, >= 0 (0: never).
+        keep: the models a finished run keeps, one of ``KEEP_CHOICES``.
 
     Returns:
         One message per problem.
@@ -263,6 +267,7 @@ def run_problems(batch_size: int = DEFAULTS.batch_size, epochs: int = DEFAULTS.e
     _rule(problems, backend is None or backend in BACKENDS, "backend", f"one of {BACKENDS}", backend)
     _rule(problems, select in SELECT_METRICS, "select", f"one of {SELECT_METRICS}", select)
     _rule(problems, int(patience) >= 0, "patience", ">= 0 (0: no early stopping)", patience)
+    _rule(problems, keep in KEEP_CHOICES, "keep", f"one of {KEEP_CHOICES}", keep)
     return problems
 
 

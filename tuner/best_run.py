@@ -52,7 +52,7 @@ def save_best_run(tuner, trial_id: str, summary: dict, search: dict) -> str:
         model = tuner.load_model(trial)
     model.optimizer.build(model.trainable_variables)
     run = RunDirectory.open(config.output_dir, config.exp_name, config.to_dict(), bytes_needed(model))
-    save_model(model, run.file("best.keras"))
+    save_model(model, run.file("best.keras"), optimizer=False)
     model.load_weights(final_weights)
     write_json(run.file("tuning.json"), {**search, "trial": trial_id, "score": trial.score,
                                          "settings": summary["settings"]})
@@ -61,5 +61,5 @@ def save_best_run(tuner, trial_id: str, summary: dict, search: dict) -> str:
     notes = lambda_range_notes(config.anchor_lambda_min, config.anchor_lambda_max)
     if notes:
         verdict["notes"] = notes
-    run.finish(model, summary["history"], verdict, config.export)
+    run.finish(model, summary["history"], verdict, config.export, config.keep)
     return str(run.path)

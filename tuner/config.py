@@ -33,7 +33,7 @@ SETTINGS_FILE = "search.json"
 # there runs its trials in fresh processes, this many each. JAX and PyTorch stay flat in one process.
 TENSORFLOW_TRIALS_PER_PROCESS = 5
 # TrainConfig fields that may change between a search and its resumption (where results go, which device).
-RUN_ONLY_FIELDS = ("output_dir", "exp_name", "export", "device", "backend")
+RUN_ONLY_FIELDS = ("output_dir", "exp_name", "export", "keep", "device", "backend")
 
 
 def check_tuner(kind: str, max_trials: int | None) -> None:

@@ -26,6 +26,7 @@ from p7keras.config import (
     DEVICES,
     GATE_MODES,
     HEADS,
+    KEEP_CHOICES,
     MODEL_TYPES,
     NEGATIVE_SOURCES,
     SELECT_METRICS,
@@ -102,6 +103,7 @@ class TrainConfig:
     # issue 11: selection and λ range
     select: str = DEFAULTS.select
     patience: int = DEFAULTS.patience
+    keep: str = DEFAULTS.keep
     # issue 11: negatives and head
     head: str = DEFAULTS.head
     context_negatives: str = DEFAULTS.context_negatives
@@ -178,7 +180,8 @@ class TrainConfig:
                                   self.gate_mode, self.warmup_epochs, self.context_negatives,
                                   self.negative_queue, self.negatives)
         problems += run_problems(self.batch_size, self.epochs, self.learning_rate, self.weight_decay,
-                                 self.hard_negatives, self.device, self.backend, self.select, self.patience)
+                                 self.hard_negatives, self.device, self.backend, self.select, self.patience,
+                                 self.keep)
         if self.preset is not None and self.preset not in PRESETS:
             problems.append(f"preset must be one of {tuple(PRESETS)}, got {self.preset!r}")
         if not (self.exp_name and "/" not in self.exp_name and self.exp_name not in (".", "..")):
@@ -261,6 +264,8 @@ TRAIN_FLAGS = (
     ("run", ("--exp-name",), "exp_name", "run folder prefix", {"type": str}),
     ("run", ("--output-dir",), "output_dir", "where the run directory goes", {}),
     ("run", ("--no-export",), "export", "skip the SavedModel export", {"action": "store_false"}),
+    ("run", ("--keep",), "keep", "the models a finished run keeps: all (best.keras without optimizer state + "
+     "final.keras with it, to train on), best, or final", {"choices": KEEP_CHOICES}),
     ("run", ("--preset",), "preset", "start from a named recipe (flags given with it override it): "
      "real-text = a small MLP started at DIRECT, for real chunk embeddings", {"choices": tuple(PRESETS)}),
     # issue 11: selection and λ range

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -13,8 +15,13 @@ RUNNING, FINISHED, FAILED = "running", "finished", "failed"
 
 
 def bytes_needed(model) -> int:
-    """Disk room a run of ``model`` needs: checkpoints and backups with optimizer state, and the export."""
-    return model.count_params() * 4 * 10 + 50 * 2**20
+    """Disk room a run of ``model`` needs at its peak, in float32 copies of its weights (AdamW state: x3).
+
+    ``best.keras`` (weights only, x1), ``final.keras`` and the two backups of the last epochs (x3 each),
+    the export (x1), and each file's temporary copy while it is written atomically (x3): 17 copies, plus
+    50 MiB for the rest.
+    """
+    return model.count_params() * 4 * 17 + 50 * 2**20
 
 
 class RunDirectory:
@@ -80,6 +87,36 @@ class RunDirectory:
     def mark(self, status: str, **details) -> None:
         write_json(self.file(STATE_FILE), {"status": status, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **details})
 
+    def check_backup(self, stream=None) -> None:
+        """Makes the training backup loadable before a resumed run reads it.
+
+        Keras' ``BackupAndRestore`` keeps the last two backups (``latest.weights.h5`` and its ``.bkp``).
+        A backup damaged by a crash while it was written (a truncated HDF5 file) is replaced by the one
+        before it, with a line on ``stream`` saying so; when neither loads, the error names the folder to
+        remove and what is lost.
+
+        Raises:
+            RuntimeError: no backup loads.
+        """
+        backup = self.path / "backup"
+        weights, meta = backup / "latest.weights.h5", backup / "training_metadata.json"
+        if not weights.exists() or _h5_problem(weights) is None:
+            return
+        problem = _h5_problem(weights)
+        previous = Path(f"{weights}.bkp")
+        if previous.exists() and _h5_problem(previous) is None:
+            shutil.copyfile(previous, weights)
+            if Path(f"{meta}.bkp").exists():
+                shutil.copyfile(f"{meta}.bkp", meta)
+            print(f"{weights} is damaged ({problem}); resuming from the backup before it (epoch "
+                  f"{self.finished_epochs()})", file=stream or sys.stdout)
+            return
+        raise RuntimeError(
+            f"{weights} is damaged ({problem}) and no earlier backup loads; remove {backup} and run the same "
+            f"command again to restart this run from epoch 1 (its {self.finished_epochs()} finished epochs are "
+            "lost; best.keras stays)"
+        )
+
     def finished_epochs(self) -> int:
         """Epochs the backup holds (what Keras' ``BackupAndRestore`` will resume from)."""
         meta = read_json(self.path / "backup" / "training_metadata.json") or {}
@@ -91,7 +128,7 @@ class RunDirectory:
         done = self.finished_epochs()
         return {key: list(values)[:done] for key, values in history.items()}
 
-    def finish(self, model, history: dict, verdict: dict, export: bool) -> dict:
+    def finish(self, model, history: dict, verdict: dict, export: bool, keep: str = "all") -> dict:
         """Writes the end of a run and marks it finished; ``train`` and the tuner's best run both end here.
 
         ``final.keras`` (``model`` as it is), ``history.json``, ``curves.png``, ``verdict.json`` (the
@@ -103,6 +140,8 @@ class RunDirectory:
             history: every epoch's metrics.
             verdict: the verdict of the run's best epoch (``p7keras.verdict``).
             export: whether to write the SavedModel.
+            keep: ``all`` keeps ``best.keras`` and ``final.keras``; ``best`` removes ``final.keras`` (the export
+                is then made from it before); ``final`` removes ``best.keras``.
 
         Returns:
             The files written, by name (``final``, ``history``, ``export``, ``curves``, ``verdict``).
@@ -117,12 +156,28 @@ class RunDirectory:
         files["history"] = self.file("history.json")
         if export:
             files["export"] = export_saved_model(files["final"], self.file("export"))
+        if keep == "best" and Path(self.file("best.keras")).exists():
+            os.remove(files.pop("final"))
+        elif keep == "final" and Path(self.file("best.keras")).exists():
+            os.remove(self.file("best.keras"))
         files["curves"] = plot_curves(history, self.file("curves.png"))
         verdict.update(backend=keras.backend.backend(), epochs_run=len(history.get("loss", [])))
         write_json(self.file("verdict.json"), verdict)
         files["verdict"] = self.file("verdict.json")
         self.mark(FINISHED, verdict=verdict["status"])
         return files
+
+
+def _h5_problem(path: Path) -> str | None:
+    """Why an HDF5 weights file cannot be read (its first line), or None when it opens and lists its groups."""
+    import h5py  # noqa: PLC0415 (Keras' own dependency)
+
+    try:
+        with h5py.File(path, "r") as handle:
+            handle.visit(lambda name: None)
+    except Exception as exc:  # noqa: BLE001 (h5py raises OSError, KeyError or RuntimeError for damage)
+        return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return None
 
 
 def evaluation_defaults(path: str) -> dict | None:

@@ -185,6 +185,8 @@ def train(config: TrainConfig | None = None, stream=None, **overrides) -> RunRes
     if config.negatives == "corpus":
         model.set_negative_bank(splits.train.bank)  # every training chunk: a negative of every sample
     run = RunDirectory.open(config.output_dir, config.exp_name, config.to_dict(), bytes_needed(model))
+    if run.resumed:
+        run.check_backup(stream)
     history = run.load_history() if run.resumed else {}
     if run.resumed:
         print(f"Resuming {run.path} after epoch {run.finished_epochs()} of {config.epochs}", file=stream)
@@ -201,7 +203,7 @@ def train(config: TrainConfig | None = None, stream=None, **overrides) -> RunRes
     monitor = callbacks.monitor
     monitor.stream = stream
     callbacks += [
-        keras.callbacks.BackupAndRestore(run.backup_dir),
+        keras.callbacks.BackupAndRestore(run.backup_dir, double_checkpoint=True),  # the last two epochs
         p7callbacks.EpochProgress(config.epochs, len(train_batches), stream=stream),
     ]
     # TensorBoard's writer is TensorFlow's: a JAX or PyTorch install without TensorFlow (a GPU image,
@@ -220,7 +222,9 @@ def train(config: TrainConfig | None = None, stream=None, **overrides) -> RunRes
 
     files = {"run": str(run.path), "config": run.file("config.json"), "best": run.file("best.keras")}
     verdict = dict(monitor.verdict)
-    files.update(run.finish(model, history, verdict, config.export))
+    files.update(run.finish(model, history, verdict, config.export, config.keep))
+    if config.keep == "final":
+        files.pop("best")
     if tensorboard:
         files["tensorboard"] = run.file("tensorboard")
     _summary(history, verdict, files, stream)

@@ -109,6 +109,65 @@ def test_run_directory_holds_every_file(tmp_path, corpus_file, capsys):
     assert "Verdict:" in out and str(run / "final.keras") in out
     loaded = keras.saving.load_model(run / "final.keras")
     assert loaded.context_length == 4 and loaded.input_dim == 16
+    best = keras.saving.load_model(run / "best.keras")  # weights only: smaller, same predictions
+    assert not best.compiled and (run / "best.keras").stat().st_size < 0.6 * (run / "final.keras").stat().st_size
+    x = np.random.default_rng(0).normal(size=(3, 4, 16)).astype("float32")
+    assert best.predict(x, verbose=0).shape == (3, 16)
+
+
+@pytest.mark.parametrize("keep, kept, gone", [("best", "best.keras", "final.keras"),
+                                              ("final", "final.keras", "best.keras")])
+def test_keep_removes_the_other_model(keep, kept, gone, tmp_path, corpus_file, capsys):
+    assert main(["train", "--data", corpus_file, *TINY, "--epochs", "1", "--output-dir", str(tmp_path),
+                 "--no-export", "--keep", keep]) in (0, 1)
+    (run,) = tmp_path.glob("p7_*")
+    assert (run / kept).is_file() and not (run / gone).exists()
+    assert str(run / gone) not in capsys.readouterr().out
+
+
+def _interrupt_at_epoch(monkeypatch, stop_epoch):
+    """Ctrl-C as epoch ``stop_epoch`` (0-based) begins: the run stays resumable with its backups."""
+    real = cb.EpochProgress.on_epoch_begin
+
+    def begin(self, epoch, logs=None):
+        if epoch == stop_epoch:
+            raise KeyboardInterrupt
+        return real(self, epoch, logs)
+
+    monkeypatch.setattr(cb.EpochProgress, "on_epoch_begin", begin)
+
+
+def test_damaged_backup_falls_back_to_the_one_before(tmp_path, corpus_file, capsys, monkeypatch):
+    flags = ["train", "--data", corpus_file, *TINY, "--epochs", "4", "--output-dir", str(tmp_path), "--no-export"]
+    _interrupt_at_epoch(monkeypatch, 3)
+    assert main(flags) == 130
+    (run,) = tmp_path.glob("p7_*")
+    latest = run / "backup" / "latest.weights.h5"
+    latest.write_bytes(latest.read_bytes()[:200])  # a crash while the checkpoint was written
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert main(flags) in (0, 1)
+    out = capsys.readouterr().out
+    assert f"{latest} is damaged" in out and "resuming from the backup before it (epoch 2)" in out
+    assert json.loads((run / "history.json").read_text())["epoch"] == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_no_loadable_backup_says_what_to_remove(tmp_path, corpus_file, capsys, monkeypatch):
+    flags = ["train", "--data", corpus_file, *TINY, "--epochs", "3", "--output-dir", str(tmp_path), "--no-export"]
+    _interrupt_at_epoch(monkeypatch, 2)
+    assert main(flags) == 130
+    (run,) = tmp_path.glob("p7_*")
+    backup = run / "backup"
+    for name in ("latest.weights.h5", "latest.weights.h5.bkp"):
+        (backup / name).write_bytes(b"\x89HDF\r\n")
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert main(flags) == 3
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"p7keras train: fault: {backup / 'latest.weights.h5'} is damaged")
+    assert err.endswith(f"remove {backup} and run the same command again to restart this run from epoch 1 "
+                        "(its 2 finished epochs are lost; best.keras stays)")
+    assert (run / "best.keras").exists()  # nothing that was there is lost
 
 
 def test_killed_run_resumes_with_full_history(tmp_path):
