@@ -115,9 +115,20 @@ def check_vectors(vectors: np.ndarray, where: str, key: str) -> tuple[np.ndarray
         ``(unit_vectors_float32, non_unit_count)``.
 
     Raises:
-        DataError: when a row has NaN/inf values or is a zero vector.
+        DataError: when a row has NaN/inf values (after the cast to float32: float64 values beyond its range
+            count too) or is a zero vector.
     """
+    source = np.asarray(vectors)
+    with np.errstate(over="ignore", invalid="ignore"):
+        vectors = source.astype(np.float32)
     _, bad, zero, _ = _classify(vectors)
+    overflow = bad & np.isfinite(source).all(axis=-1)  # finite before the cast, not after it
+    if overflow.any():
+        raise DataError(
+            f"{where}: key '{key}' has {int(overflow.sum())} vectors with values beyond float32's range "
+            f"(first at row {_first_row(overflow)}, |value| up to {float(np.abs(source[overflow]).max()):.3g}); "
+            "p7keras computes in float32"
+        )
     if bad.any():
         raise DataError(
             f"{where}: key '{key}' has {int(bad.sum())} vectors with NaN or inf values "

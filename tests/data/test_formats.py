@@ -91,6 +91,8 @@ def test_sequence_file_without_article_ids(write_npz):
         (lambda a: a["vectors"].__setitem__((3, 2), np.nan), "key 'vectors' has 1 vectors with NaN or inf"),
         (lambda a: a["vectors"].__setitem__((4, 0), np.inf), "(first at row 4)"),
         (lambda a: a["vectors"].__setitem__(7, 0.0), "key 'vectors' has 1 zero vectors (first at row 7)"),
+        (lambda a: (a.update(vectors=a["vectors"].astype(np.float64)), a["vectors"].__setitem__((5, 1), 1e39)),
+         "key 'vectors' has 1 vectors with values beyond float32's range (first at row 5, |value| up to 1e+39)"),
         (lambda a: a["article_ids"].__setitem__(0, 13), "not contiguous: article 13 comes back at row"),
         (lambda a: a["positions"].__setitem__(2, 0), "key 'positions' does not increase inside article 10"),
         (lambda a: a.update(article_names=a["article_names"][:3]), "'article_names' has 3 names but"),
@@ -117,6 +119,8 @@ def test_bad_corpus_raises_naming_file_key_problem(corpus_arrays, write_npz, edi
         (lambda a: a["contexts"].__setitem__((2, 1), 0.0),
          "key 'contexts' has 1 zero vectors (first at row (2, 1))"),
         (lambda a: a["targets"].__setitem__((0, 0), np.nan), "key 'targets' has 1 vectors with NaN"),
+        (lambda a: (a.update(contexts=a["contexts"].astype(np.float64)), a["contexts"].__setitem__((3, 0, 2), -4e38)),
+         "key 'contexts' has 1 vectors with values beyond float32's range (first at row (3, 0)"),
     ],
 )
 def test_bad_sequence_file_raises(write_npz, edit, message):
