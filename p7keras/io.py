@@ -49,6 +49,41 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
         raise
 
 
+def check_writable(*paths: str | os.PathLike | None) -> None:
+    """Checks, before any work, that each output file can be written; the error names the path as given.
+
+    Writes and removes a probe file in each destination's folder (creating missing folders, as
+    :func:`atomic_path` will). ``None`` entries (an output not asked for) are skipped.
+
+    Example:
+
+    >>> import tempfile
+    >>> check_writable(os.path.join(tempfile.mkdtemp(), "out", "e.json"), None)
+
+    Args:
+        *paths: the output files.
+
+    Raises:
+        IsADirectoryError: a path is an existing folder.
+        PermissionError: a path's folder cannot be created or written.
+    """
+    for path in paths:
+        if path is None:
+            continue
+        given = os.fspath(path)
+        if os.path.isdir(given):
+            raise IsADirectoryError(f"{given}: is a folder; give a file name")
+        folder = os.path.dirname(os.path.abspath(given))
+        try:
+            os.makedirs(folder, exist_ok=True)
+            probe = os.path.join(folder, f".p7keras-probe-{uuid.uuid4().hex}")
+            with open(probe, "w", encoding="utf-8"):
+                pass
+            os.remove(probe)
+        except OSError as exc:
+            raise PermissionError(f"{given}: cannot write there ({exc.strerror or exc})") from None
+
+
 def save_model(model, path: str | os.PathLike, optimizer: bool = True) -> str:
     """Saves a Keras ``model`` to ``path`` (``.keras``) atomically (see :func:`atomic_path`); returns ``path``.
 

@@ -48,8 +48,9 @@ def resolve_data(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table, write the JSON and HTML reports; exit 1 on a failed gate with --require-pass."""
     from p7keras.evaluation import evaluate, format_table, write_html  # noqa: PLC0415 (keep --help fast)
-    from p7keras.io import write_json  # noqa: PLC0415
+    from p7keras.io import check_writable, write_json  # noqa: PLC0415
 
+    check_writable(args.json, args.html)  # before the evaluation, not after it
     resolve_data(args)
     result = evaluate(
         args.models or None,

@@ -26,6 +26,20 @@ def test_cli_writes_json_and_html(corpus_path, tmp_path, capsys):
     assert "ship gate" in html_path.read_text().lower()
 
 
+def test_unwritable_outputs_are_refused_before_the_evaluation(corpus_path, tmp_path, capsys):
+    """Issue 13: the output path is probed first; the line names the path the user gave."""
+    model_path = tmp_path / "ranker.keras"
+    last_context_keras().save(model_path)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    for flag, target in (("--json", blocker / "e.json"), ("--html", tmp_path)):
+        assert main(["evaluate", str(model_path), "--data", corpus_path, flag, str(target)]) == 2
+        captured = capsys.readouterr()
+        assert captured.err.startswith(f"p7keras evaluate: error: {target}: ")
+        assert len(captured.err.strip().splitlines()) == 1 and "DIRECT" not in captured.out  # nothing evaluated
+    assert blocker.read_text() == "not a folder"
+
+
 def test_cli_require_pass_exits_1_on_a_failing_model(corpus_path, tmp_path, capsys):
     model_path = tmp_path / "last.keras"
     last_context_keras().save(model_path)  # scores as DIRECT: no gain, fails the gate
