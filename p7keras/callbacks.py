@@ -156,6 +156,17 @@ class P7Monitor(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.settings = self._settings()
+        self._replay_warnings()
+
+    def _replay_warnings(self) -> None:
+        """The warnings of the epochs a resumed run already finished (printed then; recorded again now)."""
+        done = len(self.history.get("loss", []))
+        for epoch in range(done):
+            so_far = {key: values[:epoch + 1] for key, values in self.history.items()}
+            for warning in check_rules(so_far, epoch, self.settings):
+                if warning.rule not in {w.rule for w in self.warnings}:
+                    self.warnings.append(warning)
+                self.hard_drift = self.hard_drift or warning.stop
 
     def on_epoch_begin(self, epoch, logs=None):
         self._violations = [] if epoch < self.settings.warmup_epochs else None
@@ -204,7 +215,8 @@ class P7Monitor(keras.callbacks.Callback):
         notes = lambda_range_notes(self.settings.anchor_lambda_min, self.settings.anchor_lambda_max)
         if notes:
             self.verdict["notes"] = notes
-        self.verdict["warnings"] = [dataclasses.asdict(w) for w in self.warnings]
+        # epochs count from 1 in every file, as on the console ("[p7keras] epoch 2: ...")
+        self.verdict["warnings"] = [{**dataclasses.asdict(w), "epoch": w.epoch + 1} for w in self.warnings]
 
 
 # ----------------------------------------------------------------------------------- fault guards

@@ -313,3 +313,18 @@ def test_train_with_corpus_negatives_end_to_end(tmp_path, capsys, backend):
     assert best.negatives == "corpus" and best.negative_bank is None
     history = json.loads((run / "history.json").read_text())
     assert np.isfinite(history["loss"][0])
+
+
+def test_resumed_run_keeps_the_warnings_of_the_epochs_before_and_counts_epochs_from_1(
+        tmp_path, corpus_file, capsys, monkeypatch):
+    flags = ["train", "--data", corpus_file, *TINY, "--epochs", "3", "--output-dir", str(tmp_path), "--no-export"]
+    _interrupt_at_epoch(monkeypatch, 2)
+    assert main(flags) == 130
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[p7keras] epoch")]
+    assert printed, "the tiny run should warn in its first epochs (val margin < 0)"
+    monkeypatch.undo()
+    assert main(flags) in (0, 1)
+    (run,) = tmp_path.glob("p7_*")
+    recorded = json.loads((run / "verdict.json").read_text())["warnings"]
+    as_console = {f"[p7keras] epoch {w['epoch']}: {w['message']}. Suggested action: {w['action']}." for w in recorded}
+    assert set(printed) <= as_console  # every warning printed before the interruption is in the verdict
