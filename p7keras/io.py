@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 
@@ -47,6 +48,41 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Raise unless a file can be written at ``path`` (checked before any work that would write it).
+
+    Creates the missing parent folders (as :func:`atomic_path` would) and writes and removes a probe
+    file in the destination folder.
+
+    Example:
+
+        check_writable("reports/examples.json")     # before the model is loaded
+
+    Args:
+        path: the destination file.
+
+    Raises:
+        IsADirectoryError: ``path`` is a folder.
+        NotADirectoryError: a file stands where a parent folder should be.
+        PermissionError: the folder cannot be created or written (naming ``path`` and the reason).
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path}: is a folder; give a file name to write")
+    folder = os.path.dirname(os.path.abspath(path))
+    existing = folder
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise NotADirectoryError(f"{path}: cannot write there: {existing} is a file, not a folder")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise PermissionError(f"{path}: cannot write there ({exc.strerror or exc})") from None
 
 
 def save_model(model, path: str | os.PathLike) -> str:
