@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 
@@ -50,38 +51,42 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
 
 
 def check_writable(*paths: str | os.PathLike | None) -> None:
-    """Checks, before any work, that each output file can be written; the error names the path as given.
+    """Raise unless a file can be written at each path (checked before any work that would write it).
 
-    Writes and removes a probe file in each destination's folder (creating missing folders, as
-    :func:`atomic_path` will). ``None`` entries (an output not asked for) are skipped.
+    Creates the missing parent folders (as :func:`atomic_path` would) and writes and removes a probe
+    file in each destination folder. ``None`` entries (an output not asked for) are skipped.
 
     Example:
 
     >>> import tempfile
-    >>> check_writable(os.path.join(tempfile.mkdtemp(), "out", "e.json"), None)
+    >>> check_writable(os.path.join(tempfile.mkdtemp(), "reports", "examples.json"), None)
 
     Args:
-        *paths: the output files.
+        *paths: the destination files.
 
     Raises:
-        IsADirectoryError: a path is an existing folder.
-        PermissionError: a path's folder cannot be created or written.
+        IsADirectoryError: a path is a folder.
+        NotADirectoryError: a file stands where a parent folder should be.
+        PermissionError: the folder cannot be created or written (naming the path and the reason).
     """
     for path in paths:
         if path is None:
             continue
-        given = os.fspath(path)
-        if os.path.isdir(given):
-            raise IsADirectoryError(f"{given}: is a folder; give a file name")
-        folder = os.path.dirname(os.path.abspath(given))
+        path = os.fspath(path)
+        if os.path.isdir(path):
+            raise IsADirectoryError(f"{path}: is a folder; give a file name to write")
+        folder = os.path.dirname(os.path.abspath(path))
+        existing = folder
+        while not os.path.exists(existing):
+            existing = os.path.dirname(existing)
+        if not os.path.isdir(existing):
+            raise NotADirectoryError(f"{path}: cannot write there: {existing} is a file, not a folder")
         try:
             os.makedirs(folder, exist_ok=True)
-            probe = os.path.join(folder, f".p7keras-probe-{uuid.uuid4().hex}")
-            with open(probe, "w", encoding="utf-8"):
+            with tempfile.TemporaryFile(dir=folder):
                 pass
-            os.remove(probe)
         except OSError as exc:
-            raise PermissionError(f"{given}: cannot write there ({exc.strerror or exc})") from None
+            raise PermissionError(f"{path}: cannot write there ({exc.strerror or exc})") from None
 
 
 def save_model(model, path: str | os.PathLike, optimizer: bool = True) -> str:

@@ -19,6 +19,26 @@ from p7keras.console import CLIError
 from p7keras.training.config import add_backend_argument
 
 DEFAULT_SPLIT = "all"
+SPLIT_CHOICES = ("all", "train", "val", "ood")
+MODEL_HELP = ("run directory (best.keras, else final.keras, else export/), .keras file, or exported SavedModel "
+              "directory")
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, split_help: str) -> None:
+    """Adds ``--data``, ``--split`` and ``--seed``, which :func:`resolve_data` defaults from a run directory.
+
+    Args:
+        parser: the command's parser.
+        split_help: what the split is for, in the command's words.
+    """
+    parser.add_argument("--data", default=None,
+                        help="chunk corpus or sequence file (.npz); default: the data of the first MODEL that "
+                        "is a run directory (its config.json; the synthetic corpus included)")
+    parser.add_argument("--split", choices=SPLIT_CHOICES, default=None,
+                        help=f"{split_help}, by article as in training (default: ood for a run's own data, "
+                        f"else {DEFAULT_SPLIT})")
+    parser.add_argument("--seed", type=int, default=None,
+                        help=f"split seed, as in training (default: the run's, else {DEFAULTS.seed})")
 
 
 def resolve_data(args: argparse.Namespace) -> None:
@@ -85,22 +105,13 @@ def register(subparsers) -> None:
         description="Evaluates models (or, with no MODEL, the baselines alone) on one split of a chunk "
         "corpus or sequence file. Several models give one comparison.",
     )
-    parser.add_argument("models", nargs="*", metavar="MODEL",
-                        help="run directory (best.keras, else final.keras, else export/), .keras file, "
-                        "or exported SavedModel directory")
-    parser.add_argument("--data", default=None,
-                        help="chunk corpus or sequence file (.npz); default: the data of the first MODEL that "
-                        "is a run directory (its config.json; the synthetic corpus included)")
-    parser.add_argument("--split", choices=("all", "train", "val", "ood"), default=None,
-                        help="split to evaluate, by article as in training (default: ood for a run's own "
-                        f"data, else {DEFAULT_SPLIT})")
+    parser.add_argument("models", nargs="*", metavar="MODEL", help=MODEL_HELP)
+    add_data_arguments(parser, "split to evaluate")
     parser.add_argument("--context", type=int, default=None,
                         help=f"context length K (default: the models' K, else {DEFAULTS.context_length} "
                         "or the sequence file's K)")
     parser.add_argument("--max-samples", type=int, default=None, metavar="N",
                         help="evaluate a seeded random subset of N sequences (the bank stays the whole split)")
-    parser.add_argument("--seed", type=int, default=None,
-                        help=f"split seed, as in training (default: the run's, else {DEFAULTS.seed})")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                         help=f"prediction batch size (default {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--latency-calls", type=int, default=LATENCY_CALLS,

@@ -51,6 +51,7 @@ class ChunkCorpus:
         article_names: ``(A,)`` str, one per article in order of first appearance (``None`` -> the ids).
         source: the file it came from, or ``"synthetic"`` / ``"text:DIR"``.
         non_unit: how many input vectors were not unit length and were normalised on load.
+        texts: ``(N,)`` str, the text of each chunk (``None`` when only the vectors are known).
     """
 
     vectors: np.ndarray
@@ -59,6 +60,7 @@ class ChunkCorpus:
     article_names: np.ndarray | None = None
     source: str = "memory"
     non_unit: int = 0
+    texts: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         starts, lengths = article_runs(self.article_ids)

@@ -1,7 +1,8 @@
 """Read and write the two ``.npz`` formats of spec section 9, with every input check.
 
 * **Chunk corpus**: ``vectors (N, D)`` float, ``article_ids (N,)`` int (each article's chunks
-  contiguous), optional ``positions (N,)`` int and ``article_names (A,)`` str.
+  contiguous), optional ``positions (N,)`` int, ``article_names (A,)`` str and ``texts (N,)`` str (the
+  text of each chunk, for showing a person what was predicted; ``p7keras data from-text`` writes it).
 * **Sequence file** (upstream format): ``contexts (N, K, D)`` float, ``targets (N, D)`` float, optional
   ``article_ids (N,)`` int.
 
@@ -17,6 +18,10 @@ Example:
 >>> save_corpus(corpus, path)
 >>> load(path).num_articles
 2
+>>> texts = np.array([f"chunk {i}" for i in range(6)])
+>>> save_corpus(ChunkCorpus(np.eye(6, dtype=np.float32), np.array([0, 0, 0, 1, 1, 1]), texts=texts), path)
+>>> load(path).texts[4]
+np.str_('chunk 4')
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from p7keras.io import atomic_path
 
 CORPUS_KEYS = ("vectors", "article_ids")
 SEQUENCE_KEYS = ("contexts", "targets")
-CORPUS_HINT_KEYS = ("article_ids", "positions", "article_names")  # keys that suggest a chunk corpus
+CORPUS_HINT_KEYS = ("article_ids", "positions", "article_names", "texts")  # keys that suggest a chunk corpus
 
 # numpy dtype kinds accepted for each kind of array.
 _KINDS = {"float": "f", "int": "iu", "str": "US"}
@@ -106,6 +111,16 @@ def _require_rows(array, key: str, rows: int, rows_key: str, where: str) -> None
         )
 
 
+def _unicode(array: np.ndarray, key: str, where: str) -> np.ndarray:
+    """``array`` as unicode strings: UTF-8 bytes (dtype ``S``) are decoded, naming the key on failure."""
+    if array.dtype.kind != "S":
+        return array
+    try:
+        return np.char.decode(array, "utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{where}: key '{key}' holds bytes that are not UTF-8 text ({exc.reason})") from None
+
+
 def _vectors(array: np.ndarray, where: str, key: str, check_values: bool) -> tuple[np.ndarray, int]:
     """Checked unit float32 vectors (or raw float32 with ``check_values=False``) and the non-unit count."""
     if check_values:
@@ -166,9 +181,10 @@ def corpus_from_arrays(arrays: dict, where: str, check_values: bool = True) -> C
     ids = _require(arrays, "article_ids", where, 1, "int")
     positions = _require(arrays, "positions", where, 1, "int", optional=True)
     names = _require(arrays, "article_names", where, 1, "str", optional=True)
+    texts = _require(arrays, "texts", where, 1, "str", optional=True)
     if vectors.shape[1] == 0:
         raise DataError(f"{where}: key 'vectors' has dimension D = 0")
-    for key, array in (("article_ids", ids), ("positions", positions)):
+    for key, array in (("article_ids", ids), ("positions", positions), ("texts", texts)):
         _require_rows(array, key, vectors.shape[0], "vectors", where)
     ids = ids.astype(np.int64)
     check_contiguous(ids, where)
@@ -182,10 +198,11 @@ def corpus_from_arrays(arrays: dict, where: str, check_values: bool = True) -> C
                 f"{where}: key 'article_names' has {names.shape[0]} names but 'article_ids' has "
                 f"{num_articles} articles (one name per article, in order of first appearance)"
             )
-        if names.dtype.kind == "S":
-            names = np.char.decode(names, "utf-8")
+        names = _unicode(names, "article_names", where)
+    if texts is not None:
+        texts = _unicode(texts, "texts", where)
     unit, non_unit = _vectors(vectors, where, "vectors", check_values)
-    return ChunkCorpus(unit, ids, positions, names, source=where, non_unit=non_unit)
+    return ChunkCorpus(unit, ids, positions, names, source=where, non_unit=non_unit, texts=texts)
 
 
 def sequences_from_arrays(arrays: dict, where: str, check_values: bool = True) -> SequenceFile:
@@ -315,16 +332,18 @@ def save_corpus(corpus: ChunkCorpus, path: str | os.PathLike) -> None:
     """Write a chunk corpus ``.npz`` atomically (temporary name, then rename).
 
     Args:
-        corpus: the corpus.
+        corpus: the corpus (its ``texts``, when known, are written as the key ``texts``).
         path: destination file.
     """
-    _save(
-        path,
-        vectors=np.asarray(corpus.vectors, np.float32),
-        article_ids=np.asarray(corpus.article_ids, np.int64),
-        positions=np.asarray(corpus.positions, np.int64),
-        article_names=np.asarray(corpus.article_names, dtype=str),
-    )
+    arrays = {
+        "vectors": np.asarray(corpus.vectors, np.float32),
+        "article_ids": np.asarray(corpus.article_ids, np.int64),
+        "positions": np.asarray(corpus.positions, np.int64),
+        "article_names": np.asarray(corpus.article_names, dtype=str),
+    }
+    if corpus.texts is not None:
+        arrays["texts"] = np.asarray(corpus.texts, dtype=str)
+    _save(path, **arrays)
 
 
 def save_sequence_file(sequences: SequenceFile, path: str | os.PathLike) -> None:

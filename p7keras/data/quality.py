@@ -92,7 +92,7 @@ def inspect_data(
 
     Returns:
         A JSON-ready dict with keys ``source``, ``split``, ``chunks``, ``articles``, ``sequences``,
-        ``skipped_sequences``, ``dim``, ``context``, ``cos_last_next``, ``delta_last_vs_first_mean``,
+        ``skipped_sequences``, ``dim``, ``texts`` (whether the chunk texts are known), ``context``, ``cos_last_next``, ``delta_last_vs_first_mean``,
         ``delta_next_vs_prev_mean``, ``gate_mode``, ``gate_threshold``, ``gate_pass_share``,
         ``zero_vectors``, ``non_finite``, ``non_unit`` (counted over every vector of the file),
         ``delta_histogram`` (``edges``, ``counts`` of Δ of the gate mode) and ``verdict`` (``ok`` or
@@ -126,6 +126,7 @@ def inspect_data(
         "sequences": int(len(sequences)),
         "skipped_sequences": int((~valid).sum()),
         "dim": sequences.dim,
+        "texts": sequences.bank_texts is not None,
         "context": sequences.context_length,
         "cos_last_next": _mean(cos_last_next),
         "delta_last_vs_first_mean": _mean(delta["last-vs-first"]),
@@ -182,7 +183,8 @@ def format_report(report: dict) -> str:
     articles = "n/a (no article ids)" if r["articles"] is None else str(r["articles"])
     lines = [
         f"data report: {r['source']} (split {r['split']})",
-        f"  chunks {r['chunks']}   articles {articles}   dim {r['dim']}   context K = {r['context']}",
+        f"  chunks {r['chunks']}   articles {articles}   dim {r['dim']}   context K = {r['context']}   "
+        f"texts {'yes' if r.get('texts') else 'no'}",
         f"  sequences {r['sequences']}" + (f" ({r['skipped_sequences']} skipped: zero or non-finite vectors)"
                                          if r["skipped_sequences"] else ""),
         f"  vectors: {r['non_finite']} non-finite, {r['zero_vectors']} zero, "

@@ -4,7 +4,9 @@ A :class:`SequenceSet` is what training and evaluation consume. ``bank`` holds e
 the split (for an upstream sequence file: every distinct vector among the split's contexts and targets,
 by exact equality of the loaded unit vectors, spec section 8); ``context_rows`` and ``target_rows``
 point into it, so the evaluator's retrieval bank is ``bank`` and the hit for sequence ``i`` is row
-``target_rows[i]``; ``bank_article_ids`` gives the within-article bank.
+``target_rows[i]``; ``bank_article_ids`` gives the within-article bank. What a person reads of a bank
+row travels with it: ``bank_texts`` (when the corpus has texts), ``bank_positions`` and
+``article_names`` (see :meth:`SequenceSet.chunk`).
 
 :func:`load_splits` is the function most users call.
 
@@ -24,7 +26,7 @@ import os
 import numpy as np
 
 from p7keras.config import DEFAULTS
-from p7keras.data.corpus import ChunkCorpus, SequenceFile
+from p7keras.data.corpus import ChunkCorpus, SequenceFile, article_runs
 from p7keras.data.errors import DataError
 from p7keras.data.formats import check_contiguous, check_same_dim, load
 from p7keras.data.splits import ALL, SPLIT_FRACTIONS, SPLITS, check_split, split_mask
@@ -47,6 +49,10 @@ class SequenceSet:
         source: where the data came from.
         split: ``train``, ``val``, ``ood`` or ``all``.
         non_unit: vectors of the source normalised on load (for the data report).
+        bank_texts: ``(V,)`` str text of each bank row, or ``None`` (a corpus without ``texts``, a
+            sequence file).
+        bank_positions: ``(V,)`` int64 position of each bank row in its article, or ``None``.
+        article_names: ``{article id: name}`` of the source's articles, or ``None``.
     """
 
     bank: np.ndarray
@@ -58,6 +64,9 @@ class SequenceSet:
     source: str = "memory"
     split: str = ALL
     non_unit: int = 0
+    bank_texts: np.ndarray | None = None
+    bank_positions: np.ndarray | None = None
+    article_names: dict[int, str] | None = None
 
     def __len__(self) -> int:
         return int(self.target_rows.shape[0])
@@ -96,6 +105,33 @@ class SequenceSet:
     def previous(self) -> np.ndarray:
         """``(N, D)`` float32 previous chunk of each target, ``contexts[:, -1]``."""
         return self.bank[self.context_rows[:, -1]]
+
+    def chunk(self, row: int) -> dict:
+        """What a person can read of bank row ``row``: its article, position and text.
+
+        Example:
+
+            splits.val.chunk(int(splits.val.target_rows[0]))
+            # {'row': 7, 'article': 'book/ch01.md', 'position': 7, 'text': 'Ownership is ...'}
+
+        Args:
+            row: a row of ``bank``.
+
+        Returns:
+            ``{"row", "article", "position", "text"}``; ``article`` is the name (else the id) or ``None``
+            without article ids, ``position`` and ``text`` are ``None`` when unknown.
+        """
+        row = int(row)
+        article = None
+        if self.bank_article_ids is not None:
+            article_id = int(self.bank_article_ids[row])
+            article = (self.article_names or {}).get(article_id, str(article_id))
+        return {
+            "row": row,
+            "article": article,
+            "position": None if self.bank_positions is None else int(self.bank_positions[row]),
+            "text": None if self.bank_texts is None else str(self.bank_texts[row]),
+        }
 
     def subset_articles(self, max_chunks: int, seed: int = 0) -> "SequenceSet":
         """A seeded subset of whole articles holding at most ``max_chunks`` bank chunks (at least one article).
@@ -139,6 +175,8 @@ class SequenceSet:
             article_ids=self.article_ids[seq_keep],
             bank_article_ids=self.bank_article_ids[bank_keep],
             corpus_rows=None if self.corpus_rows is None else self.corpus_rows[bank_keep],
+            bank_texts=None if self.bank_texts is None else self.bank_texts[bank_keep],
+            bank_positions=None if self.bank_positions is None else self.bank_positions[bank_keep],
         )
 
     def as_dataset(
@@ -243,14 +281,19 @@ def _from_corpus(corpus: ChunkCorpus, k: int, split: str, seed: int, fractions) 
     require_windows(corpus.article_ids, k, corpus.source)
     if split == ALL:
         rows = np.arange(corpus.num_chunks)
-        bank = corpus.vectors
+        bank, texts = corpus.vectors, corpus.texts  # no copies of the whole corpus
     else:
         rows = np.flatnonzero(split_mask(corpus.article_ids, split, seed, fractions))
-        bank = corpus.vectors[rows]
+        bank, texts = corpus.vectors[rows], None if corpus.texts is None else np.asarray(corpus.texts)[rows]
     ids = corpus.article_ids[rows]
     context_rows, target_rows = window_rows(ids, k)
+    starts, _ = article_runs(corpus.article_ids)
     return SequenceSet(
-        bank, context_rows, target_rows, ids[target_rows], ids, rows, corpus.source, split, corpus.non_unit
+        bank, context_rows, target_rows, ids[target_rows], ids, rows, corpus.source, split, corpus.non_unit,
+        bank_texts=texts,
+        bank_positions=np.asarray(corpus.positions, dtype=np.int64)[rows],
+        article_names=dict(zip(np.asarray(corpus.article_ids)[starts].tolist(),
+                               np.asarray(corpus.article_names, dtype=str).tolist())),
     )
 
 

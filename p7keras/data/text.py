@@ -206,6 +206,43 @@ def _encode(encoder: Encoder, texts: list[str], name: str) -> tuple[np.ndarray, 
     return check_vectors(np.concatenate(parts), f"encoder {name}", "output")
 
 
+def _encoder_and_name(encoder: Encoder | str) -> tuple[Encoder, str]:
+    """The callable of an encoder or encoder spec, and its name for messages."""
+    if isinstance(encoder, str):
+        return load_encoder(encoder), encoder
+    return encoder, getattr(encoder, "__name__", repr(encoder))
+
+
+def embed_passage(
+    passage: str,
+    encoder: Encoder | str,
+    target_chars: int = TARGET_CHARS,
+    min_chars: int = MIN_CHARS,
+) -> tuple[list[str], np.ndarray]:
+    """Split a typed passage into chunks as :func:`text_to_corpus` splits a file, and embed them.
+
+    Example:
+        ``chunks, vectors = embed_passage(open("notes.txt").read(), "my_encoders:minilm")``
+
+    Args:
+        passage: the text (paragraphs separated by blank lines).
+        encoder: a callable ``list[str] -> (n, D)`` or a spec for :func:`load_encoder`.
+        target_chars: the most characters in a chunk.
+        min_chars: chunks of this many characters or fewer are dropped.
+
+    Returns:
+        ``(chunks, vectors)``: the chunk texts in reading order and their unit ``(n, D)`` float32 vectors.
+
+    Raises:
+        DataError: no chunk of more than ``min_chars`` characters, bad encoder or encoder output.
+    """
+    chunks = chunk_text(passage, False, target_chars, min_chars)
+    if not chunks:
+        raise DataError(f"the passage ({len(passage)} characters) has no chunk of more than {min_chars} characters")
+    encode, name = _encoder_and_name(encoder)
+    return chunks, _encode(encode, chunks, name)[0]
+
+
 def text_to_corpus(
     directory: str | os.PathLike,
     encoder: Encoder | str,
@@ -228,7 +265,8 @@ def text_to_corpus(
         min_chunks: articles with fewer chunks are dropped.
 
     Returns:
-        The :class:`ChunkCorpus` (``source = "text:DIRECTORY"``).
+        The :class:`ChunkCorpus` (``source = "text:DIRECTORY"``), with the text of every chunk
+        (``texts``, written to ``out`` too).
 
     Raises:
         FileNotFoundError: no such folder.
@@ -250,11 +288,10 @@ def text_to_corpus(
             texts.extend(chunks)
     if not names:
         raise DataError(f"{root}: no article has at least {min_chunks} chunks of more than {min_chars} characters")
-    name = encoder if isinstance(encoder, str) else getattr(encoder, "__name__", repr(encoder))
-    encode = load_encoder(encoder) if isinstance(encoder, str) else encoder
+    encode, name = _encoder_and_name(encoder)
     vectors, non_unit = _encode(encode, texts, name)
     corpus = ChunkCorpus(vectors, np.asarray(ids, dtype=np.int64), None, np.asarray(names),
-                         source=f"text:{root}", non_unit=non_unit)
+                         source=f"text:{root}", non_unit=non_unit, texts=np.asarray(texts, dtype=str))
     if out is not None:
         save_corpus(corpus, out)
     return corpus

@@ -4,7 +4,9 @@
 its command line. Modules: ``retrieval`` (blocked ranking and the protocols), ``baselines`` (DIRECT,
 MEAN), ``directional`` (cos_next, cos_prev, margin, cos_anchor), ``gate`` (the ship gate),
 ``predictors`` (run directories, ``.keras`` files, SavedModels -> predictions and latency),
-``evaluator`` (:func:`evaluate`), ``report`` (terminal table, HTML page).
+``evaluator`` (:func:`evaluate`), ``report`` (terminal table, HTML page), ``examples`` (a sequence's
+context, true next chunk and top-k bank chunks, readable), ``predict`` (``p7keras predict``:
+:func:`predict_examples`, :func:`predict_passage`).
 The retrieval scale probe is ``p7keras bench --what retrieval`` (:mod:`p7keras.bench.retrieval`).
 
 Names are imported on first use: the numpy-only modules (``retrieval``, ``predictors`` ...) load
@@ -35,6 +37,10 @@ _EXPORTS = {
     "load_predictor": "predictors",
     "load_predictors": "predictors",
     "resolve_model_path": "predictors",
+    "format_examples": "examples",
+    "sequence_examples": "examples",
+    "predict_examples": "predict",
+    "predict_passage": "predict",
     "format_table": "report",
     "render_html": "report",
     "write_html": "report",

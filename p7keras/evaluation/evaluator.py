@@ -21,12 +21,15 @@ from p7keras.data import ChunkCorpus, SequenceFile, SequenceSet, load_sequences
 from p7keras.data.splits import ALL
 from p7keras.evaluation.baselines import DIRECT, baseline_queries
 from p7keras.evaluation.directional import directional_metrics
+from p7keras.evaluation.examples import best_and_worst, sequence_examples
 from p7keras.evaluation.gate import GATE_PROTOCOL, check_gate_size, ship_gate
 from p7keras.evaluation.predictors import DEFAULT_BATCH_SIZE, LATENCY_CALLS, Predictor, load_predictors
 from p7keras.evaluation.retrieval import PROTOCOLS, WITHIN_ARTICLE, rank_queries, recall_curve, retrieval_metrics
 from p7keras.evaluation.vectors import blocks
 
 CURVE_MAX_K = 20
+EXAMPLES = 3  # best and worst sequences of each model kept for the report
+EXAMPLE_TOP_K = 5  # bank chunks shown per query in them
 MARGIN_HISTOGRAM_BINS = 40
 NO_ARTICLE_IDS = "the data has no article ids (upstream sequence file): within-article retrieval is unavailable"
 
@@ -51,8 +54,16 @@ def _context_length(predictors: list[Predictor], context_length: int | None) -> 
     return next(iter(known.values()), None)
 
 
-def _check_models_fit(predictors: list[Predictor], sequences: SequenceSet) -> None:
-    """Every model's K and D must match the data's."""
+def check_models_fit(predictors: list[Predictor], sequences: SequenceSet) -> None:
+    """Raise unless every model's K and D (where known) match the data's.
+
+    Args:
+        predictors: the models.
+        sequences: the data.
+
+    Raises:
+        ValueError: naming the model, what differs and both values.
+    """
     for p in predictors:
         for what, theirs, ours in (("context length K", p.context_length, sequences.context_length),
                                    ("embedding width D", p.input_dim, sequences.dim)):
@@ -92,14 +103,23 @@ def _subsample(sequences: SequenceSet, max_samples: int | None, seed: int) -> Se
 
 
 # ----------------------------------------------------------------------------------- scoring
-def _score(queries: np.ndarray, sequences: SequenceSet, curve_max_k: int) -> tuple[dict, dict]:
-    """(retrieval metrics per protocol, recall curve per protocol) of one query set."""
+def _score(queries: np.ndarray, sequences: SequenceSet, curve_max_k: int) -> tuple[dict, dict, np.ndarray]:
+    """(retrieval metrics per protocol, recall curve per protocol, ranks under ``all``) of one query set."""
     ranks = rank_queries(
         queries, sequences.bank, sequences.target_rows, sequences.context_rows, sequences.bank_article_ids
     )
     metrics = {protocol: retrieval_metrics(ranks[protocol]) for protocol in PROTOCOLS}
     curves = {protocol: recall_curve(ranks[protocol], curve_max_k) for protocol in PROTOCOLS}
-    return metrics, curves
+    return metrics, curves, ranks[GATE_PROTOCOL]
+
+
+def _examples(name: str, predictions: np.ndarray, ranks: np.ndarray, sequences: SequenceSet, count: int) -> dict:
+    """The model's ``count`` best and worst sequences (by the rank of the true next chunk), beside DIRECT."""
+    best, worst = best_and_worst(ranks, count)
+    chosen = np.concatenate([best, worst])
+    queries = {name: predictions[chosen], DIRECT: sequences.bank[sequences.context_rows[chosen, -1]]}
+    shown = sequence_examples(sequences, chosen, queries, EXAMPLE_TOP_K)
+    return {"best": shown[: len(best)], "worst": shown[len(best):], "top_k": EXAMPLE_TOP_K}
 
 
 def _directional(queries: np.ndarray, sequences: SequenceSet) -> tuple[dict, np.ndarray]:
@@ -174,6 +194,7 @@ def evaluate(
     latency_calls: int = LATENCY_CALLS,
     strict_gate: bool = True,
     curve_max_k: int = CURVE_MAX_K,
+    examples: int = EXAMPLES,
 ) -> dict:
     """Evaluate models (or only the baselines) on one split: directional test, retrieval, ship gate.
 
@@ -198,11 +219,15 @@ def evaluate(
         strict_gate: raise when models are evaluated on fewer than 200 sequences (the ship gate
             cannot be decided); ``False`` reports ``passed = None`` instead.
         curve_max_k: the largest k of the recall curves.
+        examples: how many best and worst sequences of each model (by the rank of the true next chunk
+            under ``all``) to keep for the report, with their texts when the corpus has them (0: none).
 
     Returns:
         ``{"data": {...}, "baselines": {"DIRECT"|"MEAN": {protocol: {"R@1", "R@5", "R@10", "MRR@10"}
         or None}}, "models": {name: {"directional", "retrieval", "ship_gate", "latency_ms",
-        "throughput_seq_per_s", ...}}, "baseline_directional": {...}, "curves": {...}}``;
+        "throughput_seq_per_s", "examples": {"best", "worst", "top_k"}, ...}}, "baseline_directional":
+        {...}, "curves": {...}}`` (the examples as :func:`p7keras.evaluation.examples.sequence_examples`
+        makes them);
         ``within-article`` is ``None`` for data without article ids.
 
     Raises:
@@ -211,7 +236,7 @@ def evaluate(
     """
     predictors = load_predictors(model_or_path, batch_size)
     sequences = _load(data, _context_length(predictors, context_length), split, seed)
-    _check_models_fit(predictors, sequences)
+    check_models_fit(predictors, sequences)
     total = len(sequences)
     sequences = _subsample(sequences, max_samples, seed)
     n = len(sequences)
@@ -226,7 +251,7 @@ def evaluate(
         "curves": {"k": list(range(1, curve_max_k + 1)), "baselines": {}, "models": {}},
     }
     for name, queries in baseline_queries(sequences.bank, sequences.context_rows).items():
-        result["baselines"][name], result["curves"]["baselines"][name] = _score(queries, sequences, curve_max_k)
+        result["baselines"][name], result["curves"]["baselines"][name], _ = _score(queries, sequences, curve_max_k)
         result["baseline_directional"][name] = _directional(queries, sequences)[0]
     direct_all = result["baselines"][DIRECT][GATE_PROTOCOL]
 
@@ -234,7 +259,7 @@ def evaluate(
     one_context = sequences.bank[sequences.context_rows[:1]]
     for predictor in predictors:
         predictions, throughput = _predict(predictor, sequences, batch_size)
-        retrieval, curves = _score(predictions, sequences, curve_max_k)
+        retrieval, curves, ranks = _score(predictions, sequences, curve_max_k)
         directional, margins[predictor.name] = _directional(predictions, sequences)
         result["curves"]["models"][predictor.name] = curves
         result["models"][predictor.name] = {
@@ -246,6 +271,9 @@ def evaluate(
             "kind": predictor.kind,
             "source": predictor.source,
         }
+        if examples:
+            result["models"][predictor.name]["examples"] = _examples(
+                predictor.name, predictions, ranks, sequences, examples)
     for name, histogram in _histograms(margins).items():
         result["models"][name]["margin_histogram"] = histogram
     return result

@@ -2,7 +2,9 @@
 
 The HTML page has inline CSS and inline SVG plots (matplotlib, no display needed): the ship-gate
 verdict of each model, the retrieval and directional tables, recall-at-k curves of models and
-baselines, the per-sequence margin histogram, latency and throughput.
+baselines, the per-sequence margin histogram, latency and throughput, and each model's best and worst
+sequences (the context, the true next chunk and the model's and DIRECT's top chunks, with their texts
+when the corpus has them; :mod:`p7keras.evaluation.examples`).
 
 Example:
 
@@ -21,6 +23,7 @@ import os
 from p7keras.config import DEFAULTS
 from p7keras.evaluation.baselines import DIRECT, MEAN
 from p7keras.evaluation.directional import DIRECTIONAL_NAMES
+from p7keras.evaluation.examples import CONTEXT_MARK, NEXT_MARK, chunk_label, describe_example
 from p7keras.evaluation.retrieval import METRIC_NAMES, PROTOCOLS
 from p7keras.io import atomic_path
 from p7keras.verdict import describe_good_model, good_model_checks, good_model_limits
@@ -229,6 +232,13 @@ td.na { color: #8c959f; font-style: italic; }
 td.best, tr.baseline td.best { color: #0550ae; font-weight: 700; }
 .plot svg { max-width: 100%; height: auto; }
 .gain { font-size: 15px; margin: 4px 0; }
+.example { border: 1px solid #d0d7de; border-radius: 8px; padding: 8px 14px; margin: 10px 0; font-size: 14px; }
+.example .where { font-weight: 600; margin: 4px 0; }
+.example ol { margin: 4px 0 6px; padding-left: 28px; line-height: 1.45; }
+.example .next { margin: 4px 0 8px; }
+table.hits td.chunk { text-align: left; max-width: 420px; font-size: 13px; }
+table.hits td.is-next { color: #1a7f37; font-weight: 700; }
+table.hits td.in-context { color: #8c959f; }
 .note { color: #57606a; font-size: 13px; line-height: 1.5; }
 """
 
@@ -382,6 +392,58 @@ def _latency_table(result: dict) -> str:
             "(after a warm-up). Throughput: batched prediction of every evaluated sequence.</p>")
 
 
+HIT_WIDTH = 160  # characters of a top chunk shown in the examples' table (the whole text on hover)
+
+
+def _hit_cells(hit: dict | None) -> str:
+    """The cosine and chunk cells of one top chunk (marked when it is the true next or a context chunk)."""
+    if hit is None:
+        return "<td></td><td></td>"
+    css, mark = ("is-next", NEXT_MARK) if hit["is_next"] else ("in-context", CONTEXT_MARK) if hit["in_context"] \
+        else ("", "")
+    return (f"<td class='{css}'>{hit['cosine']:.3f}</td><td class='chunk {css}' title='{_e(chunk_label(hit))}'>"
+            f"{_e(mark)} {_e(chunk_label(hit, HIT_WIDTH))}</td>")
+
+
+def _example_html(example: dict) -> str:
+    """One example: where, the context (oldest first), the true next chunk, the queries' top chunks."""
+    queries = example["queries"]
+    ranks = " · ".join(f"{_e(name)}: rank {found['rank']}" for name, found in queries.items())
+    context = "".join(f"<li>{_e(chunk_label(chunk))}</li>" for chunk in example["context"])
+    head = "".join(f"<th>cos</th><th class='name'>{_e(name)} top {len(found['top'])}</th>"
+                   for name, found in queries.items())
+    rows = "".join(
+        f"<tr><td>{place + 1}</td>"
+        + "".join(_hit_cells(found["top"][place] if place < len(found["top"]) else None)
+                  for found in queries.values()) + "</tr>"
+        for place in range(max(len(found["top"]) for found in queries.values()))
+    )
+    return (f"<div class='example'><p class='where'>{_e(describe_example(example))} — true next at {ranks}</p>"
+            f"<div class='note'>context, oldest first</div><ol class='context'>{context}</ol>"
+            f"<p class='next'><b>true next</b> {_e(chunk_label(example['next']))}</p>"
+            f"<table class='hits'><tr><th>#</th>{head}</tr>{rows}</table></div>")
+
+
+def _examples_section(result: dict) -> str:
+    """Each model's best and worst sequences (by the rank of the true next chunk, protocol all), beside DIRECT."""
+    parts = []
+    for name, model in result["models"].items():
+        shown = model.get("examples")
+        if not shown:
+            continue
+        for which in ("best", "worst"):
+            if shown[which]:
+                parts.append(f"<h3>{_e(name)}: its {len(shown[which])} {which} sequences</h3>")
+                parts += [_example_html(example) for example in shown[which]]
+    if not parts:
+        return ""
+    note = (f"<p class='note'>Sequences ranked by the rank of the true next chunk under the protocol 'all' "
+            f"(bank: every chunk of the split). {NEXT_MARK} the true next chunk (green), {CONTEXT_MARK} a chunk "
+            "of the context (grey); DIRECT's query is the last context chunk, so it finds itself first. "
+            "Chunks are shown by their text when the corpus has texts, else as ARTICLE #POSITION.</p>")
+    return "<h2>Examples</h2>" + note + "\n".join(parts)
+
+
 def _notes(result: dict) -> str:
     data = result["data"]
     items = [
@@ -427,6 +489,7 @@ def render_html(result: dict) -> str:
             "<h2>Directional test</h2>", _directional_table(result),
             "<h2>Per-sequence margin</h2>", f"<div class='plot'>{margin_plot(result)}</div>",
             "<h2>Latency and throughput</h2>", _latency_table(result),
+            _examples_section(result),
         ]
     parts += ["<h2>Notes</h2>", _notes(result), "</main></body></html>"]
     return "\n".join(parts)

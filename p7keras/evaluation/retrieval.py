@@ -29,6 +29,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -73,6 +74,75 @@ def _scores_of_rows(queries: np.ndarray, bank: np.ndarray, rows: np.ndarray) -> 
     unique, inverse = np.unique(rows, return_inverse=True)
     block = np.matmul(queries, bank[unique].T)
     return block[np.arange(len(rows)), inverse.reshape(-1)]
+
+
+def _tile_scores(
+    block: np.ndarray, bank: np.ndarray, bank_block: int, buffer: np.ndarray
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``(first bank row, block @ bank[tile].T)`` for consecutive tiles of ``bank_block`` bank rows.
+
+    The scores are written into ``buffer`` (at least ``len(block) * bank_block`` float32): each tile's
+    scores are overwritten by the next one's.
+    """
+    for tile in range(0, len(bank), bank_block):
+        tile_stop = min(tile + bank_block, len(bank))
+        scores = buffer[: len(block) * (tile_stop - tile)].reshape(len(block), tile_stop - tile)
+        np.matmul(block, bank[tile:tile_stop].T, out=scores)
+        yield tile, scores
+
+
+def top_k_rows(
+    queries: np.ndarray,
+    bank: np.ndarray,
+    k: int,
+    query_block: int = QUERY_BLOCK,
+    bank_block: int = BANK_BLOCK,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` bank rows scoring highest for every query, best first, scored in blocks.
+
+    Scores are the same float32 dot products as :func:`count_higher`'s, so a target of rank r (under
+    ``all``) is at place r of this list when r <= k (equal scores: the lower bank row first).
+
+    Example:
+
+    >>> bank = np.array([[1, 0], [0, 1], [0.6, 0.8]], dtype=np.float32)
+    >>> rows, scores = top_k_rows(np.array([[0.0, 1.0]], np.float32), bank, 2)
+    >>> rows.tolist(), [round(float(s), 2) for s in scores[0]]
+    ([[1, 2]], [1.0, 0.8])
+
+    Args:
+        queries: ``(N, D)`` float32 query vectors.
+        bank: ``(V, D)`` float32 bank vectors.
+        k: how many rows per query (at most ``V`` are returned).
+        query_block, bank_block: block sizes (see :func:`count_higher`).
+
+    Returns:
+        ``(rows, scores)``: ``(N, min(k, V))`` int64 bank rows and their float32 scores.
+
+    Raises:
+        ValueError: ``k`` < 1.
+    """
+    if int(k) < 1:
+        raise ValueError(f"top-k needs k >= 1, got {k}")
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    bank = np.ascontiguousarray(bank, dtype=np.float32)
+    n, k = len(queries), min(int(k), len(bank))
+    best_rows = np.zeros((n, k), dtype=np.int64)
+    best_scores = np.zeros((n, k), dtype=np.float32)
+    buffer = np.empty(min(query_block, n) * min(bank_block, len(bank)), dtype=np.float32)
+    for start in range(0, n, query_block):
+        stop = min(start + query_block, n)
+        rows = np.zeros((stop - start, 0), dtype=np.int64)
+        scores = np.zeros((stop - start, 0), dtype=np.float32)
+        for tile, tile_scores in _tile_scores(queries[start:stop], bank, bank_block, buffer):
+            keep = min(k, tile_scores.shape[1])
+            local = np.argpartition(-tile_scores, keep - 1, axis=1)[:, :keep]
+            rows = np.concatenate([rows, tile + local], axis=1)
+            scores = np.concatenate([scores, np.take_along_axis(tile_scores, local, axis=1)], axis=1)
+            order = np.lexsort((rows, -scores), axis=1)[:, :k]
+            rows, scores = np.take_along_axis(rows, order, axis=1), np.take_along_axis(scores, order, axis=1)
+        best_rows[start:stop], best_scores[start:stop] = rows, scores
+    return best_rows, best_scores
 
 
 def count_higher(
@@ -124,14 +194,11 @@ def count_higher(
         watched_higher = np.zeros(watched.shape, dtype=bool)
         single_tile = v <= bank_block
         threshold = None if single_tile else _scores_of_rows(block, bank, target_rows[start:stop])
-        for tile in range(0, v, bank_block):
-            tile_stop = min(tile + bank_block, v)
-            shape = (stop - start, tile_stop - tile)
-            scores = scores_buffer[: shape[0] * shape[1]].reshape(shape)
-            np.matmul(block, bank[tile:tile_stop].T, out=scores)
+        for tile, scores in _tile_scores(block, bank, bank_block, scores_buffer):
+            tile_stop = tile + scores.shape[1]
             if threshold is None:
                 threshold = scores[rows, target_rows[start:stop]].copy()
-            higher = higher_buffer[: scores.size].reshape(shape)
+            higher = higher_buffer[: scores.size].reshape(scores.shape)
             np.greater(scores, threshold[:, None], out=higher)
             above[start:stop] += higher.view(np.uint8).sum(axis=1, dtype=np.int32)
             r, c = np.nonzero((watched >= tile) & (watched < tile_stop))

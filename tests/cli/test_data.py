@@ -52,6 +52,7 @@ def test_from_text(tmp_path, capsys):
     assert "2 articles" in capsys.readouterr().out
     corpus = load_corpus(out)
     assert corpus.article_names.tolist() == ["one.md", "two.txt"] and corpus.dim == 32
+    assert len(corpus.texts) == corpus.num_chunks and corpus.texts[0].startswith("Ownership rules")
 
 
 def test_errors_are_one_line_with_exit_code_2(tmp_path, capsys):

@@ -200,3 +200,73 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path, small_corpus):
     assert os.listdir(tmp_path) == []
     save_corpus(small_corpus, out)
     assert os.listdir(tmp_path) == ["out.npz"]
+
+
+# ------------------------------------------------------------------------------- texts (issue 12)
+def _texts(n: int) -> np.ndarray:
+    return np.array([f"chunk {i}: ownership — naïve café" for i in range(n)])
+
+
+def test_texts_round_trip_and_absence(corpus_arrays, write_npz, tmp_path):
+    with_texts = load_corpus(write_npz("t.npz", **corpus_arrays, texts=_texts(21)))
+    assert with_texts.texts.tolist() == _texts(21).tolist()
+    out = os.path.join(tmp_path, "copy.npz")
+    save_corpus(with_texts, out)
+    assert load_corpus(out).texts.tolist() == _texts(21).tolist()
+    without = load_corpus(write_npz("v.npz", **corpus_arrays))
+    assert without.texts is None
+    save_corpus(without, out)
+    assert "texts" not in np.load(out).files and load_corpus(out).texts is None
+
+
+def test_utf8_byte_texts_are_decoded(corpus_arrays, write_npz):
+    encoded = np.char.encode(_texts(21), "utf-8")
+    assert load_corpus(write_npz("b.npz", **corpus_arrays, texts=encoded)).texts[3] == _texts(21)[3]
+
+
+@pytest.mark.parametrize(
+    "texts, message",
+    [
+        (_texts(20), "key 'texts' has 20 rows but 'vectors' has 21"),
+        (np.arange(21), "key 'texts' must be a str array, got dtype int64"),
+        (_texts(21).reshape(3, 7), "key 'texts' must have rank 1, got shape (3, 7)"),
+        (np.array([b"\xff\xfe"] * 21), "key 'texts' holds bytes that are not UTF-8 text"),
+    ],
+)
+def test_bad_texts_are_one_line_naming_file_and_key(corpus_arrays, write_npz, texts, message):
+    path = write_npz("bad.npz", **corpus_arrays, texts=texts)
+    with pytest.raises(DataError) as info:
+        load_corpus(path)
+    assert message in str(info.value) and str(info.value).startswith(path)
+    assert "\n" not in str(info.value)
+
+
+def test_pickled_texts_are_refused_without_unpickling(corpus_arrays, tmp_path):
+    path = os.path.join(tmp_path, "pickled.npz")
+    np.savez(path, **corpus_arrays, texts=np.array(list(_texts(21)), dtype=object))
+    with pytest.raises(DataError) as info:
+        load_corpus(path)
+    assert str(info.value).startswith(f"{path}: key 'texts' is an object array that needs pickle")
+
+
+def test_texts_reach_every_bank_row_of_a_split(corpus_arrays, write_npz):
+    corpus = load_corpus(write_npz("t.npz", **corpus_arrays, texts=_texts(21)))
+    name_of = dict(zip([10, 11, 12, 13], corpus.article_names.tolist()))
+    for split, seqs in load_splits(corpus, context_length=2, seed=0).items():
+        np.testing.assert_array_equal(seqs.bank_texts, corpus.texts[seqs.corpus_rows])
+        row = int(seqs.target_rows[-1])
+        source_row = int(seqs.corpus_rows[row])
+        assert seqs.chunk(row) == {
+            "row": row,
+            "article": name_of[int(corpus.article_ids[source_row])],
+            "position": int(corpus.positions[source_row]),
+            "text": str(corpus.texts[source_row]),
+        }, split
+
+
+def test_without_texts_a_bank_row_is_known_by_article_and_position(corpus_arrays, write_npz):
+    seqs = load_splits(load_corpus(write_npz("v.npz", **corpus_arrays)), context_length=2, seed=0).train
+    assert seqs.bank_texts is None
+    chunk = seqs.chunk(int(seqs.target_rows[0]))
+    assert chunk["text"] is None and chunk["article"] in ("a.md", "b.md", "c.md", "d.md")
+    assert chunk["position"] == 2  # the first target of an article follows its K = 2 first chunks

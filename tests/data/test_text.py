@@ -119,3 +119,22 @@ def test_folder_errors(tmp_path):
     (tmp_path / "tiny.txt").write_text("Hello.")
     with pytest.raises(DataError, match="no article has at least 6 chunks"):
         text_to_corpus(tmp_path, encode)
+
+
+def test_from_text_keeps_the_chunk_texts(text_dir, tmp_path):
+    out = tmp_path / "docs.npz"
+    corpus = text_to_corpus(text_dir, encode, out=out)
+    assert corpus.texts.tolist() == chunk_text((text_dir / "a.md").read_text(), markdown=True) + chunk_text(
+        (text_dir / "sub" / "b.txt").read_text())
+    assert load_corpus(out).texts.tolist() == corpus.texts.tolist()
+
+
+def test_embed_passage_chunks_like_from_text():
+    from p7keras.data.text import embed_passage
+
+    passage = _article(10)
+    chunks, vectors = embed_passage(passage, f"{TOY_ENCODER}:encode")
+    assert chunks == chunk_text(passage)
+    np.testing.assert_allclose(vectors, encode(chunks), atol=1e-6)
+    with pytest.raises(DataError, match="has no chunk of more than 50 characters"):
+        embed_passage("too short", encode)

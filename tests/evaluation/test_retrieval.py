@@ -83,3 +83,19 @@ def test_metrics_and_recall_curve():
     with pytest.raises(ValueError, match="at least one"):
         retrieval_metrics(np.array([], dtype=int))
 
+
+
+def test_top_k_rows_match_a_full_sort_and_the_ranks_in_blocks():
+    from p7keras.evaluation.retrieval import count_higher, top_k_rows
+
+    rng = np.random.default_rng(0)
+    bank = rng.standard_normal((300, 8)).astype(np.float32)
+    queries = rng.standard_normal((50, 8)).astype(np.float32)
+    rows, scores = top_k_rows(queries, bank, 7, query_block=16, bank_block=64)
+    full = queries @ bank.T
+    expected = np.argsort(-full, axis=1, kind="stable")[:, :7]
+    np.testing.assert_array_equal(rows, expected)
+    np.testing.assert_allclose(scores, np.take_along_axis(full, expected, axis=1), rtol=1e-6)
+    # The target at place r of the list has rank r (count_higher's counting).
+    assert (count_higher(queries, bank, rows[:, 4], query_block=16, bank_block=64).above == 4).all()
+    assert top_k_rows(queries, bank[:3], 10)[0].shape == (50, 3)
