@@ -452,3 +452,38 @@ def describe_good_model(ge: str = ">=", le: str = "<=") -> str:
         sign = "+" if name == "margin" else ""
         parts.append(f"{name} {ge if at_least else le} {sign}{limit:.2f}")
     return ", ".join(parts)
+
+
+def quality_criteria(directional: Mapping) -> dict:
+    """The two named judgements of a model's directional figures, side by side (issue 13).
+
+    ``verdict`` is spec section 6's PASS / MARGINAL / FAIL (margin, cos_next, cos_anchor): the rule that
+    decides a run, the same as training's ``verdict.json`` (there on the validation split). ``good_model``
+    is section 8's reference figures (cos_next, cos_prev, margin): stricter where they differ (cos_prev),
+    shown, never deciding. Shipping is decided by the ship gate (retrieval against DIRECT).
+
+    Example:
+
+        ```python
+        quality_criteria({"margin": 0.25, "cos_next": 0.5, "cos_anchor": 0.45, "cos_prev": 0.25})
+        # {'verdict': {'status': 'PASS', ...}, 'good_model': {'cos_next': True, 'cos_prev': False, 'margin': True}}
+        ```
+
+    Args:
+        directional: ``margin``, ``cos_next``, ``cos_prev`` and ``cos_anchor``.
+
+    Returns:
+        ``{"verdict": verdict(...), "good_model": good_model_checks(...)}``.
+    """
+    return {"verdict": verdict({name: directional[name] for name in VERDICT_METRICS}),
+            "good_model": good_model_checks(directional)}
+
+
+def describe_criteria(ge: str = ">=", le: str = "<=") -> str:
+    """One note naming the two criteria and which decides, for the console and the HTML report."""
+    d = DEFAULTS
+    return (f"verdict = spec section 6 (PASS: margin {ge} {d.pass_margin:.2f}, cos_next {ge} {d.pass_cos_next:.2f}, "
+            f"cos_anchor {ge} {d.pass_cos_anchor:.2f}; MARGINAL: {d.marginal_margin:.2f} / {d.marginal_cos_next:.2f}"
+            f" / {d.marginal_cos_anchor:.2f}), the rule training's verdict.json uses: it decides. good = spec "
+            f"section 8's reference figures ({describe_good_model(ge, le)}), shown, not deciding. Shipping: the "
+            "ship gate.")

@@ -194,3 +194,14 @@ def test_lambda_range_outside_the_spec_is_noted(low, high, noted):
     if noted:
         assert notes == [f"λ range [{low:g}, {high:g}] is outside the spec's [0.6, 0.9]: this run is not the "
                          "spec's model"]
+
+
+def test_quality_criteria_name_both_definitions_and_which_decides():
+    """Issue 13: a PASS run whose cos_prev misses section 8's figure shows both, by name."""
+    from p7keras.verdict import describe_criteria, quality_criteria
+
+    criteria = quality_criteria({"margin": 0.25, "cos_next": 0.70, "cos_anchor": 0.45, "cos_prev": 0.448})
+    assert criteria["verdict"]["status"] == "PASS"
+    assert criteria["good_model"] == {"cos_next": True, "cos_prev": False, "margin": True}
+    note = describe_criteria()
+    assert "spec section 6" in note and "it decides" in note and "section 8" in note and "not deciding" in note

@@ -26,6 +26,7 @@ from p7keras.evaluation.gate import GATE_PROTOCOL, check_gate_size, ship_gate
 from p7keras.evaluation.predictors import DEFAULT_BATCH_SIZE, LATENCY_CALLS, Predictor, load_predictors
 from p7keras.evaluation.retrieval import PROTOCOLS, WITHIN_ARTICLE, rank_queries, recall_curve, retrieval_metrics
 from p7keras.evaluation.vectors import blocks
+from p7keras.verdict import quality_criteria
 
 CURVE_MAX_K = 20
 EXAMPLES = 3  # best and worst sequences of each model kept for the report
@@ -264,6 +265,7 @@ def evaluate(
         result["curves"]["models"][predictor.name] = curves
         result["models"][predictor.name] = {
             "directional": directional,
+            "criteria": quality_criteria(directional),
             "retrieval": retrieval,
             "ship_gate": ship_gate(retrieval[GATE_PROTOCOL], direct_all, n, strict=strict_gate),
             "latency_ms": predictor.latency_ms(one_context, latency_calls),

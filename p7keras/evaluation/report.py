@@ -26,7 +26,7 @@ from p7keras.evaluation.directional import DIRECTIONAL_NAMES
 from p7keras.evaluation.examples import CONTEXT_MARK, NEXT_MARK, chunk_label, describe_example
 from p7keras.evaluation.retrieval import METRIC_NAMES, PROTOCOLS
 from p7keras.io import atomic_path
-from p7keras.verdict import describe_good_model, good_model_checks, good_model_limits
+from p7keras.verdict import describe_criteria, good_model_checks, good_model_limits, quality_criteria
 
 VERDICTS = {True: "PASS", False: "FAIL", None: "UNDECIDED"}
 NOT_AVAILABLE = "n/a"
@@ -106,12 +106,16 @@ def format_table(result: dict) -> str:
     if not models:
         lines += ["", "no model evaluated: baselines only"]
         return "\n".join(lines)
-    lines += ["", f"{'directional':<{width}}" + "".join(f"{m:>12}" for m in DIRECTIONAL_NAMES)]
+    lines += ["", f"{'directional':<{width}}" + "".join(f"{m:>12}" for m in DIRECTIONAL_NAMES)
+              + f"{'verdict':>10}{'good':>7}"]
     for name, model in models.items():
         d = model["directional"]
         cells = "".join(f"{_directional_number(d[m], m):>12}" for m in DIRECTIONAL_NAMES)
-        lines.append(f"{name:<{width}}{cells}")
-    lines.append(f"  (a good model: {describe_good_model()})")
+        criteria = model.get("criteria") or quality_criteria(d)
+        good = criteria["good_model"]
+        lines.append(f"{name:<{width}}{cells}{criteria['verdict']['status']:>10}"
+                     f"{f'{sum(good.values())}/{len(good)}':>7}")
+    lines.append(f"  ({describe_criteria()})")
     first_gate = next(iter(models.values()))["ship_gate"]
     lines += ["", f"ship gate ({_gate_requirement(first_gate)})"]
     for name, model in models.items():
@@ -363,19 +367,20 @@ def _directional_cell(metric: str, value: float) -> str:
 
 
 def _directional_table(result: dict) -> str:
-    head = "".join(f"<th>{m}</th>" for m in DIRECTIONAL_NAMES)
+    head = "".join(f"<th>{m}</th>" for m in DIRECTIONAL_NAMES) + "<th>verdict (section 6)</th>"
     rows = [
         f"<tr class='model'><td class='name'>{_e(name)}</td>"
-        + "".join(_directional_cell(m, model["directional"][m]) for m in DIRECTIONAL_NAMES) + "</tr>"
+        + "".join(_directional_cell(m, model["directional"][m]) for m in DIRECTIONAL_NAMES)
+        + f"<td>{(model.get('criteria') or quality_criteria(model['directional']))['verdict']['status']}</td></tr>"
         for name, model in result["models"].items()
     ]
     rows += [
         f"<tr class='baseline'><td class='name'>{_e(name)} (baseline)</td>"
-        + "".join(f"<td>{_directional_number(d[m], m)}</td>" for m in DIRECTIONAL_NAMES) + "</tr>"
+        + "".join(f"<td>{_directional_number(d[m], m)}</td>" for m in DIRECTIONAL_NAMES) + "<td></td></tr>"
         for name, d in result.get("baseline_directional", {}).items()
     ]
-    expectation = (f"A good model: {describe_good_model(ge='&ge;', le='&le;')} (spec section 8). "
-                   "cos_anchor = cos(q, normalised mean of the context).")
+    expectation = (f"{describe_criteria(ge='&ge;', le='&le;')} Green/red cells: section 8's good-model "
+                   "figures. cos_anchor = cos(q, normalised mean of the context).")
     return (f"<table><tr><th class='name'>query</th>{head}</tr>" + "".join(rows)
             + f"</table><p class='note'>{expectation}</p>")
 
