@@ -138,6 +138,9 @@ SELECT_METRICS = ("val_margin", "val_R@5", "val_MRR@10")
 CONTEXT_KEY = "context"  # (B, K, D) float32, unit rows, oldest chunk first
 TARGET_KEY = "target"  # (B, D) float32, the next chunk
 HARD_NEGATIVES_KEY = "hard_negatives"  # (B, M, D) float32, optional
+# The exported SavedModel's serving signature: input CONTEXT_KEY (None, K, D) -> this output (None, D).
+PREDICTION_KEY = "prediction"
+SERVE_ENDPOINT = "serve"
 
 
 # ------------------------------------------------------------------------------------ parameter checks
