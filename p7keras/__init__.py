@@ -28,6 +28,7 @@ _LAZY = {
     "FlatP7Ranker": "p7keras.models",
     "LSTMP7Ranker": "p7keras.models",
     "P7Ranker": "p7keras.models",
+    "Predictor": "p7keras.evaluation.predictors",
     "TransformerP7Ranker": "p7keras.models",
     "load_model": "p7keras.models",
     "evaluate": "p7keras.evaluation",

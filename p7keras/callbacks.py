@@ -304,9 +304,12 @@ class RetrievalMetrics(keras.callbacks.Callback):
         self.sequences = sequences
         self.batch_size = int(batch_size)
         self.last: dict[str, float] = {}
+        self._predictor = None  # compiled once per model; it predicts with the current weights
 
     def on_epoch_end(self, epoch, logs=None):
-        scores = retrieval_scores(self.model, self.sequences, self.batch_size)
+        if self._predictor is None or self._predictor.owner is not self.model:
+            self._predictor = load_predictor(self.model, batch_size=self.batch_size)
+        scores = retrieval_scores(self._predictor, self.sequences, self.batch_size)
         self.last = {RETRIEVAL_PREFIX + name: value for name, value in scores.items()}
         if logs is not None:
             logs.update(self.last)

@@ -141,6 +141,9 @@ KEEP_CHOICES = ("all", "best", "final")
 CONTEXT_KEY = "context"  # (B, K, D) float32, unit rows, oldest chunk first
 TARGET_KEY = "target"  # (B, D) float32, the next chunk
 HARD_NEGATIVES_KEY = "hard_negatives"  # (B, M, D) float32, optional
+# The exported SavedModel's serving signature: input CONTEXT_KEY (None, K, D) -> this output (None, D).
+PREDICTION_KEY = "prediction"
+SERVE_ENDPOINT = "serve"
 
 
 # ------------------------------------------------------------------------------------ parameter checks

@@ -2,7 +2,8 @@
 
 TensorFlow and JAX export in-process (``model.export``). PyTorch cannot write a SavedModel, so the
 model's ``.keras`` file is exported by a TensorFlow-backend subprocess (the backends agree to 1e-5, see
-``tests/test_parity.py``).
+``tests/test_parity.py``). A ranker's SavedModel serves the signature ``serving_default``: input
+``context`` ``(None, K, D)`` float32 -> output ``prediction`` ``(None, D)`` (``P7Ranker.export``).
 
 Example:
 

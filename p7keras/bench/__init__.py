@@ -4,7 +4,8 @@
 same in Python. Each part is one module with one ``measure_*`` function returning its figures:
 
 * ``train`` (:mod:`p7keras.bench.train`): ``model.fit`` sequences/s on random unit data;
-* ``predict`` (:mod:`p7keras.bench.predict`): single-sequence prediction latency, p50 and p95;
+* ``predict`` (:mod:`p7keras.bench.predict`): single-sequence prediction latency (p50, p95) and batch
+  sequences/s of the compiled path, and the same for the exported SavedModel served by TensorFlow;
 * ``retrieval`` (:mod:`p7keras.bench.retrieval`): blocked ranking of N queries against a V-row bank;
 * ``pipeline`` (:mod:`p7keras.bench.pipeline`): batches/s of the input pipeline alone.
 
@@ -115,7 +116,12 @@ def format_report(result: dict) -> str:
     if "train" in parts:
         lines.append(f"train      {r['train_seq_per_s']:8.1f} sequences/s")
     if "predict" in parts:
-        lines.append(f"predict    p50 {r['predict_p50_ms']:.2f} ms   p95 {r['predict_p95_ms']:.2f} ms  (1 sequence)")
+        for prefix, label in (("predict", "predict   "), ("saved_model", "savedmodel")):
+            if f"{prefix}_p50_ms" in r:
+                lines.append(
+                    f"{label} p50 {r[f'{prefix}_p50_ms']:.2f} ms   p95 {r[f'{prefix}_p95_ms']:.2f} ms  (1 sequence); "
+                    f"{r[f'{prefix}_batch_seq_per_s']:.0f} sequences/s (batch {r['predict_batch']})"
+                )
     if "retrieval" in parts:
         lines.append(
             f"retrieval  {r['retrieval_queries_per_s']:8.1f} queries/s  ({r['retrieval_queries']} queries x "

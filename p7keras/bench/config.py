@@ -49,6 +49,8 @@ class BenchConfig:
         train_steps: batches per timed training epoch.
         timed_epochs: training epochs timed after the untimed (compilation) epoch.
         predict_calls: single-sequence latency samples.
+        predict_batch: B of the batch prediction throughput (predict).
+        predict_saved_model: also time the exported SavedModel served by TensorFlow (predict; needs TensorFlow).
         retrieval_queries: N queries ranked against the bank.
         retrieval_bank: V bank rows (articles of ``RETRIEVAL_CHUNKS_PER_ARTICLE`` chunks).
         pipeline_articles: articles of the synthetic corpus the input pipeline batches.
@@ -67,6 +69,8 @@ class BenchConfig:
     train_steps: int = _size(("train",), default=20)
     timed_epochs: int = _size(("train",), default=2)
     predict_calls: int = _size(("predict",), default=200)
+    predict_batch: int = _size(("predict",), default=1024)
+    predict_saved_model: bool = _size(("predict",), default=True)
     retrieval_queries: int = _size(("retrieval",), default=10_000)
     retrieval_bank: int = _size(("retrieval",), default=100_000)
     pipeline_articles: int = _size(("pipeline",), default=400)

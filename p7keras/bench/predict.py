@@ -1,37 +1,70 @@
-"""Prediction latency: wall time of ``predict_on_batch`` on one sequence.
+"""Prediction speed: single-sequence latency and batch throughput of the compiled path, and the SavedModel's.
+
+What ``p7keras.Predictor.from_model`` and ``p7keras evaluate`` run (``p7keras.models.inference``):
+one sequence at a time (p50, p95 of ``predict_calls`` calls) and ``predict_batch`` sequences at once
+(sequences/s, best of ``BATCH_ROUNDS``). With ``predict_saved_model`` the model is also exported
+(``P7Ranker.export``; a TensorFlow child process on PyTorch) and its ``serving_default`` signature timed
+the way ``p7keras evaluate`` loads it, with TensorFlow alone.
 
 Example:
 
     from p7keras.bench.config import BenchConfig
     from p7keras.bench.predict import measure_predict
     from p7keras.bench.train import build_model
-    config = BenchConfig(dim=64, d_model=64, num_layers=1, predict_calls=20)
-    measure_predict(build_model(config), config)  # {"predict_p50_ms": ..., "predict_p95_ms": ...}
+    config = BenchConfig(dim=64, d_model=64, num_layers=1, predict_calls=20, predict_batch=64)
+    measure_predict(build_model(config), config)  # {"predict_p50_ms": ..., "predict_batch_seq_per_s": ...}
 """
 
 from __future__ import annotations
 
+import importlib.util
+import tempfile
+import time
+
 import numpy as np
 
 from p7keras.bench.config import BenchConfig, random_unit
-from p7keras.evaluation.predictors import call_latency_ms
+from p7keras.evaluation.predictors import Predictor, call_latency_ms, load_predictor
 from p7keras.models import P7Ranker
 
 PREDICT_WARMUP_CALLS = 10
+BATCH_ROUNDS = 3  # timed batch predictions after one untimed (compiling) call; the best is reported
+
+
+def _speed(predictor: Predictor, one: np.ndarray, batch: np.ndarray, calls: int, prefix: str) -> dict[str, float]:
+    latency = call_latency_ms(predictor.single_fn, one, calls, warmup=PREDICT_WARMUP_CALLS)
+    predictor.predict(batch)
+    seconds = []
+    for _ in range(BATCH_ROUNDS):
+        start = time.perf_counter()
+        predictor.predict(batch)
+        seconds.append(time.perf_counter() - start)
+    return {f"{prefix}_p50_ms": latency["p50"], f"{prefix}_p95_ms": latency["p95"],
+            f"{prefix}_batch_seq_per_s": len(batch) / min(seconds)}
 
 
 def measure_predict(model: P7Ranker, config: BenchConfig) -> dict[str, float]:
-    """Median and 95th percentile latency of predicting one sequence, after a warm-up.
+    """Latency of one sequence and throughput of a batch, after a warm-up, in-process and as a SavedModel.
 
     Latency does not depend on the weights: an untrained model measures the same as a trained one.
 
     Args:
         model: a compiled model (see :func:`p7keras.bench.train.build_model`).
-        config: K, D, ``predict_calls`` and the seed.
+        config: K, D, ``predict_calls``, ``predict_batch``, ``predict_saved_model`` and the seed.
 
     Returns:
-        ``{"predict_p50_ms", "predict_p95_ms"}``.
+        ``{"predict_p50_ms", "predict_p95_ms", "predict_batch_seq_per_s"}``; with the SavedModel (when
+        TensorFlow is installed) also ``"saved_model_p50_ms", "saved_model_p95_ms",
+        "saved_model_batch_seq_per_s"``.
     """
-    context = random_unit(np.random.default_rng(config.seed), (1, config.context_length, config.dim))
-    latency = call_latency_ms(model.predict_on_batch, context, config.predict_calls, warmup=PREDICT_WARMUP_CALLS)
-    return {"predict_p50_ms": latency["p50"], "predict_p95_ms": latency["p95"]}
+    rng = np.random.default_rng(config.seed)
+    batch = random_unit(rng, (config.predict_batch, config.context_length, config.dim))
+    one = batch[:1]
+    result = _speed(Predictor.from_model(model, batch_size=config.predict_batch), one, batch,
+                    config.predict_calls, "predict")
+    if config.predict_saved_model and importlib.util.find_spec("tensorflow") is not None:
+        with tempfile.TemporaryDirectory() as folder:
+            model.export(folder)
+            saved = load_predictor(folder, batch_size=config.predict_batch)
+            result.update(_speed(saved, one, batch, config.predict_calls, "saved_model"))
+    return result

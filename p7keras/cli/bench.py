@@ -31,7 +31,7 @@ def register(subparsers) -> None:
         "bench",
         help="measure training, prediction, retrieval and input-pipeline throughput",
         description="Measures on random unit data and prints the configuration and the figures: training "
-        "sequences/s, single-sequence predict latency (p50, p95), retrieval queries/s, pipeline batches/s.",
+        "sequences/s, single-sequence predict latency (p50, p95) and batch sequences/s (compiled and as a SavedModel), retrieval queries/s, pipeline batches/s.",
     )
     parser.add_argument(
         "--what", action="append", choices=(*PARTS, ALL), default=None,
@@ -48,6 +48,10 @@ def register(subparsers) -> None:
     model.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size, help="B (train, pipeline)")
     model.add_argument("--steps", type=int, default=_DEFAULTS.train_steps, help="batches per timed epoch")
     model.add_argument("--predict-calls", type=int, default=_DEFAULTS.predict_calls, help="latency samples")
+    model.add_argument("--predict-batch", type=int, default=_DEFAULTS.predict_batch,
+                       help=f"B of the batch prediction throughput (default {_DEFAULTS.predict_batch})")
+    model.add_argument("--no-saved-model", dest="saved_model", action="store_false",
+                       help="do not export and time the SavedModel in the predict part")
     model.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto")
     sizes = parser.add_argument_group("retrieval, pipeline")
     sizes.add_argument("--retrieval-queries", type=int, default=_DEFAULTS.retrieval_queries, metavar="N")
@@ -77,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         train_steps=args.steps,
         predict_calls=args.predict_calls,
+        predict_batch=args.predict_batch,
+        predict_saved_model=args.saved_model,
         jit_compile={"auto": "auto", "on": True, "off": False}[args.jit_compile],
         retrieval_queries=args.retrieval_queries,
         retrieval_bank=args.retrieval_bank,

@@ -6,11 +6,13 @@ A MODEL argument may be:
   ``final.keras``, else its exported SavedModel ``export/``;
 * a **``.keras`` file** (loaded with ``keras.saving.load_model``; p7keras's classes are registered);
 * an **exported SavedModel directory** (``saved_model.pb``), loaded *without* p7keras's Python classes
-  through ``tf.saved_model.load`` and its ``serve`` endpoint or ``serving_default`` signature;
+  through ``tf.saved_model.load`` and called through its ``serving_default`` signature (``context`` ->
+  ``prediction`` in p7keras' exports), else its ``serve`` endpoint;
 * in Python, also a ``keras.Model`` or a plain callable ``contexts (B, K, D) -> (B, D)``.
 
 Every one becomes a :class:`Predictor` with a name, its K and D when known, a batch prediction and a
-single-sequence prediction (for latency).
+single-sequence prediction (for latency). A Keras model predicts through the backend's compiled call
+(:class:`p7keras.models.inference.CompiledPredict`), not ``model.predict``.
 
 Example:
 
@@ -31,13 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
+from p7keras.config import SERVE_ENDPOINT
+
 RUN_FILES = ("best.keras", "final.keras")  # preferred first
 EXPORT_FOLDER = "export"
 SAVED_MODEL_FILE = "saved_model.pb"
 KERAS_SUFFIX = ".keras"
-SERVE_ENDPOINT = "serve"
 SERVING_SIGNATURE = "serving_default"
-DEFAULT_BATCH_SIZE = 256
+DEFAULT_BATCH_SIZE = 1024  # rows per compiled call (p7keras.models.inference.CHUNK_SIZE)
 LATENCY_CALLS = 50
 LATENCY_WARMUP_CALLS = 5
 
@@ -73,7 +76,12 @@ def call_latency_ms(fn, x, calls: int, warmup: int = LATENCY_WARMUP_CALLS) -> di
 
 @dataclasses.dataclass
 class Predictor:
-    """One model to evaluate.
+    """One model to evaluate, or to predict with: ``Predictor.from_model(model).predict(contexts)``.
+
+    Example:
+
+        predictor = p7keras.Predictor.from_model(model)   # compiled for the backend, once
+        predictor.predict(contexts)                       # == model.predict(contexts), (B, D) float32
 
     Attributes:
         name: the name in reports.
@@ -95,8 +103,34 @@ class Predictor:
     single_fn: Callable[[np.ndarray], np.ndarray]
     owner: object = dataclasses.field(default=None, repr=False)
 
+    @classmethod
+    def from_model(cls, model, name: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE) -> Predictor:
+        """The compiled predictor of a ``keras.Model`` (TensorFlow ``tf.function``, JAX ``jax.jit``,
+        PyTorch ``torch.export`` under ``torch.inference_mode``; see ``p7keras.models.inference``).
+
+        Example:
+
+            predictor = p7keras.Predictor.from_model(model)
+            predictor.predict(contexts[:1])   # one sequence, without Keras predict overhead
+
+        Args:
+            model: a ``keras.Model`` mapping contexts ``(B, K, D)`` to predictions ``(B, D)``.
+            name: the report name (default: the model's name).
+            batch_size: rows per compiled call; larger inputs are split.
+
+        Returns:
+            A :class:`Predictor` of kind ``"keras"``.
+        """
+        return _keras_predictor(model, name, "memory", batch_size)
+
     def predict(self, contexts: np.ndarray) -> np.ndarray:
         """Predictions for ``contexts (B, K, D)``, checked: ``(B, D)`` float32, finite, non-zero rows.
+
+        Args:
+            contexts: ``(B, K, D)`` array-like, cast to float32.
+
+        Returns:
+            ``(B, D)`` float32 numpy array, as ``model.predict`` returns.
 
         Raises:
             ValueError: wrong output shape, NaN/inf or zero predictions (naming the model).
@@ -154,15 +188,18 @@ def _keras_shape(model) -> tuple[int | None, int | None]:
 
 
 def _keras_predictor(model, name: str | None, source: str, batch_size: int) -> Predictor:
+    from p7keras.models.inference import CompiledPredict  # keras only for keras models
+
     k, d = _keras_shape(model)
+    compiled = CompiledPredict(model, chunk_size=batch_size)
     return Predictor(
         name=name or model.name,
         kind="keras",
         source=source,
         context_length=k,
         input_dim=d,
-        batch_fn=lambda x: model.predict(x, batch_size=batch_size, verbose=0),
-        single_fn=model.predict_on_batch,
+        batch_fn=compiled,
+        single_fn=compiled,
         owner=model,
     )
 
@@ -181,32 +218,34 @@ def _load_keras_file(path: str, name: str, batch_size: int) -> Predictor:
 
 # --------------------------------------------------------------------------------- SavedModels
 def _serving_function(loaded, folder: str):
-    """``(call, input_spec)`` of a loaded SavedModel: the ``serve`` endpoint, else ``serving_default``."""
-    serve = getattr(loaded, SERVE_ENDPOINT, None)
-    specs = getattr(serve, "input_signature", None) if callable(serve) else None
-    if specs is not None and len(specs) == 1:
-        return (lambda x: serve(x)), specs[0]
+    """``(call, input_spec)`` of a loaded SavedModel: its ``serving_default`` signature, else ``serve``.
+
+    p7keras' exports name the signature's input ``context`` and its output ``prediction``; any single
+    input and single output are accepted (older exports: ``inputs`` -> ``output_0``).
+    """
     signatures = dict(getattr(loaded, "signatures", {}) or {})
     if SERVING_SIGNATURE in signatures:
         signature = signatures[SERVING_SIGNATURE]
         inputs = signature.structured_input_signature[1]
-        if len(inputs) != 1:
-            raise ValueError(
-                f"{folder}: signature '{SERVING_SIGNATURE}' takes inputs {sorted(inputs)}; expected "
-                "exactly one, the contexts (None, K, D)"
-            )
+        outputs = signature.structured_outputs
+        for what, found, expected in (("takes inputs", inputs, "the contexts (None, K, D)"),
+                                      ("returns", outputs, "the predictions (None, D)")):
+            if len(found) != 1:
+                raise ValueError(
+                    f"{folder}: signature '{SERVING_SIGNATURE}' {what} {sorted(found)}; expected exactly one, "
+                    f"{expected}"
+                )
         (key, spec), = inputs.items()
+        (output,) = outputs
 
         def call(x):
-            outputs = signature(**{key: x})
-            if len(outputs) != 1:
-                raise ValueError(
-                    f"{folder}: signature '{SERVING_SIGNATURE}' returns {sorted(outputs)}; expected exactly "
-                    "one output, the predictions (None, D)"
-                )
-            return next(iter(outputs.values()))
+            return signature(**{key: x})[output]
 
         return call, spec
+    serve = getattr(loaded, SERVE_ENDPOINT, None)
+    specs = getattr(serve, "input_signature", None) if callable(serve) else None
+    if specs is not None and len(specs) == 1:
+        return (lambda x: serve(x)), specs[0]
     raise ValueError(
         f"{folder}: the SavedModel has no serving function: expected a '{SERVE_ENDPOINT}' endpoint or a "
         f"'{SERVING_SIGNATURE}' signature taking contexts (None, K, D); found signatures {sorted(signatures)}"

@@ -15,6 +15,9 @@ The previous chunk is ``context[:, -1]``. ``predict`` takes contexts ``(B, K, D)
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import numpy as np
 
 import keras
@@ -26,6 +29,8 @@ from p7keras.config import (
     CONTEXT_KEY,
     DEFAULTS,
     HARD_NEGATIVES_KEY,
+    PREDICTION_KEY,
+    SERVE_ENDPOINT,
     TARGET_KEY,
     loss_problems,
     model_problems,
@@ -514,20 +519,50 @@ class P7Ranker(BackendSteps, keras.Model):
         self._check_in_memory(x, None)
         return super().predict(x, *args, **kwargs)
 
-    def export(self, filepath, format="tf_saved_model", input_signature=None, **kwargs):
-        """Exports a serving artifact; by default a SavedModel mapping ``(None, K, D)`` -> ``(None, D)``.
+    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
+        """Exports a serving artifact; by default a SavedModel served by TensorFlow alone.
+
+        Its ``serving_default`` signature (and ``serve`` endpoint) maps ``context`` ``(None, K, D)``
+        float32 to ``{"prediction": (None, D)}``. PyTorch cannot write a SavedModel: there the model is
+        saved to a temporary ``.keras`` file and exported by a TensorFlow child process
+        (``p7keras.export``).
+
+        Example:
+
+            model.export("run/export")
+            tf.saved_model.load("run/export").signatures["serving_default"](context=contexts)["prediction"]
 
         Args:
             filepath: output directory.
-            format: as ``keras.Model.export``.
-            input_signature: defaults to one float32 input ``(None, K, D)``.
+            format: as ``keras.Model.export``; other formats, an ``input_signature`` or ``kwargs`` go to
+                ``keras.Model.export`` unchanged.
+            verbose: print Keras' export summary.
+            input_signature: as ``keras.Model.export``.
             **kwargs: passed to ``keras.Model.export``.
         """
-        if input_signature is None:
-            input_signature = [
-                keras.InputSpec(shape=(None, self.context_length, self.input_dim), dtype="float32")
-            ]
-        return super().export(filepath, format=format, input_signature=input_signature, **kwargs)
+        if format != "tf_saved_model" or input_signature is not None or kwargs:
+            return super().export(filepath, format=format, verbose=verbose, input_signature=input_signature,
+                                  **kwargs)
+        if keras.backend.backend() == "torch":
+            from p7keras.export import export_saved_model  # p7keras.export imports models
+
+            with tempfile.TemporaryDirectory() as folder:
+                saved = os.path.join(folder, "model.keras")
+                self.save(saved)
+                export_saved_model(saved, filepath)
+            return None
+        import tensorflow as tf  # TensorFlow only to export
+
+        archive = keras.export.ExportArchive()
+        archive.track(self)
+        spec = tf.TensorSpec((None, self.context_length, self.input_dim), tf.float32, name=CONTEXT_KEY)
+
+        def serve(context):
+            return {PREDICTION_KEY: self(context, training=False)}
+
+        archive.add_endpoint(SERVE_ENDPOINT, serve, input_signature=[spec])
+        archive.write_out(os.fspath(filepath), verbose=bool(verbose))
+        return None
 
     def get_config(self):
         config = {

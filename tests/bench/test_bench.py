@@ -12,13 +12,15 @@ from p7keras.cli.main import main
 # Small sizes: each part runs in seconds.
 SMALL_FLAGS = [
     "--dim", "16", "--context", "3", "--d-model", "16", "--num-layers", "1", "--batch-size", "8",
-    "--steps", "3", "--predict-calls", "5", "--retrieval-queries", "50", "--retrieval-bank", "400",
-    "--pipeline-articles", "4",
+    "--steps", "3", "--predict-calls", "5", "--predict-batch", "16", "--retrieval-queries", "50",
+    "--retrieval-bank", "400", "--pipeline-articles", "4",
 ]
-LEGACY_KEYS = {"backend", "train_seq_per_s", "predict_p50_ms", "predict_p95_ms"}  # scripts read these
+LEGACY_KEYS = {"backend", "train_seq_per_s", "predict_p50_ms", "predict_p95_ms",  # scripts read these
+               "predict_batch_seq_per_s"}
+SAVED_MODEL = {"saved_model_p50_ms", "saved_model_p95_ms", "saved_model_batch_seq_per_s"}
 FIGURES = {
     "train": {"train_seq_per_s"},
-    "predict": {"predict_p50_ms", "predict_p95_ms"},
+    "predict": {"predict_p50_ms", "predict_p95_ms", "predict_batch_seq_per_s"},
     "retrieval": {"retrieval_queries_per_s", "retrieval_all_and_exclude_context_s", "retrieval_within_article_s",
                   "retrieval_peak_alloc_mib", "retrieval_bank_mib"},
     "pipeline": {"pipeline_batches_per_s", "pipeline_seq_per_s", "pipeline_batches", "pipeline_seconds"},
@@ -39,7 +41,7 @@ def _assert_finite_positive(result: dict, keys: set) -> None:
 
 @pytest.mark.parametrize("part", sorted(FIGURES))
 def test_each_part_writes_its_figures(part, tmp_path, capsys):
-    result = _bench(tmp_path, "--what", part)
+    result = _bench(tmp_path, "--what", part, "--no-saved-model")
     assert result["backend"] == keras.backend.backend() and result["parts"] == [part]
     assert CONFIGURATION <= set(result)
     _assert_finite_positive(result, FIGURES[part])
@@ -50,7 +52,7 @@ def test_each_part_writes_its_figures(part, tmp_path, capsys):
 
 
 def test_default_is_train_and_predict_with_the_legacy_keys(tmp_path, capsys):
-    result = _bench(tmp_path)
+    result = _bench(tmp_path, "--no-saved-model")
     assert result["parts"] == ["train", "predict"]
     assert LEGACY_KEYS <= set(result)
     _assert_finite_positive(result, FIGURES["train"] | FIGURES["predict"])
@@ -61,11 +63,14 @@ def test_default_is_train_and_predict_with_the_legacy_keys(tmp_path, capsys):
     assert "sequences/s" in out and "d_model=16 layers=1" in out and "batch=8" in out
 
 
-def test_all_writes_every_figure(tmp_path):
+def test_all_writes_every_figure(tmp_path, capsys):
+    pytest.importorskip("tensorflow")
     result = _bench(tmp_path, "--what", "all")
     assert result["parts"] == ["train", "predict", "retrieval", "pipeline"]
-    assert LEGACY_KEYS <= set(result)
-    _assert_finite_positive(result, set().union(*FIGURES.values()) | {"max_rss_mib"})
+    assert LEGACY_KEYS <= set(result) and result["predict_batch"] == 16 and result["predict_saved_model"]
+    _assert_finite_positive(result, set().union(*FIGURES.values(), SAVED_MODEL) | {"max_rss_mib"})
+    out = capsys.readouterr().out
+    assert "savedmodel p50" in out and "sequences/s (batch 16)" in out
     assert result["pipeline_batches"] == 2 * math.ceil(4 * (50 - 3) / 8)  # two epochs of 4 articles, K = 3
     assert result["retrieval_peak_alloc_mib"] < 64  # ranking memory is bounded by the blocks
 

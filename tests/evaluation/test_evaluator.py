@@ -3,7 +3,6 @@
 import json
 import re
 
-import keras
 import numpy as np
 import pytest
 
@@ -104,7 +103,6 @@ def _bank_rows(path):
     return seqs.bank, seqs.target_rows, seqs.context_rows
 
 
-@pytest.mark.skipif(keras.backend.backend() == "torch", reason="SavedModel export needs TensorFlow or JAX")
 def test_exported_saved_model_matches_keras_model(corpus_path, tmp_path):
     model = tiny_ranker()
     run = tmp_path / "run"

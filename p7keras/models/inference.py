@@ -1,0 +1,223 @@
+"""Compiled prediction, one per backend: :class:`CompiledPredict` is ``model.predict`` without its overhead.
+
+``CompiledPredict(model)(contexts)`` maps ``(B, K, D)`` float32 to ``(B, D)`` numpy, equal to
+``model.predict`` (to float rounding), for one sequence as for a million:
+
+* **TensorFlow**: one ``tf.function`` with the fixed signature ``(None, K, D)`` float32
+  (``reduce_retracing``): traced once for every batch size.
+* **JAX**: ``jax.jit`` of ``model.stateless_call`` on the variables' values, read once (and again only
+  after a variable is assigned). Batches are padded to power-of-two buckets (1, 2, 4, ... up to
+  ``chunk_size``), so it compiles once per bucket.
+* **PyTorch**: the model exported once with ``torch.export`` (non-strict, the batch dimension
+  dynamic) and run under ``torch.inference_mode``: one graph for every batch size and none of the
+  Keras layer machinery per call. ``torch.compile`` was measured and not kept (see ``TORCH_NOTE``). A
+  model ``torch.export`` cannot capture runs eagerly under ``torch.inference_mode``.
+
+Inputs larger than ``chunk_size`` are predicted ``chunk_size`` rows at a time. ``traces`` counts the
+compilations (the test of "one per bucket").
+
+Example:
+
+    predict = CompiledPredict(model)          # a built P7 ranker (or any keras.Model (B, K, D) -> (B, D))
+    predict(contexts)                         # == model.predict(contexts), (B, D) float32
+    predict.traces                            # TensorFlow 1, JAX one per bucket used, PyTorch 1
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+CHUNK_SIZE = 1024  # rows per compiled call; the largest bucket
+TORCH_EXPORT_EXAMPLE_BATCH = 2  # an example batch of 1 would make torch.export specialise the dimension
+TORCH_NOTE = (
+    "torch.compile (inductor, per-bucket, dynamic=False) was measured against the exported graph on the "
+    "bench configuration and did not pay: ~50 s compile per bucket on 2 cores for no lower latency"
+)
+
+
+def bucket_size(rows: int, chunk_size: int = CHUNK_SIZE) -> int:
+    """The padded batch size of ``rows`` rows: the smallest power of two >= rows, at most ``chunk_size``.
+
+    Example:
+
+    >>> [bucket_size(n, 1024) for n in (1, 3, 1000, 1024)]
+    [1, 4, 1024, 1024]
+
+    Args:
+        rows: rows in one call, 1 to ``chunk_size``.
+        chunk_size: the largest bucket.
+
+    Returns:
+        The bucket size.
+    """
+    return min(1 << max(rows - 1, 0).bit_length(), chunk_size)
+
+
+def _shape_of(model) -> tuple[int | None, int | None]:
+    """(K, D) of a model: P7 attributes, else its ``(None, K, D)`` input shape, else unknown."""
+    k, d = getattr(model, "context_length", None), getattr(model, "input_dim", None)
+    if k is None and d is None:
+        try:
+            _, k, d = tuple(model.input_shape)
+        except (AttributeError, ValueError, TypeError):
+            return None, None
+    return (None if k is None else int(k)), (None if d is None else int(d))
+
+
+class CompiledPredict:
+    """A ``model.predict``-compatible function compiled for the active backend.
+
+    Every call predicts with the model's current weights (training further or loading weights needs no
+    new function and compiles nothing again).
+
+    Example:
+
+        predict = CompiledPredict(model, chunk_size=1024)
+        predict(contexts[:1])   # one sequence, no Keras predict overhead
+        predict(contexts)       # many, 1024 at a time
+
+    Args:
+        model: a ``keras.Model`` mapping ``(B, K, D)`` to ``(B, D)``; built here on the first call if needed.
+        chunk_size: rows per compiled call (>= 1); larger inputs are split.
+
+    Attributes:
+        backend: the Keras backend compiled for.
+        mode: ``"tf.function"``, ``"jax.jit"``, ``"torch.export"`` or ``"torch.eager"`` (fallback).
+        traces: compilations so far.
+        pads: whether calls are padded to :func:`bucket_size` buckets (JAX).
+    """
+
+    def __init__(self, model, chunk_size: int = CHUNK_SIZE):
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        self.model = model
+        self.chunk_size = int(chunk_size)
+        self.backend = keras.backend.backend()
+        if self.backend not in _BUILDERS:
+            raise ValueError(f"no compiled prediction for the {self.backend!r} backend")
+        self.pads = self.backend == "jax"
+        self.mode = None
+        self.traces = 0
+        self._run = None
+
+    def _count_trace(self) -> None:
+        self.traces += 1
+
+    def __call__(self, contexts) -> np.ndarray:
+        """Predictions for ``contexts``.
+
+        Args:
+            contexts: ``(B, K, D)`` array-like, cast to float32.
+
+        Returns:
+            ``(B, D)`` float32 numpy array.
+        """
+        x = np.ascontiguousarray(contexts, dtype=np.float32)
+        if x.ndim != 3:
+            raise ValueError(f"contexts must have shape (B, K, D); got shape {x.shape}")
+        if self._run is None:
+            if not self.model.built:
+                self.model(x[:1])
+            self._run = _BUILDERS[self.backend](self)
+        if len(x) == 0:
+            return np.zeros((0, _shape_of(self.model)[1] or x.shape[2]), dtype=np.float32)
+        if len(x) <= self.chunk_size and not self.pads:
+            return self._run(x)
+        parts = [self._chunk(x[start : start + self.chunk_size]) for start in range(0, len(x), self.chunk_size)]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _chunk(self, x: np.ndarray) -> np.ndarray:
+        rows = len(x)
+        size = bucket_size(rows, self.chunk_size) if self.pads else rows
+        if size > rows:  # pad with copies of the last row: finite inputs, rows are independent
+            x = np.concatenate([x, np.broadcast_to(x[-1:], (size - rows, *x.shape[1:]))])
+        return self._run(x)[:rows]
+
+
+def _tensorflow(compiled: CompiledPredict):
+    import tensorflow as tf
+
+    from p7keras.config import CONTEXT_KEY
+
+    model = compiled.model
+    k, d = _shape_of(model)
+
+    @tf.function(input_signature=[tf.TensorSpec((None, k, d), tf.float32, name=CONTEXT_KEY)],
+                 reduce_retracing=True)
+    def forward(context):
+        compiled._count_trace()  # Python runs only while tracing
+        return model(context, training=False)
+
+    concrete = forward.get_concrete_function()  # called directly: no signature matching per call
+    compiled.mode = "tf.function"
+    return lambda x: concrete(tf.constant(x)).numpy()
+
+
+def _jax(compiled: CompiledPredict):
+    import jax
+
+    model = compiled.model
+    variables = [*model.trainable_variables, *model.non_trainable_variables]
+    split = len(model.trainable_variables)
+    state = {"sources": None, "values": None}
+
+    def forward(trainable, non_trainable, context):
+        compiled._count_trace()  # Python runs only while tracing
+        return model.stateless_call(trainable, non_trainable, context, training=False)[0]
+
+    jitted = jax.jit(forward)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        sources = [v.value for v in variables]
+        if state["sources"] is None or any(a is not b for a, b in zip(sources, state["sources"])):
+            # Read once, again only when a variable was assigned (fit, load_weights). Copies: Keras'
+            # own predict and fit donate the variables' buffers, which would delete these.
+            values = [jax.numpy.array(value, copy=True) for value in sources]
+            state.update(sources=sources, values=(values[:split], values[split:]))
+        return np.asarray(jitted(*state["values"], x))
+
+    compiled.mode = "jax.jit"
+    return run
+
+
+def _torch(compiled: CompiledPredict):
+    import torch
+
+    model = compiled.model
+    k, d = _shape_of(model)
+    call = None
+    class Forward(torch.nn.Module):  # what torch.export takes
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, context):
+            return self.model(context, training=False)
+
+    if k is not None and d is not None:
+        example = keras.ops.convert_to_tensor(np.zeros((TORCH_EXPORT_EXAMPLE_BATCH, k, d), np.float32))
+        try:
+            program = torch.export.export(
+                Forward(), (example,), dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), strict=False
+            )
+            call = program.module()
+            compiled.mode = "torch.export"
+        except Exception:  # noqa: BLE001 (a model torch.export cannot capture runs eagerly)
+            call = None
+    if call is None:
+        compiled.mode = "torch.eager"
+
+        def call(context):
+            return model(context, training=False)
+
+    compiled._count_trace()
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return call(keras.ops.convert_to_tensor(x)).cpu().numpy()
+
+    return run
+
+
+_BUILDERS = {"tensorflow": _tensorflow, "jax": _jax, "torch": _torch}

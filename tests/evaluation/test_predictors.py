@@ -1,0 +1,56 @@
+"""``Predictor``: the compiled path of Keras models (``Predictor.from_model``) and SavedModels called through
+their named serving signature with TensorFlow alone."""
+
+import keras
+import numpy as np
+import pytest
+
+import p7keras
+from p7keras.evaluation.predictors import load_predictor
+from p7keras.models.inference import CompiledPredict
+from tests.evaluation.conftest import tiny_ranker
+from tests.helpers import D, K, rotation_batches
+
+
+def test_from_model_is_public_and_equals_model_predict():
+    model = tiny_ranker()
+    predictor = p7keras.Predictor.from_model(model, batch_size=4)
+    assert predictor.kind == "keras" and (predictor.context_length, predictor.input_dim) == (K, D)
+    contexts = rotation_batches(n=11)["context"]
+    for n in (1, 4, 11):
+        np.testing.assert_allclose(predictor.predict(contexts[:n]), model.predict(contexts[:n], verbose=0),
+                                   atol=1e-6, rtol=0)
+    np.testing.assert_allclose(predictor.single_fn(contexts[:1]), model.predict_on_batch(contexts[:1]),
+                               atol=1e-6, rtol=0)
+    assert isinstance(load_predictor(model).batch_fn, CompiledPredict)  # evaluate's path is the same
+
+
+def test_exported_saved_model_has_named_signature_and_is_served_by_it(tmp_path):
+    tf = pytest.importorskip("tensorflow")
+    model = tiny_ranker()
+    contexts = rotation_batches(n=5)["context"]
+    expected = model.predict(contexts, verbose=0)
+    model.export(tmp_path / "export")  # on PyTorch: through a TensorFlow child process
+    signature = tf.saved_model.load(str(tmp_path / "export")).signatures["serving_default"]
+    (name, spec), = signature.structured_input_signature[1].items()
+    assert name == "context" and tuple(spec.shape) == (None, K, D) and spec.dtype == tf.float32
+    assert list(signature.structured_outputs) == ["prediction"]
+    np.testing.assert_allclose(signature(context=tf.constant(contexts))["prediction"].numpy(), expected,
+                               atol=1e-5, rtol=0)
+    saved = load_predictor(tmp_path / "export", batch_size=2)
+    assert saved.kind == "saved_model" and (saved.context_length, saved.input_dim) == (K, D)
+    np.testing.assert_allclose(saved.predict(contexts), expected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(saved.single_fn(contexts[:1]), expected[:1], atol=1e-5, rtol=0)
+
+
+def test_keras_default_export_still_loads(tmp_path):
+    """SavedModels written by ``keras.Model.export`` (``inputs`` -> ``output_0``) keep working."""
+    pytest.importorskip("tensorflow")
+    if keras.backend.backend() == "torch":
+        pytest.skip("keras.Model.export cannot write a dynamic-batch SavedModel on PyTorch")
+    model = tiny_ranker()
+    keras.Model.export(model, str(tmp_path / "plain"), verbose=False,
+                       input_signature=[keras.InputSpec(shape=(None, K, D), dtype="float32")])
+    contexts = rotation_batches(n=3)["context"]
+    np.testing.assert_allclose(load_predictor(tmp_path / "plain").predict(contexts),
+                               model.predict(contexts, verbose=0), atol=1e-5, rtol=0)
