@@ -34,8 +34,8 @@ import time
 
 from p7keras.data.splits import SPLIT_FRACTIONS
 from p7keras.io import atomic_path
-from p7keras.training.config import TrainConfig, flag_of
-from p7keras.training.presets import PRESETS
+from p7keras.training.config import TrainConfig, train_flags
+from p7keras.training.presets import preset_settings
 
 # Recipes: TrainConfig settings on top of the spec's defaults, sized for a 2-core CPU (the spec's full
 # transformer is d_model 512 x 4 layers; "small" keeps every spec setting but the width and depth).
@@ -48,12 +48,12 @@ RECIPES: dict[str, dict] = {
     # the spec's model and objective, started at DIRECT; then with 4096 earlier targets as extra negatives
     "residual": dict(RESIDUAL),
     "residual-queue": {**RESIDUAL, "negative_queue": 4096},
-    "real-text": dict(PRESETS["real-text"]),  # the --preset real-text recipe
+    "real-text": {"preset": "real-text"},
     # the preset with the spec's transformer (narrower) instead of the MLP, and with every training chunk
     # as a negative instead of the queue
-    "real-text-transformer": {**PRESETS["real-text"], "model_type": "transformer", "d_model": 256,
+    "real-text-transformer": {"preset": "real-text", "model_type": "transformer", "d_model": 256,
                               "num_heads": 4, "num_layers": 2, "ff_dim": 512},
-    "real-text-corpus": {**PRESETS["real-text"], "negative_queue": 0, "negatives": "corpus"},
+    "real-text-corpus": {"preset": "real-text", "negative_queue": 0, "negatives": "corpus"},
 }
 ALL_CHUNKS = 0  # --train-chunks 0: every training article
 STUDY_DIR = os.path.join("saved_models", "study")
@@ -84,22 +84,17 @@ class StudyRun:
         return f"{self.recipe}|{os.path.basename(self.data)}|{self.train_chunks}|{self.seed}|{self.epochs}"
 
     def config(self) -> TrainConfig:
-        """The run's ``TrainConfig``: the recipe's settings on the spec's defaults."""
-        return TrainConfig.from_dict({
-            **RECIPES[self.recipe], "data": self.data, "seed": self.seed, "epochs": self.epochs,
+        """The run's ``TrainConfig``: the recipe's settings on the spec's defaults (or on its preset's)."""
+        recipe = dict(RECIPES[self.recipe])
+        return TrainConfig.from_dict(preset_settings(recipe.pop("preset", None), {
+            **recipe, "data": self.data, "seed": self.seed, "epochs": self.epochs,
             "train_chunks": self.train_chunks or None, "output_dir": self.output_dir, "export": False,
             "exp_name": f"study-{self.recipe}",
-        })
+        }))
 
     def train_command(self) -> str:
-        """The ``p7keras train`` command that makes this run."""
-        config, base = self.config(), TrainConfig()
-        flags = []
-        for field in ("data", "train_chunks", *RECIPES[self.recipe], "seed", "epochs", "exp_name", "output_dir"):
-            value = getattr(config, field)
-            if value is not None and (value != getattr(base, field) or field in ("data", "seed")):
-                flags.append(f"{flag_of(field)} {value}")
-        return "p7keras train " + " ".join(flags) + " --no-export"
+        """The ``p7keras train`` command that makes this run (it parses back to :meth:`config`)."""
+        return "p7keras train " + " ".join(train_flags(self.config()))
 
 
 def corpus_chunks(path: str) -> int:

@@ -350,6 +350,42 @@ def train_settings(args: argparse.Namespace) -> dict:
     return preset_settings(settings.get("preset"), settings)
 
 
+def train_flags(config: "TrainConfig", always: tuple[str, ...] = ("data", "seed")) -> list[str]:
+    """The ``p7keras train`` flags that make ``config``: the inverse of :func:`train_settings`.
+
+    With ``config.preset`` set, ``--preset NAME`` and the flags that differ from the preset; otherwise the
+    flags that differ from the defaults. Fields in ``always`` are given even at their default.
+
+    Example:
+
+    >>> " ".join(train_flags(TrainConfig(epochs=3, anchor_learnable=False), always=()))
+    '--no-anchor-learnable --epochs 3'
+
+    Args:
+        config: the settings to reproduce.
+        always: fields to give whatever their value.
+
+    Returns:
+        The flags and values, as separate strings.
+    """
+    base = TrainConfig.from_dict(preset_settings(config.preset, {})) if config.preset else TrainConfig()
+    out = ["--preset", config.preset] if config.preset else []
+    for _, flags, field, _, extra in TRAIN_FLAGS:
+        fields = field if isinstance(field, tuple) else (field,)
+        values = [getattr(config, name) for name in fields]
+        if field == "preset" or (values == [getattr(base, name) for name in fields]
+                                 and not set(fields) & set(always)) or None in values:
+            continue
+        action = extra.get("action")
+        if action == "store_false":
+            out += [] if values[0] else [flags[0]]
+        elif action is argparse.BooleanOptionalAction:
+            out.append(flags[0] if values[0] else "--no-" + flags[0][2:])
+        else:
+            out += [flags[0], *map(str, values)]
+    return out
+
+
 def _dest(flags: tuple[str, ...], field: str | tuple[str, ...]) -> str:
     """The argparse destination of a TRAIN_FLAGS row: its field, or for several fields its first flag's name."""
     return flags[0].lstrip("-").replace("-", "_") if isinstance(field, tuple) else field

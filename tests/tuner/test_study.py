@@ -110,3 +110,19 @@ def test_bad_worker_count_is_one_line(tmp_path, capsys):
     save_corpus(make_synthetic_corpus(num_articles=6, chunks_per_article=8, dim=8, seed=1), data)
     assert study.main(["--data", str(data), "--workers", "0", "--out", str(tmp_path / "x.md")]) == 2
     assert capsys.readouterr().err.strip() == "python -m tuner.study: error: --workers must be >= 1, got 0"
+
+
+@pytest.mark.parametrize("recipe", sorted(study.RECIPES))
+def test_every_row_command_parses_back_to_the_run(recipe):
+    """Each row's `p7keras train` command, given to the real parser, makes exactly the study's run."""
+    import argparse
+    import shlex
+
+    from p7keras.training.config import TrainConfig, add_train_arguments, train_settings
+
+    run = study.StudyRun(recipe, "../shared/data/techprose_minilm384.npz", 5000, 1, 8, "saved_models/study")
+    words = shlex.split(run.train_command())
+    assert words[:2] == ["p7keras", "train"]
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser, unset=True)
+    assert TrainConfig(**train_settings(parser.parse_args(words[2:]))) == run.config()
