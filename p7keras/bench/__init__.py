@@ -112,6 +112,8 @@ def format_report(result: dict) -> str:
     config = f"backend {r['backend']}  D={r['dim']} K={r['context_length']}"
     if "d_model" in r:
         config += f" {r['model_type']} d_model={r['d_model']} layers={r['num_layers']} jit={r['jit_compile']}"
+        if r.get("steps_per_execution", 1) != 1:
+            config += f" steps_per_execution={r['steps_per_execution']}"
     if "batch_size" in r:
         config += f" batch={r['batch_size']} M={r['hard_negatives']}"
     if r.get("bench_configuration"):

@@ -48,6 +48,7 @@ class BenchConfig:
         batch_size: B (train, pipeline).
         hard_negatives: M per sample (train, pipeline).
         jit_compile: passed to ``compile``; ``"auto"`` is XLA on TensorFlow with a GPU, jit on JAX.
+        steps_per_execution: passed to ``compile`` (1, the default of ``p7keras train``; must be 1 on PyTorch).
         train_steps: batches per timed training epoch.
         timed_epochs: training epochs timed after the untimed (compilation) epoch.
         predict_calls: single-sequence latency samples.
@@ -69,6 +70,7 @@ class BenchConfig:
     batch_size: int = _size(("train", "pipeline"), default=DEFAULTS.batch_size)
     hard_negatives: int = _size(("train", "pipeline"), default=DEFAULTS.hard_negatives)
     jit_compile: bool | str = _size(MODEL_PARTS, default="auto")
+    steps_per_execution: int = _size(MODEL_PARTS, default=1)
     train_steps: int = _size(("train",), default=20)
     timed_epochs: int = _size(("train",), default=2)
     predict_calls: int = _size(("predict",), default=200)

@@ -45,7 +45,7 @@ def build_model(config: BenchConfig) -> P7Ranker:
     """The compiled model of ``config``, its weights seeded by ``config.seed``.
 
     Args:
-        config: model type and sizes, ``jit_compile`` and the seed.
+        config: model type and sizes, ``jit_compile``, ``steps_per_execution`` and the seed.
 
     Returns:
         A compiled :class:`p7keras.models.P7Ranker`.
@@ -58,7 +58,7 @@ def build_model(config: BenchConfig) -> P7Ranker:
         d_model=config.d_model,
         **layers,
     )
-    model.compile(jit_compile=config.jit_compile)
+    model.compile(jit_compile=config.jit_compile, steps_per_execution=config.steps_per_execution)
     return model
 
 

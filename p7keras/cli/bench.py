@@ -57,6 +57,8 @@ def register(subparsers) -> None:
     model.add_argument("--steps", type=int, default=_DEFAULTS.train_steps, help="batches per timed epoch")
     model.add_argument("--predict-calls", type=int, default=_DEFAULTS.predict_calls, help="latency samples")
     model.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto")
+    model.add_argument("--steps-per-execution", type=int, default=_DEFAULTS.steps_per_execution, metavar="N",
+                       help="train steps per compiled call (TensorFlow, JAX; default 1, as p7keras train)")
     model.add_argument("--compare-prototype", action="store_true",
                        help="train: alternate with the plain-PyTorch reference of the prototype's step "
                        "(python -m p7keras.bench.reference_torch) and print each round's ratio")
@@ -93,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         train_steps=args.steps,
         predict_calls=args.predict_calls,
         jit_compile={"auto": "auto", "on": True, "off": False}[args.jit_compile],
+        steps_per_execution=args.steps_per_execution,
         retrieval_queries=args.retrieval_queries,
         retrieval_bank=args.retrieval_bank,
         pipeline_articles=args.pipeline_articles,

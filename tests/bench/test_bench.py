@@ -118,3 +118,10 @@ def test_compare_prototype_needs_the_train_part(capsys):
     assert main(["bench", "--what", "retrieval", "--compare-prototype"]) == 2
     assert "--compare-prototype compares training" in capsys.readouterr().err
     assert main(["bench", "--compare-prototype", "--rounds", "0"]) == 2
+
+
+@pytest.mark.skipif(keras.backend.backend() == "torch", reason="steps_per_execution must be 1 on PyTorch")
+def test_steps_per_execution_reaches_compile(tmp_path, capsys):
+    result = _bench(tmp_path, "--what", "train", "--steps-per-execution", "3")
+    assert result["steps_per_execution"] == 3 and result["train_seq_per_s"] > 0
+    assert "steps_per_execution=3" in capsys.readouterr().out
