@@ -3,7 +3,9 @@
 ``p7keras bench --what {train,predict,retrieval,pipeline,all}`` is its command line; :func:`run` is the
 same in Python. Each part is one module with one ``measure_*`` function returning its figures:
 
-* ``train`` (:mod:`p7keras.bench.train`): ``model.fit`` sequences/s on random unit data;
+* ``train`` (:mod:`p7keras.bench.train`): ``model.fit`` sequences/s on random unit data; with
+  ``prototype_rounds`` side by side with the plain-PyTorch reference of the prototype's step
+  (:mod:`p7keras.bench.reference_torch`, a child process), alternating, with the ratio per round;
 * ``predict`` (:mod:`p7keras.bench.predict`): single-sequence prediction latency (p50, p95) and batch
   sequences/s of the compiled path, and the same for the exported SavedModel served by TensorFlow;
 * ``retrieval`` (:mod:`p7keras.bench.retrieval`): blocked ranking of N queries against a V-row bank;
@@ -44,7 +46,9 @@ def run(what: str | Iterable[str] | None = None, config: BenchConfig | None = No
     Returns:
         ``{"backend", "parts", <the fields of config that size the parts>, <each part's figures>,
         "max_rss_mib"}``; with a model also ``"jit_compile"`` (as resolved), ``"parameters"`` and
-        ``"bench_configuration"`` (whether the sizes are the prototype-comparable ones).
+        ``"bench_configuration"`` (whether the sizes are the prototype-comparable ones); with
+        ``prototype_rounds`` also ``"prototype_train_seq_per_s"``, ``"train_vs_prototype"`` (medians;
+        ``"train_seq_per_s"`` is then the median too), ``"train_rounds"`` and ``"prototype_reference"``.
     """
     import keras  # noqa: PLC0415 (the parts import Keras; keep this module light)
 
@@ -56,11 +60,12 @@ def run(what: str | Iterable[str] | None = None, config: BenchConfig | None = No
     result = {"backend": keras.backend.backend(), "parts": list(parts), **config.describe(parts)}
     if "train" in parts or "predict" in parts:
         from p7keras.bench.predict import measure_predict  # noqa: PLC0415
-        from p7keras.bench.train import build_model, measure_train  # noqa: PLC0415
+        from p7keras.bench.train import build_model, compare_prototype, measure_train  # noqa: PLC0415
 
         model = build_model(config)
         if "train" in parts:
-            result.update(measure_train(model, config))
+            result.update(compare_prototype(model, config) if config.prototype_rounds
+                          else measure_train(model, config))
         if "predict" in parts:
             result.update(measure_predict(model, config))
         result.update(jit_compile=model.jit_compile, parameters=model.count_params(),
@@ -108,6 +113,8 @@ def format_report(result: dict) -> str:
     config = f"backend {r['backend']}  D={r['dim']} K={r['context_length']}"
     if "d_model" in r:
         config += f" {r['model_type']} d_model={r['d_model']} layers={r['num_layers']} jit={r['jit_compile']}"
+        if r.get("steps_per_execution", 1) != 1:
+            config += f" steps_per_execution={r['steps_per_execution']}"
     if "batch_size" in r:
         config += f" batch={r['batch_size']} M={r['hard_negatives']}"
     if r.get("bench_configuration"):
@@ -115,6 +122,16 @@ def format_report(result: dict) -> str:
     lines = [config]
     if "train" in parts:
         lines.append(f"train      {r['train_seq_per_s']:8.1f} sequences/s")
+        if "train_vs_prototype" in r:
+            lines[-1] += (f"   prototype reference {r['prototype_train_seq_per_s']:.1f} sequences/s   "
+                          f"ratio {r['train_vs_prototype']:.2f}x  (medians of {len(r['train_rounds'])} rounds)")
+            reference = r["prototype_reference"]
+            lines.append(f"           reference: plain PyTorch {reference['torch_version']}, {reference['threads']} "
+                         "threads, same sizes, data, steps and timing, alternating with p7keras in one process "
+                         "tree")
+            for i, one in enumerate(r["train_rounds"], 1):
+                lines.append(f"           round {i}: p7keras {one['train_seq_per_s']:7.1f}   reference "
+                             f"{one['prototype_train_seq_per_s']:7.1f}   ratio {one['train_vs_prototype']:.2f}x")
     if "predict" in parts:
         for prefix, label in (("predict", "predict   "), ("saved_model", "savedmodel")):
             if f"{prefix}_p50_ms" in r:

@@ -24,6 +24,8 @@ ALL = "all"
 MODEL_TYPES = ("transformer", "lstm")
 MODEL_PARTS = ("train", "predict")  # the parts that build a model
 
+_MAY_BE_ZERO = ("hard_negatives", "seed", "prototype_rounds")  # int fields that may be 0 (none is negative)
+
 # The prototype-comparable "bench configuration" (README, issue 12): D 768, K 5, d_model 512, 4 layers, batch 64.
 BENCH_DIM = 768
 
@@ -46,6 +48,7 @@ class BenchConfig:
         batch_size: B (train, pipeline).
         hard_negatives: M per sample (train, pipeline).
         jit_compile: passed to ``compile``; ``"auto"`` is XLA on TensorFlow with a GPU, jit on JAX.
+        steps_per_execution: passed to ``compile`` (1, the default of ``p7keras train``; must be 1 on PyTorch).
         train_steps: batches per timed training epoch.
         timed_epochs: training epochs timed after the untimed (compilation) epoch.
         predict_calls: single-sequence latency samples.
@@ -56,6 +59,9 @@ class BenchConfig:
         pipeline_articles: articles of the synthetic corpus the input pipeline batches.
         pipeline_epochs: input-pipeline epochs timed.
         seed: data and weight seed (every part).
+        prototype_rounds: rounds of the side-by-side comparison with the plain-PyTorch reference step
+            (:mod:`p7keras.bench.reference_torch`); 0 measures p7keras alone (train).
+        prototype_threads: ``torch.set_num_threads`` of the reference (train).
     """
 
     model_type: str = _size(MODEL_PARTS, default="transformer")
@@ -66,6 +72,7 @@ class BenchConfig:
     batch_size: int = _size(("train", "pipeline"), default=DEFAULTS.batch_size)
     hard_negatives: int = _size(("train", "pipeline"), default=DEFAULTS.hard_negatives)
     jit_compile: bool | str = _size(MODEL_PARTS, default="auto")
+    steps_per_execution: int = _size(MODEL_PARTS, default=1)
     train_steps: int = _size(("train",), default=20)
     timed_epochs: int = _size(("train",), default=2)
     predict_calls: int = _size(("predict",), default=200)
@@ -76,6 +83,8 @@ class BenchConfig:
     pipeline_articles: int = _size(("pipeline",), default=400)
     pipeline_epochs: int = _size(("pipeline",), default=2)
     seed: int = _size(default=0)
+    prototype_rounds: int = _size(("train",), default=0)
+    prototype_threads: int = _size(("train",), default=2)
 
     def __post_init__(self) -> None:
         if self.model_type not in MODEL_TYPES:
@@ -84,10 +93,13 @@ class BenchConfig:
             raise ValueError(f"jit_compile must be 'auto', True or False, got {self.jit_compile!r}")
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if field.type == "int" and field.name not in ("hard_negatives", "seed") and value < 1:
+            if field.type == "int" and field.name not in _MAY_BE_ZERO and value < 1:
                 raise ValueError(f"{field.name} must be >= 1, got {value}")
-        if self.hard_negatives < 0:
-            raise ValueError(f"hard_negatives must be >= 0, got {self.hard_negatives}")
+        for name in _MAY_BE_ZERO:
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.prototype_rounds and self.model_type != "transformer":
+            raise ValueError(f"the prototype comparison needs model_type 'transformer', got {self.model_type!r}")
         if self.retrieval_bank <= self.context_length:
             raise ValueError(
                 f"retrieval_bank must be > context_length ({self.context_length}), got {self.retrieval_bank}"

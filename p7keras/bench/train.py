@@ -1,15 +1,22 @@
-"""Training throughput: ``model.fit`` sequences per second on random unit data.
+"""Training throughput: ``model.fit`` sequences per second on random unit data, alone or side by side
+with the plain-PyTorch reference of the prototype's step (:mod:`p7keras.bench.reference_torch`).
 
 Example:
 
     from p7keras.bench.config import BenchConfig
-    from p7keras.bench.train import build_model, measure_train
+    from p7keras.bench.train import build_model, compare_prototype, measure_train
     config = BenchConfig(dim=64, d_model=64, num_layers=1, train_steps=5)
     measure_train(build_model(config), config)  # {"train_seq_per_s": ...}
+    compare_prototype(build_model(config), config, rounds=2)["train_vs_prototype"]
 """
 
 from __future__ import annotations
 
+import json
+import os
+import statistics
+import subprocess
+import sys
 import time
 
 import keras
@@ -18,7 +25,6 @@ import numpy as np
 from p7keras.bench.config import BenchConfig, random_unit
 from p7keras.config import CONTEXT_KEY, HARD_NEGATIVES_KEY, TARGET_KEY
 from p7keras.models import MODEL_CLASSES, P7Ranker
-
 
 
 class _EpochTimer(keras.callbacks.Callback):
@@ -39,7 +45,7 @@ def build_model(config: BenchConfig) -> P7Ranker:
     """The compiled model of ``config``, its weights seeded by ``config.seed``.
 
     Args:
-        config: model type and sizes, ``jit_compile`` and the seed.
+        config: model type and sizes, ``jit_compile``, ``steps_per_execution`` and the seed.
 
     Returns:
         A compiled :class:`p7keras.models.P7Ranker`.
@@ -52,7 +58,7 @@ def build_model(config: BenchConfig) -> P7Ranker:
         d_model=config.d_model,
         **layers,
     )
-    model.compile(jit_compile=config.jit_compile)
+    model.compile(jit_compile=config.jit_compile, steps_per_execution=config.steps_per_execution)
     return model
 
 
@@ -91,3 +97,70 @@ def measure_train(model: P7Ranker, config: BenchConfig) -> dict[str, float]:
     model.fit(data, batch_size=config.batch_size, epochs=1 + config.timed_epochs, shuffle=False, verbose=0,
               callbacks=[timer])
     return {"train_seq_per_s": len(data[TARGET_KEY]) / min(timer.seconds[1:])}
+
+
+def measure_reference(config: BenchConfig) -> dict:
+    """Time the plain-PyTorch reference step at ``config``'s sizes, in a child process.
+
+    The child (``python -m p7keras.bench.reference_torch``) imports torch only, so it never meets the
+    Keras backend of this process; it times the same protocol as :func:`measure_train`.
+
+    Args:
+        config: D, K, d_model, layers, B, M, ``train_steps``, ``timed_epochs``, ``prototype_threads``, seed.
+
+    Returns:
+        What :func:`p7keras.bench.reference_torch.measure` returns (``train_seq_per_s`` first).
+
+    Raises:
+        RuntimeError: when the child fails (its last stderr lines are in the message).
+    """
+    flags = {"dim": config.dim, "context-length": config.context_length, "d-model": config.d_model,
+             "num-layers": config.num_layers, "batch-size": config.batch_size,
+             "hard-negatives": config.hard_negatives, "steps": config.train_steps,
+             "timed-epochs": config.timed_epochs, "threads": config.prototype_threads, "seed": config.seed}
+    command = [sys.executable, "-m", "p7keras.bench.reference_torch"]
+    for name, value in flags.items():
+        command += [f"--{name}", str(value)]
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        tail = " | ".join(done.stderr.strip().splitlines()[-3:])
+        raise RuntimeError(f"the PyTorch reference step failed (exit {done.returncode}): {tail}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def compare_prototype(model: P7Ranker, config: BenchConfig, rounds: int | None = None) -> dict:
+    """``model``'s training throughput side by side with the plain-PyTorch reference, alternating.
+
+    Each round measures both (p7keras first in even rounds, the reference first in odd ones, so neither
+    always runs first on a shared machine) and keeps their ratio; the figures are the medians.
+
+    Args:
+        model: a compiled model (see :func:`build_model`).
+        config: the sizes; ``prototype_rounds`` unless ``rounds`` is given.
+        rounds: rounds to run (>= 1).
+
+    Returns:
+        ``{"train_seq_per_s", "prototype_train_seq_per_s", "train_vs_prototype"`` (medians over rounds),
+        ``"train_rounds"`` (each round's three figures), ``"prototype_reference"`` (torch version, threads)}.
+    """
+    rounds = config.prototype_rounds if rounds is None else int(rounds)
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    per_round, reference = [], {}
+    for index in range(rounds):
+        order = ("p7keras", "reference") if index % 2 == 0 else ("reference", "p7keras")
+        figures = {}
+        for side in order:
+            if side == "p7keras":
+                figures["train_seq_per_s"] = measure_train(model, config)["train_seq_per_s"]
+            else:
+                reference = measure_reference(config)
+                figures["prototype_train_seq_per_s"] = reference["train_seq_per_s"]
+        figures["train_vs_prototype"] = figures["train_seq_per_s"] / figures["prototype_train_seq_per_s"]
+        per_round.append(figures)
+    medians = {key: statistics.median(r[key] for r in per_round) for key in per_round[0]}
+    return {**medians, "train_rounds": per_round,
+            "prototype_reference": {"torch_version": reference["torch_version"],
+                                    "threads": reference["configuration"]["threads"]}}

@@ -8,6 +8,7 @@ Example:
     $ p7keras bench --json bench.json                      # train + predict, the bench configuration
     $ p7keras bench --what retrieval --dim 384             # the spec's retrieval scale probe
     $ p7keras bench --what all --backend jax --json all.json
+    $ p7keras bench --what train --compare-prototype --rounds 3   # side by side with the PyTorch reference
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 
-from p7keras.bench.config import ALL, DEFAULT_PARTS, MODEL_TYPES, PARTS, BenchConfig
+from p7keras.bench.config import (
+    ALL,
+    DEFAULT_PARTS,
+    MODEL_TYPES,
+    PARTS,
+    BenchConfig,
+    resolve_parts,
+)
 from p7keras.cli.main import add_backend_argument
 
 _DEFAULTS = BenchConfig()
@@ -53,6 +61,15 @@ def register(subparsers) -> None:
     model.add_argument("--no-saved-model", dest="saved_model", action="store_false",
                        help="do not export and time the SavedModel in the predict part")
     model.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto")
+    model.add_argument("--steps-per-execution", type=int, default=_DEFAULTS.steps_per_execution, metavar="N",
+                       help="train steps per compiled call (TensorFlow, JAX; default 1, as p7keras train)")
+    model.add_argument("--compare-prototype", action="store_true",
+                       help="train: alternate with the plain-PyTorch reference of the prototype's step "
+                       "(python -m p7keras.bench.reference_torch) and print each round's ratio")
+    model.add_argument("--rounds", type=int, default=2,
+                       help="rounds of --compare-prototype (default 2)")
+    model.add_argument("--prototype-threads", type=int, default=_DEFAULTS.prototype_threads,
+                       help=f"torch threads of the reference (default {_DEFAULTS.prototype_threads})")
     sizes = parser.add_argument_group("retrieval, pipeline")
     sizes.add_argument("--retrieval-queries", type=int, default=_DEFAULTS.retrieval_queries, metavar="N")
     sizes.add_argument("--retrieval-bank", type=int, default=_DEFAULTS.retrieval_bank, metavar="V")
@@ -84,10 +101,17 @@ def run(args: argparse.Namespace) -> int:
         predict_batch=args.predict_batch,
         predict_saved_model=args.saved_model,
         jit_compile={"auto": "auto", "on": True, "off": False}[args.jit_compile],
+        steps_per_execution=args.steps_per_execution,
         retrieval_queries=args.retrieval_queries,
         retrieval_bank=args.retrieval_bank,
         pipeline_articles=args.pipeline_articles,
+        prototype_rounds=args.rounds if args.compare_prototype else 0,
+        prototype_threads=args.prototype_threads,
     )  # checked here, before Keras is imported
+    if args.compare_prototype and args.rounds < 1:
+        raise ValueError(f"--rounds must be >= 1, got {args.rounds}")
+    if args.compare_prototype and "train" not in resolve_parts(args.what):
+        raise ValueError("--compare-prototype compares training: measure it with --what train (or all)")
     from p7keras.bench import format_report, run as run_bench  # noqa: PLC0415 (imports keras; keep --help fast)
     from p7keras.io import atomic_path  # noqa: PLC0415
 

@@ -104,3 +104,29 @@ def test_bench_configuration_is_the_default():
     assert BenchConfig().is_bench_configuration()
     assert BenchConfig().describe(["train"])["dim"] == 768
     assert not BenchConfig(d_model=256).is_bench_configuration()
+
+
+def test_compare_prototype_alternates_rounds_and_keeps_the_legacy_keys(tmp_path, capsys):
+    result = _bench(tmp_path, "--what", "train", "--what", "predict", "--compare-prototype", "--rounds", "2",
+                    "--prototype-threads", "1")
+    assert LEGACY_KEYS <= set(result)
+    _assert_finite_positive(result, {"train_seq_per_s", "prototype_train_seq_per_s", "train_vs_prototype"})
+    assert len(result["train_rounds"]) == 2 and result["prototype_rounds"] == 2
+    for one in result["train_rounds"]:
+        assert one["train_vs_prototype"] == pytest.approx(one["train_seq_per_s"] / one["prototype_train_seq_per_s"])
+    assert result["prototype_reference"]["threads"] == 1
+    out = capsys.readouterr().out
+    assert "prototype reference" in out and "round 2:" in out and "ratio" in out
+
+
+def test_compare_prototype_needs_the_train_part(capsys):
+    assert main(["bench", "--what", "retrieval", "--compare-prototype"]) == 2
+    assert "--compare-prototype compares training" in capsys.readouterr().err
+    assert main(["bench", "--compare-prototype", "--rounds", "0"]) == 2
+
+
+@pytest.mark.skipif(keras.backend.backend() == "torch", reason="steps_per_execution must be 1 on PyTorch")
+def test_steps_per_execution_reaches_compile(tmp_path, capsys):
+    result = _bench(tmp_path, "--what", "train", "--steps-per-execution", "3")
+    assert result["steps_per_execution"] == 3 and result["train_seq_per_s"] > 0
+    assert "steps_per_execution=3" in capsys.readouterr().out
