@@ -113,8 +113,9 @@ def run(args: argparse.Namespace) -> int:
     if args.compare_prototype and "train" not in resolve_parts(args.what):
         raise ValueError("--compare-prototype compares training: measure it with --what train (or all)")
     from p7keras.bench import format_report, run as run_bench  # noqa: PLC0415 (imports keras; keep --help fast)
-    from p7keras.io import atomic_path  # noqa: PLC0415
+    from p7keras.io import atomic_path, check_writable  # noqa: PLC0415
 
+    check_writable(args.json)  # before the measurements, not after them
     result = run_bench(args.what, config)
     print(format_report(result))
     if args.json:
