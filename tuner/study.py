@@ -254,15 +254,17 @@ def write_report(rows: list[dict], out: str) -> str:
     png = os.path.join(folder, "real-text-gain.png")
     figure = Figure(figsize=(8, 5))
     axes = figure.add_subplot()
+    colors = {name: f"C{i}" for i, name in enumerate(RECIPES)}  # one colour per recipe, one marker per corpus
     for data in sorted({r["data"] for r in rows}):
         for recipe in [name for name in RECIPES if any(r["recipe"] == name and r["data"] == data for r in rows)]:
-            by_size: dict[int, list[float]] = {}
+            by_size: dict[str, list[dict]] = {}
             for r in rows:
                 if r["recipe"] == recipe and r["data"] == data:
-                    by_size.setdefault(r["train_sequences"], []).append(r["gain R@5"])
-            points = sorted((size, sum(g) / len(g)) for size, g in by_size.items())
+                    by_size.setdefault(str(r["train_chunks"]), []).append(r)
+            points = sorted((sum(r["train_sequences"] for r in g) / len(g), sum(r["gain R@5"] for r in g) / len(g))
+                            for g in by_size.values())
             axes.plot([p[0] for p in points], [p[1] for p in points], "o-" if data.startswith("tech") else "s--",
-                      label=f"{recipe} ({data})")
+                      color=colors[recipe], label=f"{recipe} ({data})")
     axes.axhline(0.0, color="black", linewidth=0.8)
     axes.axhline(0.10, color="green", linestyle="--", linewidth=0.8, label="ship gate (+0.10)")
     axes.set_xscale("log")
