@@ -77,7 +77,7 @@ class StudyRun:
     def cost(self, corpus_chunks: int) -> tuple:
         """Sorts the most expensive runs first: the largest training sets, then the non-MLP recipes."""
         size = min(self.train_chunks or corpus_chunks, corpus_chunks)
-        return (size, RECIPES[self.recipe].get("model_type", "transformer") != "flat")
+        return (size, self.config().model_type != "flat")
 
     @property
     def key(self) -> str:
