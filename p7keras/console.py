@@ -131,9 +131,9 @@ def run_console_command(parser: argparse.ArgumentParser, argv: list[str], name: 
         The exit code: the command's own, 2 for a user-facing error, 130 when interrupted.
     """
     argv = list(argv)
+    debug = DEBUG_FLAG in argv or bool(os.environ.get("P7KERAS_DEBUG"))
     if DEBUG_FLAG in argv:  # anywhere on the line: tracebacks instead of one-line errors
         argv.remove(DEBUG_FLAG)
-        os.environ["P7KERAS_DEBUG"] = "1"
     quiet_tensorflow()
     args = parser.parse_args(argv)  # exits 2 with argparse's usage line on a bad flag
     name = name or " ".join(filter(None, [parser.prog, getattr(args, "command", None)]))
@@ -158,7 +158,7 @@ def run_console_command(parser: argparse.ArgumentParser, argv: list[str], name: 
         print(f"{name}: interrupted; run the same command again to continue where it stopped", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 (every error ends in one line; the traceback on request)
-        if os.environ.get("P7KERAS_DEBUG"):
+        if debug:
             raise
         code, line = describe_error(exc)
         print(f"{name}: {line}", file=sys.stderr)

@@ -44,9 +44,12 @@ def test_every_error_is_one_line_with_its_exit_code(error, code, line, capsys, m
 
 
 def test_debug_flag_shows_the_traceback(monkeypatch):
+    import os
+
     monkeypatch.delenv("P7KERAS_DEBUG", raising=False)
     with pytest.raises(ZeroDivisionError):
         console.run_console_command(_parser(ZeroDivisionError("x")), ["train", "--debug"])
+    assert "P7KERAS_DEBUG" not in os.environ  # the flag changes nothing for later commands
     monkeypatch.setenv("P7KERAS_DEBUG", "1")
     with pytest.raises(OSError):
         console.run_console_command(_parser(OSError(errno.EIO, "I/O error")), ["train"])
