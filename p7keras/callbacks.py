@@ -202,7 +202,8 @@ class P7Monitor(keras.callbacks.Callback):
                 self.warnings.append(warning)
                 print(warning, file=self.stream or sys.stderr, flush=True)
         stop = patience_stop(self.history, self.select, self.patience)
-        last = epoch + 1 >= int((self.params or {}).get("epochs") or 0)  # nothing left to stop
+        total = (self.params or {}).get("epochs")
+        last = total is not None and epoch + 1 >= int(total)  # nothing left to stop
         if stop is not None and not last:
             self.stopped_early = f"epoch {epoch + 1}: {stop}"
             self.model.stop_training = True
