@@ -128,7 +128,8 @@ def run_console_command(parser: argparse.ArgumentParser, argv: list[str], name: 
         module: what ``python -m`` runs to rerun the command on another backend.
 
     Returns:
-        The exit code: the command's own, 2 for a user-facing error, 130 when interrupted.
+        The exit code: the command's own, 2 for bad input or usage, 3 for a fault during the run, 130 when
+        interrupted (:data:`EXIT_CODES`).
     """
     argv = list(argv)
     debug = DEBUG_FLAG in argv or bool(os.environ.get("P7KERAS_DEBUG"))

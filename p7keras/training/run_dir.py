@@ -100,9 +100,9 @@ class RunDirectory:
         """
         backup = self.path / "backup"
         weights, meta = backup / "latest.weights.h5", backup / "training_metadata.json"
-        if not weights.exists() or _h5_problem(weights) is None:
+        problem = _h5_problem(weights) if weights.exists() else None
+        if problem is None:
             return
-        problem = _h5_problem(weights)
         previous = Path(f"{weights}.bkp")
         if previous.exists() and _h5_problem(previous) is None:
             shutil.copyfile(previous, weights)
