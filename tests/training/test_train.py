@@ -16,6 +16,7 @@ import pytest
 from p7keras import callbacks as cb
 from p7keras.cli.main import main
 from p7keras.data import make_synthetic_corpus, save_corpus
+from p7keras.io import read_json
 from tests.helpers import rotation_batches
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -184,7 +185,8 @@ def test_killed_run_resumes_with_full_history(tmp_path):
     history_file = None
     while time.time() < deadline and first.poll() is None:
         found = list(tmp_path.glob("killed_*/backup/training_metadata.json"))
-        if found and json.loads(found[0].read_text())["epoch"] >= 1:
+        # Keras writes this file in place: a poll can catch it half written (read_json then gives None)
+        if found and ((read_json(found[0]) or {}).get("epoch") or 0) >= 1:
             history_file = found[0].parent.parent / "history.json"
             break
         time.sleep(0.05)
