@@ -11,9 +11,11 @@ be made (``_populate_next``). Reloaded in a new process they are empty, so a res
 stops at once (nothing queued) or fails with ``KeyError: '<trial id>'`` after its first trial
 (keras-team/keras-tuner#1055). :class:`ResumableGridSearchOracle` rebuilds both from the reloaded
 trials: the trials in grid order, and every one of them queued, so the next points after each are
-found again (a point already tried is skipped by the oracle itself). It also saves its state once
-more after a trial ends: KerasTuner saves before it drops the trial from the running ones, so a
-chief restarted later would otherwise run the last finished trial again.
+found again (a point already tried is skipped by the oracle itself). Every oracle here saves its state once
+more after a trial ends (KerasTuner saves before it drops the trial from the running ones, so a
+search restarted later would otherwise run the last finished trial again), and forgets, on
+reload, a trial whose ``trial.json`` was written but whose start ``oracle.json`` never recorded (a kill
+between the two writes): KerasTuner would count it towards ``max_trials`` and never run it.
 
 Example:
 
@@ -69,13 +71,21 @@ class AtomicState:
     def _save_trial(self, trial):
         write_json(os.path.join(self._get_trial_dir(trial.trial_id), TRIAL_STATE), trial.get_state())
 
+    def end_trial(self, trial):
+        super().end_trial(trial)
+        self.save()  # KerasTuner saved while the trial was still running: a restart would run it again
+
+    def set_state(self, state):
+        super().set_state(state)
+        # KerasTuner writes a new trial's trial.json before oracle.json: a kill between the two leaves a
+        # trial the saved state never started. Reloaded, it would count towards max_trials and never run
+        # (neither running nor queued for retry); forgotten, its id and its point are made again.
+        for trial_id in [t for t in self.trials if t not in set(self.start_order)]:
+            del self.trials[trial_id]
+
 
 class ResumableGridSearchOracle(AtomicState, GridSearchOracle):
     """A ``GridSearchOracle`` whose grid bookkeeping is rebuilt when its state is reloaded."""
-
-    def end_trial(self, trial):
-        super().end_trial(trial)
-        self.save()
 
     def set_state(self, state):
         super().set_state(state)

@@ -49,6 +49,39 @@ def test_reloaded_grid_runs_each_point_left_once(tmp_path, interrupted_mid_trial
         assert rest[0] == first[-1]  # the interrupted trial runs again, first
 
 
+@pytest.mark.parametrize("kind", ["grid", "bayesian"])
+def test_a_trial_made_but_not_recorded_by_the_oracle_runs_after_a_kill(tmp_path, kind):
+    """Killed between a new trial's trial.json and oracle.json: the reloaded search makes that trial again."""
+    def oracle():
+        made = make_oracle(kind, keras_tuner.Objective("val_margin", "max"), max_trials=4, seed=1)
+        made._set_project_dir(str(tmp_path), "search")
+        hp = keras_tuner.HyperParameters()
+        GRID.declare(hp)
+        made.update_space(hp)
+        return made
+
+    first = oracle()
+    _run(first, 2)
+
+    def killed(*args):
+        raise KeyboardInterrupt
+
+    first.save = killed  # the process dies right after trial 2's trial.json is written
+    with pytest.raises(KeyboardInterrupt):
+        first.create_trial("tuner0")
+    assert (tmp_path / "search" / "trial_2" / "trial.json").exists()
+    second = oracle()
+    second.reload()
+    assert sorted(second.trials) == ["0", "1"] and not second.ongoing_trials  # trial 1 is not run again
+    ran = []
+    while (trial := second.create_trial("tuner0")).status == "RUNNING":
+        ran.append(trial.trial_id)
+        second.update_trial(trial.trial_id, {"val_margin": 0.5})
+        trial.status = "COMPLETED"
+        second.end_trial(trial)
+    assert ran == ["2", "3"]  # max_trials=4 in all
+
+
 def test_state_files_are_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
     oracle = _oracle(tmp_path, reload=False)
     _run(oracle, 2)
