@@ -46,8 +46,10 @@ EXIT_CODES = {
 # I/O errors) and everything else are faults: exit code 3.
 INPUT_OS_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError)
 DEBUG_FLAG = "--debug"
-# TensorFlow's C++ log level for our commands: errors only (hides the oneDNN/CUDA/CPU-feature lines).
-QUIET_TF_LOG_LEVEL = "2"
+# TensorFlow's C++ log level for our commands: none of its native lines (the oneDNN/CPU-feature notes,
+# and "failed call to cuInit" on a machine without a GPU, which is logged as an error and means nothing
+# here; a native failure that matters reaches Python as an exception and gets its one line).
+QUIET_TF_LOG_LEVEL = "3"
 
 
 class CLIError(Exception):

@@ -37,6 +37,7 @@ from p7keras.data.errors import DataError
 from p7keras.io import atomic_path
 
 CORPUS_KEYS = ("vectors", "article_ids")
+ZIP_MAGIC, NPY_MAGIC = b"PK", b"\x93NUMPY"  # how an .npz (a zip) and an .npy file begin
 SEQUENCE_KEYS = ("contexts", "targets")
 CORPUS_HINT_KEYS = ("article_ids", "positions", "article_names", "texts")  # keys that suggest a chunk corpus
 
@@ -64,6 +65,11 @@ def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise DataError(f"{where}: is a folder, not an .npz file")
     if os.path.getsize(where) == 0:
         raise DataError(f"{where}: the file is empty")
+    with open(where, "rb") as handle:
+        head = handle.read(6)
+    if not head.startswith((ZIP_MAGIC, NPY_MAGIC)):  # numpy would try pickle and suggest allow_pickle
+        raise DataError(f"{where}: not an .npz archive (it does not start as a zip file does; its first bytes "
+                        f"are {head!r})")
     try:
         archive = np.load(where, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:

@@ -28,6 +28,7 @@ import dataclasses
 import os
 import sys
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -209,6 +210,8 @@ def _load_keras_file(path: str, name: str, batch_size: int) -> Predictor:
 
     import p7keras.models  # noqa: F401, PLC0415 (registers the p7keras classes for deserialization)
 
+    if not zipfile.is_zipfile(path):  # Keras would say "File not found" of a file that is there
+        raise ValueError(f"{path}: not a .keras model archive (not a zip file)")
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as exc:  # keras raises many types for a bad file; report one

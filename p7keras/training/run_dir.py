@@ -48,6 +48,8 @@ class RunDirectory:
     @classmethod
     def open(cls, output_dir: str, exp_name: str, config: dict, need_bytes: int) -> "RunDirectory":
         root = Path(output_dir)
+        if root.exists() and not root.is_dir():
+            raise NotADirectoryError(f"output folder {root} is a file, not a folder")
         try:
             root.mkdir(parents=True, exist_ok=True)
             with atomic_path(root / ".p7keras-write-probe") as tmp:

@@ -143,7 +143,8 @@ def test_object_array_needing_pickle(corpus_arrays, tmp_path):
     "content, message",
     [
         (b"", "the file is empty"),
-        (b"just some text, not an archive\n", "not a readable .npz archive"),
+        (b"just some text, not an archive\n",
+         "not an .npz archive \\(it does not start as a zip file does; its first bytes are b'just s'\\)"),
         (b"PK\x03\x04 broken zip", "not a readable .npz archive"),
     ],
 )

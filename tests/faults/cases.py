@@ -1,0 +1,274 @@
+"""The fault cases of issue 13: what a user can get wrong or what can go wrong, and the one line each gets.
+
+Each :class:`Fault` names a case, builds it in a fresh folder (``make`` writes the bad input and returns
+the command's arguments), and says the exit code and the exact stderr line it must end in, with ``{dir}``
+standing for that folder. The cases that need a real process (kill -9, Ctrl-C, a backend that does not
+exist, a disk that fills up mid-run) say which test checks them. The README's fault table is rendered
+from this list (:func:`render_table`); ``tests/faults/test_faults.py`` runs every case and checks that the
+README shows this very table.
+
+    $ python -m tests.faults.cases     # prints the table the README holds
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zipfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from p7keras.data import make_synthetic_corpus, save_corpus
+
+DIM = 16
+TINY = ["--d-model", "16", "--num-heads", "2", "--num-layers", "1", "--batch-size", "32", "--context", "4"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Fault:
+    """One case of the fault table.
+
+    Attributes:
+        name: what goes wrong, as the table says it.
+        command: the command, as the table shows it (``{dir}``: the case's folder).
+        code: the exit code.
+        message: the last stderr line (``{dir}``: the case's folder).
+        make: writes the case into a folder and returns the arguments after ``p7keras``; None when
+            ``test`` checks the case in a real process.
+        test: the test that checks the case (``path::name``).
+    """
+
+    name: str
+    command: str
+    code: int
+    message: str
+    make: Callable[[Path], list[str]] | None = None
+    test: str = "tests/faults/test_faults.py::test_fault_case"
+
+
+def _unit(rng: np.random.Generator, shape: tuple) -> np.ndarray:
+    x = rng.standard_normal(shape).astype("float32")
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def _sequences(folder: Path, name: str = "seqs.npz", **change) -> Path:
+    """A sequence file (contexts (40, 4, D), targets (40, D)) with ``change`` applied (None drops a key)."""
+    rng = np.random.default_rng(0)
+    arrays = {"contexts": _unit(rng, (40, 4, DIM)), "targets": _unit(rng, (40, DIM))}
+    arrays.update(change)
+    path = folder / name
+    np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
+    return path
+
+
+def _corpus(folder: Path, name: str = "corpus.npz") -> Path:
+    path = folder / name
+    save_corpus(make_synthetic_corpus(num_articles=20, chunks_per_article=10, dim=DIM, seed=3), path)
+    return path
+
+
+def _train(data: Path, folder: Path, *flags: str) -> list[str]:
+    return ["train", "--data", str(data), *TINY, "--epochs", "1", "--output-dir", str(folder / "runs"),
+            "--no-export", *flags]
+
+
+def _with_nan(folder: Path) -> list[str]:
+    contexts = _unit(np.random.default_rng(1), (40, 4, DIM))
+    contexts[7, 2, 3] = np.nan
+    return _train(_sequences(folder, contexts=contexts), folder)
+
+
+def _with_inf(folder: Path) -> list[str]:
+    targets = _unit(np.random.default_rng(1), (40, DIM))
+    targets[3, 0] = np.inf
+    return _train(_sequences(folder, targets=targets), folder)
+
+
+def _overflow(folder: Path) -> np.ndarray:
+    contexts = _unit(np.random.default_rng(1), (40, 4, DIM)).astype("float64")
+    contexts[5, 1, 0] = 1e300
+    return contexts
+
+
+def _object_array(folder: Path) -> list[str]:
+    path = folder / "seqs.npz"
+    np.savez(path, contexts=np.array([[1.0], "text"], dtype=object), targets=np.zeros((2, DIM), "float32"))
+    return _train(path, folder)
+
+
+def _non_contiguous(folder: Path) -> list[str]:
+    rng = np.random.default_rng(0)
+    path = folder / "corpus.npz"
+    np.savez(path, vectors=_unit(rng, (30, DIM)), article_ids=np.array([0] * 10 + [1] * 10 + [0] * 10))
+    return _train(path, folder)
+
+
+def _truncated(folder: Path) -> list[str]:
+    whole = _sequences(folder, name="whole.npz").read_bytes()
+    path = folder / "seqs.npz"
+    path.write_bytes(whole[: len(whole) // 2])
+    return _train(path, folder)
+
+
+def _text_named_npz(folder: Path) -> list[str]:
+    path = folder / "seqs.npz"
+    path.write_text("contexts,targets\n0.1,0.2\n")
+    return _train(path, folder)
+
+
+def _empty(folder: Path) -> list[str]:
+    path = folder / "seqs.npz"
+    path.write_bytes(b"")
+    return _train(path, folder)
+
+
+def _output_under_a_file(folder: Path) -> list[str]:
+    (folder / "runs").write_text("a file where the output folder should be\n")
+    return _train(_corpus(folder), folder)
+
+
+def _corrupt_keras(folder: Path) -> list[str]:
+    model = folder / "model.keras"
+    with zipfile.ZipFile(model, "w") as archive:
+        archive.writestr("config.json", "{not json")
+    return ["evaluate", str(model), "--data", str(_corpus(folder))]
+
+
+def _not_a_model(folder: Path) -> list[str]:
+    model = folder / "model.keras"
+    model.write_text("not a zip\n")
+    return ["evaluate", str(model), "--data", str(_corpus(folder))]
+
+
+def _evaluate_json_under_a_file(folder: Path) -> list[str]:
+    (folder / "reports").write_text("a file\n")
+    return ["evaluate", str(folder / "model.keras"), "--data", str(_corpus(folder)), "--json",
+            str(folder / "reports" / "e.json")]
+
+
+def _evaluate_overflow(folder: Path) -> list[str]:
+    import p7keras  # noqa: PLC0415 (Keras only when a case needs a model)
+
+    model = p7keras.TransformerP7Ranker(context_length=4, input_dim=DIM, d_model=16, num_heads=2, num_layers=1)
+    model.save(folder / "model.keras")
+    return ["evaluate", str(folder / "model.keras"), "--data", str(_sequences(folder, contexts=_overflow(folder)))]
+
+
+TRAIN = "p7keras train --data DIR/seqs.npz"
+E = "p7keras train: error: {dir}/seqs.npz: "
+TESTS = "tests/training/test_train.py::"
+FAULTS: tuple[Fault, ...] = (
+    # The usual mistakes with a data file (a sequence file here; a chunk corpus gets the same checks).
+    Fault("a required key is missing", TRAIN, 2, E + "missing key 'targets' (found keys: ['contexts'])",
+          lambda f: _train(_sequences(f, targets=None), f)),
+    Fault("an array of the wrong rank", TRAIN, 2, E + "key 'contexts' must have rank 3, got shape (40, 16)",
+          lambda f: _train(_sequences(f, contexts=np.zeros((40, DIM), "float32")), f)),
+    Fault("integers where vectors belong", TRAIN, 2, E + "key 'contexts' must be a float array, got dtype int32",
+          lambda f: _train(_sequences(f, contexts=np.zeros((40, 4, DIM), "int32")), f)),
+    Fault("a NaN in a context", TRAIN, 2,
+          E + "key 'contexts' has 1 vectors with NaN or inf values (first at row (7, 2))", _with_nan),
+    Fault("an inf in a target", TRAIN, 2, E + "key 'targets' has 1 vectors with NaN or inf values (first at row 3)",
+          _with_inf),
+    Fault("float64 values beyond float32's range", TRAIN, 2,
+          E + "key 'contexts' has 1 vectors with values beyond float32's range (first at row (5, 1), |value| up "
+          "to 1e+300); p7keras computes in float32", lambda f: _train(_sequences(f, contexts=_overflow(f)), f)),
+    Fault("the same, given to evaluate", "p7keras evaluate DIR/model.keras --data DIR/seqs.npz", 2,
+          "p7keras evaluate: error: {dir}/seqs.npz: key 'contexts' has 1 vectors with values beyond float32's "
+          "range (first at row (5, 1), |value| up to 1e+300); p7keras computes in float32", _evaluate_overflow),
+    Fault("zero rows", TRAIN, 2, E + "key 'contexts' is empty (shape (0, 4, 16))",
+          lambda f: _train(_sequences(f, contexts=np.zeros((0, 4, DIM), "float32"),
+                                      targets=np.zeros((0, DIM), "float32")), f)),
+    Fault("contexts and targets of different D", TRAIN, 2,
+          E + "vector dimension differs: 'contexts' has D = 16 but 'targets' has D = 12",
+          lambda f: _train(_sequences(f, targets=np.ones((40, 12), "float32") / np.sqrt(12)), f)),
+    Fault("K longer than every article", "p7keras train --data DIR/corpus.npz --context 12", 2,
+          "p7keras train: error: {dir}/corpus.npz: context length K = 12 needs articles of at least K + 1 = 13 "
+          "chunks, but the longest article has 10", lambda f: _train(_corpus(f), f, "--context", "12")),
+    Fault("an article's chunks not together", "p7keras train --data DIR/corpus.npz", 2,
+          "p7keras train: error: {dir}/corpus.npz: key 'article_ids' is not contiguous: article 0 comes back at "
+          "row 20 after other articles (store each article's chunks together, in reading order)", _non_contiguous),
+    Fault("an object (pickled) array", TRAIN, 2,
+          E + "key 'contexts' is an object array that needs pickle; store it as a numeric or fixed-width string "
+          "array (files are loaded with allow_pickle=False)", _object_array),
+    Fault("an empty file", TRAIN, 2, E + "the file is empty", _empty),
+    Fault("a truncated file", TRAIN, 2, E + "not a readable .npz archive (File is not a zip file)", _truncated),
+    Fault("a text file named .npz", TRAIN, 2,
+          E + "not an .npz archive (it does not start as a zip file does; its first bytes are b'contex')",
+          _text_named_npz),
+    Fault("a data file that is not there", "p7keras train --data DIR/nope.npz", 2,
+          "p7keras train: error: {dir}/nope.npz: no such file", lambda f: _train(f / "nope.npz", f)),
+    Fault("evaluate without --data", "p7keras evaluate DIR/model.keras", 2,
+          "p7keras evaluate: error: --data is required: no MODEL is a run directory whose config.json names its "
+          "data", lambda f: ["evaluate", str(f / "model.keras")]),
+    # Flags.
+    Fault("an impossible value", "p7keras train --lambda 0.95", 2,
+          "p7keras train: error: anchor_lambda must be in [0.6, 0.9], got 0.95",
+          lambda f: _train(_corpus(f), f, "--lambda", "0.95")),
+    Fault("a misspelt flag", "p7keras train --lamda 0.8", 2,
+          "p7keras: error: unrecognized arguments: --lamda 0.8",
+          lambda f: ["train", "--lamda", "0.8", "--output-dir", str(f / "runs")]),
+    Fault("a tuner grid that does not exist", "p7keras tune --grid nonsense", 2,
+          "p7keras tune: error: unknown grid 'nonsense'; choose one of: priority1, priority2, priority3, "
+          "real-text, recommended", lambda f: ["tune", "--grid", "nonsense", "--directory", str(f / "tuning")]),
+    Fault("a backend that does not exist", "KERAS_BACKEND=nonsense p7keras evaluate --data x.npz", 2,
+          "p7keras evaluate: error: KERAS_BACKEND='nonsense' is not a Keras backend; use one of tensorflow, jax, "
+          "torch", test="tests/cli/test_main.py::test_unknown_backend_in_the_environment_is_one_line"),
+    # Output paths: probed before any work.
+    Fault("a file where the output folder goes", "p7keras train --output-dir DIR/runs", 2,
+          "p7keras train: error: output folder {dir}/runs is a file, not a folder", _output_under_a_file),
+    Fault("evaluate --json into a folder that is a file", "p7keras evaluate … --json DIR/reports/e.json", 2,
+          "p7keras evaluate: error: {dir}/reports/e.json: cannot write there: {dir}/reports is a file, not a "
+          "folder", _evaluate_json_under_a_file),
+    # Models.
+    Fault("a damaged .keras file", "p7keras evaluate DIR/model.keras --data …", 2,
+          "p7keras evaluate: error: {dir}/model.keras: cannot load as a Keras model (JSONDecodeError: Expecting "
+          "property name enclosed in double quotes: line 1 column 2 (char 1))", _corrupt_keras),
+    Fault("a .keras file that is not one", "p7keras evaluate DIR/model.keras --data …", 2,
+          "p7keras evaluate: error: {dir}/model.keras: not a .keras model archive (not a zip file)", _not_a_model),
+    Fault("keras.saving.load_model before importing p7keras", "keras.saving.load_model('best.keras')", 0,
+          "(nothing: use p7keras.load_model, or import p7keras.models first; both load the model)",
+          test="tests/faults/test_faults.py::test_a_saved_model_loads_in_a_fresh_process"),
+    # During a run: the same command continues it.
+    Fault("the disk fills up mid-training", "p7keras train …", 3,
+          "p7keras train: fault: [Errno 28] No space left on device: 'DIR/…/history.json'; free space and run the "
+          "same command again to continue",
+          test="tests/faults/test_disk_full.py::test_disk_full_mid_training_is_exit_3_and_the_run_resumes"),
+    Fault("a non-finite loss", "p7keras train …", 3,
+          "p7keras train: fault: non-finite loss (nan) at epoch E, batch B: training stopped; checkpoints from "
+          "earlier epochs are intact. Lower the learning rate or check the data (p7keras data inspect).",
+          test=TESTS + "test_nan_loss_stops_naming_epoch_and_batch_and_keeps_checkpoint"),
+    Fault("Ctrl-C mid-training", "p7keras train …", 130,
+          "p7keras train: interrupted; run the same command again to continue where it stopped",
+          test="tests/faults/test_faults.py::test_ctrl_c_mid_training_stops_in_one_line_and_resumes"),
+    Fault("kill -9 mid-training", "p7keras train …", 137,
+          "(nothing: killed) the same command again prints `Resuming DIR/<run>` and finishes every epoch",
+          test=TESTS + "test_killed_run_resumes_with_full_history"),
+    Fault("the latest checkpoint truncated by a crash", "p7keras train … (again)", 0,
+          "(on stdout) DIR/<run>/backup/latest.weights.h5 is damaged …; resuming from the backup before it "
+          "(epoch 2)", test=TESTS + "test_damaged_backup_falls_back_to_the_one_before"),
+    Fault("both checkpoints damaged", "p7keras train … (again)", 3,
+          "p7keras train: fault: DIR/<run>/backup/latest.weights.h5 is damaged …; remove DIR/<run>/backup and run "
+          "the same command again to restart this run from epoch 1 (its 2 finished epochs are lost; best.keras "
+          "stays)", test=TESTS + "test_no_loadable_backup_says_what_to_remove"),
+    Fault("a resumed run's verdict", "p7keras train … (again)", 0,
+          "(verdict.json keeps the warnings of the epochs before the interruption; epochs count from 1)",
+          test=TESTS + "test_resumed_run_keeps_the_warnings_of_the_epochs_before_and_counts_epochs_from_1"),
+    Fault("a search killed between trials", "p7keras tune … (again)", 0,
+          "Resuming DIR/tuning/<grid>: N trial(s) already finished (only the trials left run)",
+          test="tests/tuner/test_resume.py::test_killed_search_reruns_only_the_trials_left"),
+)
+
+
+def render_table(faults: tuple[Fault, ...] = FAULTS) -> str:
+    """The README's fault table (Markdown), ``{dir}`` shown as ``DIR``."""
+    rows = ["| case | command | exit | the line it prints | checked by |", "|---|---|---|---|---|"]
+    for fault in faults:
+        cells = [fault.name, f"`{fault.command.format(dir='DIR')}`", str(fault.code),
+                 f"`{fault.message.format(dir='DIR')}`", f"`{fault.test}`"]
+        rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(render_table())
