@@ -93,8 +93,8 @@ class RunDirectory:
         """Makes the training backup loadable before a resumed run reads it.
 
         Keras' ``BackupAndRestore`` keeps the last two backups (``latest.weights.h5`` and its ``.bkp``).
-        A backup damaged by a crash while it was written (a truncated HDF5 file) is replaced by the one
-        before it, with a line on ``stream`` saying so; when neither loads, the error names the folder to
+        A backup damaged by a crash while it was written (a truncated HDF5 file, or an empty
+        ``training_metadata.json``, which Keras writes in place) is replaced by the one before it, with a line on ``stream`` saying so; when neither loads, the error names the folder to
         remove and what is lost.
 
         Raises:
@@ -102,27 +102,28 @@ class RunDirectory:
         """
         backup = self.path / "backup"
         weights, meta = backup / "latest.weights.h5", backup / "training_metadata.json"
-        problem = _h5_problem(weights) if weights.exists() else None
-        if problem is None:
+        found = _backup_problem(weights, meta)
+        if found is None:
             return
-        previous = Path(f"{weights}.bkp")
-        if previous.exists() and _h5_problem(previous) is None:
+        damaged, problem = found
+        previous, previous_meta = Path(f"{weights}.bkp"), Path(f"{meta}.bkp")
+        if previous.exists() and _backup_problem(previous, previous_meta) is None:
             shutil.copyfile(previous, weights)
-            if Path(f"{meta}.bkp").exists():
-                shutil.copyfile(f"{meta}.bkp", meta)
-            print(f"{weights} is damaged ({problem}); resuming from the backup before it (epoch "
+            if previous_meta.exists():
+                shutil.copyfile(previous_meta, meta)
+            print(f"{damaged} is damaged ({problem}); resuming from the backup before it (epoch "
                   f"{self.finished_epochs()})", file=stream or sys.stdout)
             return
         raise RuntimeError(
-            f"{weights} is damaged ({problem}) and no earlier backup loads; remove {backup} and run the same "
+            f"{damaged} is damaged ({problem}) and no earlier backup loads; remove {backup} and run the same "
             f"command again to restart this run from epoch 1 (its {self.finished_epochs()} finished epochs are "
             "lost; best.keras stays)"
         )
 
     def finished_epochs(self) -> int:
-        """Epochs the backup holds (what Keras' ``BackupAndRestore`` will resume from)."""
-        meta = read_json(self.path / "backup" / "training_metadata.json") or {}
-        return int(meta.get("epoch", 0))
+        """Epochs the backup holds (what Keras' ``BackupAndRestore`` will resume from; 0 if unreadable)."""
+        meta = read_json(self.path / "backup" / "training_metadata.json")
+        return meta["epoch"] if _epoch_record(meta) else 0
 
     def load_history(self) -> dict:
         """``history.json`` cut to the epochs the backup holds (a later, unsaved epoch is redone)."""
@@ -168,6 +169,22 @@ class RunDirectory:
         files["verdict"] = self.file("verdict.json")
         self.mark(FINISHED, verdict=verdict["status"])
         return files
+
+
+def _epoch_record(meta) -> bool:
+    return isinstance(meta, dict) and isinstance(meta.get("epoch"), int)
+
+
+def _backup_problem(weights: Path, meta: Path) -> tuple[Path, str] | None:
+    """The damaged file of a backup (weights, then Keras' ``training_metadata.json``) and why; None if sound.
+
+    Keras writes the metadata in place after the weights: a crash while it writes leaves it empty.
+    """
+    if weights.exists() and (problem := _h5_problem(weights)):
+        return weights, problem
+    if meta.exists() and not _epoch_record(read_json(meta)):
+        return meta, "not a JSON record of the finished epoch"
+    return None
 
 
 def _h5_problem(path: Path) -> str | None:

@@ -153,6 +153,23 @@ def test_damaged_backup_falls_back_to_the_one_before(tmp_path, corpus_file, caps
     assert json.loads((run / "history.json").read_text())["epoch"] == [1.0, 2.0, 3.0, 4.0]
 
 
+def test_empty_training_metadata_falls_back_to_the_backup_before(tmp_path, corpus_file, capsys, monkeypatch):
+    """Keras writes training_metadata.json in place: a crash while it writes leaves it empty."""
+    flags = ["train", "--data", corpus_file, *TINY, "--epochs", "4", "--output-dir", str(tmp_path), "--no-export"]
+    _interrupt_at_epoch(monkeypatch, 3)
+    assert main(flags) == 130
+    (run,) = tmp_path.glob("p7_*")
+    meta = run / "backup" / "training_metadata.json"
+    meta.write_text("")
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert main(flags) in (0, 1)
+    out = capsys.readouterr().out
+    assert f"{meta} is damaged (not a JSON record of the finished epoch); resuming from the backup before it " \
+           "(epoch 2)" in out
+    assert json.loads((run / "history.json").read_text())["epoch"] == [1.0, 2.0, 3.0, 4.0]
+
+
 def test_no_loadable_backup_says_what_to_remove(tmp_path, corpus_file, capsys, monkeypatch):
     flags = ["train", "--data", corpus_file, *TINY, "--epochs", "3", "--output-dir", str(tmp_path), "--no-export"]
     _interrupt_at_epoch(monkeypatch, 2)
