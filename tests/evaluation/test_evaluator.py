@@ -2,6 +2,7 @@
 
 import json
 import re
+import zipfile
 
 import numpy as np
 import pytest
@@ -145,8 +146,12 @@ def test_unreadable_model_paths(tmp_path, corpus_path):
     with pytest.raises(ValueError, match=r"empty_run: a folder without best.keras or final.keras"):
         evaluate(tmp_path / "empty_run", corpus_path)
     (tmp_path / "broken.keras").write_bytes(b"not a zip")
-    with pytest.raises(ValueError, match="broken.keras: cannot load as a Keras model"):
+    with pytest.raises(ValueError, match=r"broken.keras: not a .keras model archive \(not a zip file\)"):
         evaluate(tmp_path / "broken.keras", corpus_path)
+    with zipfile.ZipFile(tmp_path / "damaged.keras", "w") as archive:
+        archive.writestr("config.json", "{not json")
+    with pytest.raises(ValueError, match="damaged.keras: cannot load as a Keras model"):
+        evaluate(tmp_path / "damaged.keras", corpus_path)
     with pytest.raises(FileNotFoundError, match="nodata.npz"):
         evaluate(None, tmp_path / "nodata.npz")
 
