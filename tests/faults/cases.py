@@ -217,6 +217,10 @@ FAULTS: tuple[Fault, ...] = (
     # Output paths: probed before any work.
     Fault("a file where the output folder goes", "p7keras train --output-dir DIR/runs", 2,
           "p7keras train: error: output folder {dir}/runs is a file, not a folder", _output_under_a_file),
+    Fault("an output folder too full for the run", "p7keras train --output-dir DIR/runs", 2,
+          "p7keras train: error: output folder DIR/runs has 3 MiB free; this run needs about N MiB for its "
+          "checkpoints and export",
+          test="tests/faults/test_faults.py::test_an_output_folder_too_full_for_the_run_stops_before_it"),
     Fault("evaluate --json into a folder that is a file", "p7keras evaluate … --json DIR/reports/e.json", 2,
           "p7keras evaluate: error: {dir}/reports/e.json: cannot write there: {dir}/reports is a file, not a "
           "folder", _evaluate_json_under_a_file),

@@ -60,6 +60,22 @@ def test_every_case_names_a_test_that_exists(fault):
     assert re.search(rf"^def {name}\(", (ROOT / path).read_text(), re.M), fault.test
 
 
+def test_an_output_folder_too_full_for_the_run_stops_before_it(tmp_path, capsys, monkeypatch):
+    import shutil
+
+    corpus = tmp_path / "corpus.npz"
+    save_corpus(make_synthetic_corpus(num_articles=20, chunks_per_article=10, dim=16, seed=3), corpus)
+    free = shutil.disk_usage(tmp_path)._replace(free=3 * 2**20)
+    monkeypatch.setattr("p7keras.training.run_dir.shutil.disk_usage", lambda path: free)
+    before = _snapshot(tmp_path)
+    code = main(["train", "--data", str(corpus), *TINY, "--output-dir", str(tmp_path / "runs"), "--no-export"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert re.fullmatch(rf"p7keras train: error: output folder {re.escape(str(tmp_path / 'runs'))} has 3 MiB free; "
+                        r"this run needs about \d+ MiB for its checkpoints and export", err), err
+    assert _snapshot(tmp_path) == before and not list(tmp_path.rglob("p7_*"))
+
+
 def _run_command(tmp_path: Path, epochs: int = 5) -> list[str]:
     corpus = tmp_path / "corpus.npz"
     if not corpus.exists():
