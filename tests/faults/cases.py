@@ -254,7 +254,7 @@ FAULTS: tuple[Fault, ...] = (
     Fault("the checkpoint's epoch record emptied by a crash", "p7keras train … (again)", 0,
           "(on stdout) DIR/<run>/backup/training_metadata.json is damaged (not a JSON record of the finished "
           "epoch); resuming from the backup before it (epoch 2)",
-          test=TESTS + "test_empty_training_metadata_falls_back_to_the_backup_before"),
+          test=TESTS + "test_damaged_backup_falls_back_to_the_one_before"),
     Fault("both checkpoints damaged", "p7keras train … (again)", 3,
           "p7keras train: fault: DIR/<run>/backup/latest.weights.h5 is damaged …; remove DIR/<run>/backup and run "
           "the same command again to restart this run from epoch 1 (its 2 finished epochs are lost; best.keras "

@@ -138,35 +138,32 @@ def _interrupt_at_epoch(monkeypatch, stop_epoch):
     monkeypatch.setattr(cb.EpochProgress, "on_epoch_begin", begin)
 
 
-def test_damaged_backup_falls_back_to_the_one_before(tmp_path, corpus_file, capsys, monkeypatch):
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[:200])
+
+
+def _empty(path):
+    path.write_text("")
+
+
+@pytest.mark.parametrize("name, damage, reason", [
+    ("latest.weights.h5", _truncate, ""),  # a crash while the checkpoint was written (h5py names the damage)
+    # Keras writes training_metadata.json in place: a crash while it writes leaves it empty
+    ("training_metadata.json", _empty, " (not a JSON record of the finished epoch)"),
+])
+def test_damaged_backup_falls_back_to_the_one_before(name, damage, reason, tmp_path, corpus_file, capsys,
+                                                     monkeypatch):
     flags = ["train", "--data", corpus_file, *TINY, "--epochs", "4", "--output-dir", str(tmp_path), "--no-export"]
     _interrupt_at_epoch(monkeypatch, 3)
     assert main(flags) == 130
     (run,) = tmp_path.glob("p7_*")
-    latest = run / "backup" / "latest.weights.h5"
-    latest.write_bytes(latest.read_bytes()[:200])  # a crash while the checkpoint was written
+    damaged = run / "backup" / name
+    damage(damaged)
     monkeypatch.undo()
     capsys.readouterr()
     assert main(flags) in (0, 1)
     out = capsys.readouterr().out
-    assert f"{latest} is damaged" in out and "resuming from the backup before it (epoch 2)" in out
-    assert json.loads((run / "history.json").read_text())["epoch"] == [1.0, 2.0, 3.0, 4.0]
-
-
-def test_empty_training_metadata_falls_back_to_the_backup_before(tmp_path, corpus_file, capsys, monkeypatch):
-    """Keras writes training_metadata.json in place: a crash while it writes leaves it empty."""
-    flags = ["train", "--data", corpus_file, *TINY, "--epochs", "4", "--output-dir", str(tmp_path), "--no-export"]
-    _interrupt_at_epoch(monkeypatch, 3)
-    assert main(flags) == 130
-    (run,) = tmp_path.glob("p7_*")
-    meta = run / "backup" / "training_metadata.json"
-    meta.write_text("")
-    monkeypatch.undo()
-    capsys.readouterr()
-    assert main(flags) in (0, 1)
-    out = capsys.readouterr().out
-    assert f"{meta} is damaged (not a JSON record of the finished epoch); resuming from the backup before it " \
-           "(epoch 2)" in out
+    assert f"{damaged} is damaged{reason}" in out and "resuming from the backup before it (epoch 2)" in out
     assert json.loads((run / "history.json").read_text())["epoch"] == [1.0, 2.0, 3.0, 4.0]
 
 
