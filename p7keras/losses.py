@@ -171,7 +171,7 @@ def directional_gate_weights(
     return ops.where(delta >= threshold, 1.0, weak_weight)
 
 
-def cosine_floor_teacher_loss(query, target, floor_threshold: float = DEFAULTS.floor_threshold):
+def cosine_floor_teacher_loss(query, target, floor_threshold: float = DEFAULTS.floor_threshold, replicas=None):
     """Teacher pull for predictions that fall below a cosine floor.
 
     A sample violates when ``cos(q, y) < floor``; ``L = Σ_viol (1 − cos(q, y)) / max(1, #viol)``.
@@ -184,6 +184,9 @@ def cosine_floor_teacher_loss(query, target, floor_threshold: float = DEFAULTS.f
         query: ``(B, D)`` predictions.
         target: ``(B, D)`` true next chunks.
         floor_threshold: the cosine floor.
+        replicas: ``(sum over replicas, replica count)`` when an engine split the batch across replicas:
+            the count is the global batch's, and the loss is scaled so that the replicas' losses, each
+            divided by the count and summed (as their gradients are), give the global batch's loss.
 
     Returns:
         ``(loss, n_violations)``: scalar loss and the number of violating samples (float).
@@ -191,7 +194,11 @@ def cosine_floor_teacher_loss(query, target, floor_threshold: float = DEFAULTS.f
     cos_next = p7ops.cosine(query, target)
     violating = ops.cast(cos_next < floor_threshold, cos_next.dtype)
     n_violations = ops.sum(violating)
-    loss = ops.sum(violating * (1.0 - cos_next)) / ops.maximum(n_violations, 1.0)
+    scale = 1.0
+    if replicas is not None:
+        replica_sum, count = replicas
+        n_violations, scale = replica_sum(n_violations), float(count)
+    loss = scale * ops.sum(violating * (1.0 - cos_next)) / ops.maximum(n_violations, 1.0)
     return loss, n_violations
 
 
@@ -258,6 +265,7 @@ def p7_combined_loss(
     context_negatives: str = DEFAULTS.context_negatives,
     extra_negatives=None,
     extra_negative_mask=None,
+    replicas=None,
 ):
     """The full P7 objective with every component and metric of spec section 5.
 
@@ -291,6 +299,8 @@ def p7_combined_loss(
         extra_negatives: optional ``(N, D)`` negatives of every sample; a row equal to one of the
             sample's context chunks is left out (the context's role is ``context_negatives``'s).
         extra_negative_mask: optional ``(N,)`` boolean, False for rows of ``extra_negatives`` to leave out.
+        replicas: ``(sum over replicas, replica count)`` when an engine split the batch across replicas
+            (see :func:`cosine_floor_teacher_loss`; the other terms are means, exact as they are).
 
     Returns:
         Dict of scalars: ``loss``, ``loss_rank``, ``loss_margin``, ``loss_teacher``, ``cos_next``,
@@ -341,7 +351,7 @@ def p7_combined_loss(
         rank = ops.zeros_like(cos_next)
     margin_loss = ops.relu(margin - cos_next + cos_prev)
     gate = directional_gate_weights(context, target, gate_threshold, gate_weak_weight, gate_mode)
-    teacher, violations = cosine_floor_teacher_loss(query, target, floor_threshold)
+    teacher, violations = cosine_floor_teacher_loss(query, target, floor_threshold, replicas)
 
     loss_rank = ops.mean(gate * rank)
     loss_margin = ops.mean(gate * margin_loss)

@@ -28,7 +28,7 @@ import keras_tuner
 
 from p7keras.callbacks import default_callbacks
 from p7keras.training.config import TrainConfig
-from p7keras.training.train import build_model
+from p7keras.training.train import build_model, fit_batches
 from tuner.memory import rss_mib
 from tuner.results import FINAL_WEIGHTS, OBJECTIVES, summarize_history, write_trial_summary
 from tuner.spaces import SearchSpace
@@ -110,8 +110,7 @@ class P7HyperModel(keras_tuner.HyperModel):
             )
         config = self.config_for(hp)
         splits = self.data.splits(config.context_length)
-        train = splits.train.as_dataset(config.batch_size, config.hard_negatives, shuffle=True, seed=config.seed)
-        val = splits.val.as_dataset(config.batch_size, config.hard_negatives, shuffle=False, seed=config.seed)
+        train, val = fit_batches(config, splits, model)
         # RetrievalMetrics first (default_callbacks puts it there): the monitor reads its metrics
         own = default_callbacks(config.warmup_epochs, validation=splits.val, select=config.select,
                                 patience=config.patience)

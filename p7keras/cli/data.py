@@ -1,4 +1,4 @@
-"""``p7keras data``: inspect a dataset, write a synthetic corpus, turn text into a corpus.
+"""``p7keras data``: inspect a dataset, write a synthetic corpus, turn text into a corpus, shard one.
 
 argparse only; the work is done by :mod:`p7keras.data`.
 
@@ -7,6 +7,8 @@ Example:
     $ p7keras data inspect corpus.npz --context 5 --json report.json
     $ p7keras data synth --out synthetic.npz --num-articles 200 --forward-strength 1.0
     $ p7keras data from-text docs/ --encoder my_encoders:encode --out docs.npz
+    $ p7keras data shard docs.npz --out docs_shards/ --shard-chunks 100000 --dtype float16
+    $ p7keras data verify docs_shards/
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import argparse
 import sys
 
 from p7keras.config import DEFAULTS
-from p7keras.data import synthetic, text  # numpy only: their defaults are the flags' defaults
+from p7keras.data import shards, synthetic, text  # numpy only: their defaults are the flags' defaults
 from p7keras.data.splits import ALL, SPLITS
 
 
@@ -62,12 +64,48 @@ def _synth(args: argparse.Namespace) -> int:
 
 def _from_text(args: argparse.Namespace) -> int:
     from p7keras.data import text_to_corpus  # noqa: PLC0415
+    from p7keras.data.text import text_to_shards  # noqa: PLC0415
 
+    if _is_folder_out(args.out):
+        manifest = text_to_shards(args.directory, args.encoder, args.out, args.shard_chunks, args.dtype,
+                                  args.target_chars, args.min_chars, args.min_chunks, stream=sys.stderr)
+        _wrote_shards(args.out, manifest)
+        return 0
     corpus = text_to_corpus(
         args.directory, args.encoder, args.out, args.target_chars, args.min_chars, args.min_chunks
     )
     _wrote(args.out, corpus, "chunks")
     return 0
+
+
+def _is_folder_out(out: str) -> bool:
+    """``--out`` names a sharded corpus folder (anything not ending in ``.npz``), else an ``.npz``."""
+    return not out.lower().endswith(".npz")
+
+
+def _shard(args: argparse.Namespace) -> int:
+    from p7keras.data import load_corpus  # noqa: PLC0415
+    from p7keras.data.shards import check_out_folder, write_shards  # noqa: PLC0415
+
+    check_out_folder(args.out)
+    corpus = load_corpus(args.path)
+    _wrote_shards(args.out, write_shards(corpus, args.out, args.shard_chunks, args.dtype))
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from p7keras.data.shards import verify_shards  # noqa: PLC0415
+
+    report = verify_shards(args.path, stream=sys.stdout)
+    print(f"ok: {report['folder']}: {report['shards']} shards, {report['chunks']} chunks, {report['articles']} "
+          f"articles, D = {report['dim']}, {report['dtype']}; every checksum and row checked")
+    return 0
+
+
+def _wrote_shards(folder: str, manifest: dict) -> None:
+    """Say what was written to a sharded corpus folder."""
+    print(f"wrote {folder}: {manifest['num_chunks']} chunks, {manifest['num_articles']} articles, "
+          f"D = {manifest['dim']}, {manifest['dtype']}, {len(manifest['shards'])} shards")
 
 
 def _wrote(path: str, corpus, what: str) -> None:
@@ -92,7 +130,7 @@ def register(subparsers) -> None:
     commands = parser.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
 
     inspect = commands.add_parser("inspect", help="data-quality report (spec section 9)")
-    inspect.add_argument("path", help="chunk corpus or sequence file (.npz)")
+    inspect.add_argument("path", help="chunk corpus or sequence file (.npz), or a sharded corpus folder")
     inspect.add_argument("--context", type=int, default=None,
                          help=f"context length K (default {DEFAULTS.context_length}, or the sequence file's K)")
     inspect.add_argument("--split", choices=[ALL, *SPLITS], default=ALL,
@@ -122,11 +160,32 @@ def register(subparsers) -> None:
     from_text.add_argument("--encoder", required=True,
                            help="module:callable, path/to/file.py:callable, "
                            "or a local sentence-transformers model folder")
-    from_text.add_argument("--out", required=True, help="destination .npz")
+    from_text.add_argument("--out", required=True,
+                           help="destination .npz, or a folder (any name not ending in .npz): a sharded corpus "
+                           "written shard by shard, resumable after a kill")
     from_text.add_argument("--target-chars", type=int, default=text.TARGET_CHARS,
                            help=f"most characters per chunk (default {text.TARGET_CHARS})")
     from_text.add_argument("--min-chars", type=int, default=text.MIN_CHARS,
                            help=f"drop chunks of this many characters or fewer (default {text.MIN_CHARS})")
     from_text.add_argument("--min-chunks", type=int, default=text.MIN_CHUNKS,
                            help=f"drop articles with fewer chunks (default {text.MIN_CHUNKS})")
+    _shard_options(from_text)
     from_text.set_defaults(func=_from_text)
+
+    shard = commands.add_parser("shard", help="write a corpus as a folder of memory-mapped shards (larger than memory)")
+    shard.add_argument("path", help="chunk corpus (.npz)")
+    shard.add_argument("--out", required=True, help="destination folder (must not hold a sharded corpus yet)")
+    _shard_options(shard)
+    shard.set_defaults(func=_shard)
+
+    verify = commands.add_parser("verify", help="check every checksum and vector of a sharded corpus")
+    verify.add_argument("path", help="sharded corpus folder")
+    verify.set_defaults(func=_verify)
+
+
+def _shard_options(parser: argparse.ArgumentParser) -> None:
+    """``--shard-chunks`` and ``--dtype`` of the commands that write shards."""
+    parser.add_argument("--shard-chunks", type=int, default=shards.DEFAULT_SHARD_CHUNKS,
+                        help=f"most chunks per shard; articles are never split (default {shards.DEFAULT_SHARD_CHUNKS})")
+    parser.add_argument("--dtype", choices=shards.DTYPES, default="float32",
+                        help="vectors on disk: float32 (exact) or float16 (half the size, renormalised when read)")

@@ -34,6 +34,7 @@ import numpy as np
 from p7keras.data.checks import check_vectors
 from p7keras.data.corpus import ChunkCorpus, SequenceFile, article_runs
 from p7keras.data.errors import DataError
+from p7keras.data.shards import MANIFEST, is_sharded, open_sharded
 from p7keras.io import atomic_path
 
 CORPUS_KEYS = ("vectors", "article_ids")
@@ -156,8 +157,16 @@ def check_contiguous(article_ids: np.ndarray, where: str) -> None:
         )
 
 
-def _check_positions(positions: np.ndarray, article_ids: np.ndarray, where: str) -> None:
-    """Raise unless positions increase strictly inside every article (chunks in reading order)."""
+def check_positions(positions: np.ndarray, article_ids: np.ndarray, where: str) -> None:
+    """Raise unless positions increase strictly inside every article (chunks in reading order).
+
+    Args:
+        positions, article_ids: ``(N,)`` ints.
+        where: file name for the message.
+
+    Raises:
+        DataError: naming the article, the row and the two positions.
+    """
     same = article_ids[1:] == article_ids[:-1]
     bad = np.flatnonzero(same & (positions[1:] <= positions[:-1]))
     if bad.size:
@@ -196,7 +205,7 @@ def corpus_from_arrays(arrays: dict, where: str, check_values: bool = True) -> C
     check_contiguous(ids, where)
     if positions is not None:
         positions = positions.astype(np.int64)
-        _check_positions(positions, ids, where)
+        check_positions(positions, ids, where)
     num_articles = article_runs(ids)[0].size
     if names is not None:
         if names.shape[0] != num_articles:
@@ -249,17 +258,23 @@ def load(path: str | os.PathLike, check_values: bool = True) -> ChunkCorpus | Se
     """Load either format, telling them apart by their keys.
 
     Args:
-        path: an ``.npz`` chunk corpus or sequence file.
+        path: an ``.npz`` chunk corpus or sequence file, or a sharded corpus folder
+            (:func:`p7keras.data.shards.open_sharded`: its vectors stay on disk).
         check_values: see :func:`corpus_from_arrays`.
 
     Returns:
-        A :class:`ChunkCorpus` (key ``vectors``) or a :class:`SequenceFile` (keys ``contexts``,
-        ``targets``).
+        A :class:`ChunkCorpus` (key ``vectors``, or a sharded folder) or a :class:`SequenceFile` (keys
+        ``contexts``, ``targets``).
 
     Raises:
         FileNotFoundError, DataError.
     """
     where = os.fspath(path)
+    if os.path.isdir(where):
+        if not is_sharded(where):
+            raise DataError(f"{where}: is a folder without {MANIFEST}, neither an .npz file nor a sharded corpus "
+                            "(`p7keras data shard` writes one)")
+        return open_sharded(where, check_values)
     arrays = read_npz(where)
     keys = set(arrays)
     if "vectors" in keys:

@@ -23,10 +23,11 @@ import os
 import numpy as np
 
 from p7keras.config import DEFAULTS
-from p7keras.data.checks import normalize_rows, usable_rows, vector_stats
+from p7keras.data.checks import VectorStats, normalize_rows, usable_rows, vector_stats
 from p7keras.data.corpus import ChunkCorpus, SequenceFile
 from p7keras.data.formats import load
 from p7keras.data.sequences import load_sequences
+from p7keras.data.shards import ShardedArray
 from p7keras.data.splits import ALL, SPLIT_FRACTIONS
 
 # Spec section 9: a sequence set whose gate pass share is below this is reported as weak.
@@ -34,18 +35,28 @@ WEAK_GATE_SHARE = 0.5
 HISTOGRAM_BIN_WIDTHS = (0.05, 0.1, 0.2, 0.5)  # the narrowest that gives at most HISTOGRAM_MAX_BINS bins
 HISTOGRAM_MAX_BINS = 24
 HISTOGRAM_BAR_WIDTH = 40
+SEQUENCE_BLOCK = 8192  # sequences gathered at once (a sharded corpus is never read whole)
+STATS_BLOCK = 65536  # rows of a sharded corpus counted at once
 
 
-def _raw_vectors(data: ChunkCorpus | SequenceFile) -> np.ndarray:
-    """Every vector row of the data as stored, ``(rows, D)``."""
-    if isinstance(data, ChunkCorpus):
-        return data.vectors
-    return np.concatenate([data.contexts.reshape(-1, data.dim), data.targets])
+def _stats(data: ChunkCorpus | SequenceFile) -> VectorStats:
+    """Problem counts over every vector row of the data as stored (a sharded corpus block by block)."""
+    if isinstance(data, SequenceFile):
+        return vector_stats(np.concatenate([data.contexts.reshape(-1, data.dim), data.targets]))
+    if not isinstance(data.vectors, ShardedArray):
+        return vector_stats(data.vectors)
+    parts = [vector_stats(data.vectors[start:start + STATS_BLOCK]) for start in range(0, len(data.vectors), STATS_BLOCK)]
+    return VectorStats(*(sum(getattr(p, f.name) for p in parts) for f in dataclasses.fields(VectorStats)))
 
 
 def _normalised(data: ChunkCorpus | SequenceFile) -> ChunkCorpus | SequenceFile:
-    """The same data with non-unit rows normalised (problem rows left as they are)."""
+    """The same data with non-unit rows normalised (problem rows left as they are).
+
+    A sharded corpus's rows were unit when written (float16 rows are renormalised as they are read).
+    """
     if isinstance(data, ChunkCorpus):
+        if isinstance(data.vectors, ShardedArray):
+            return data
         return dataclasses.replace(data, vectors=normalize_rows(data.vectors)[0])
     return dataclasses.replace(
         data, contexts=normalize_rows(data.contexts)[0], targets=normalize_rows(data.targets)[0]
@@ -69,6 +80,27 @@ def _histogram(values: np.ndarray) -> dict[str, list]:
 def _mean(values: np.ndarray) -> float | None:
     """Mean as a float, ``None`` for no values."""
     return float(values.mean()) if values.size else None
+
+
+def _cosines(sequences) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(usable mask, cosines of the usable sequences), gathered ``SEQUENCE_BLOCK`` sequences at a time.
+
+    A sequence is usable when its K context vectors and its target are finite and non-zero. The cosines
+    are cos(c_K, y) ``last-next``, cos(c_1, y) ``first-next`` and cos(c_K, c_{K-1}) ``last-prev``.
+    """
+    valid = np.zeros(len(sequences), dtype=bool)
+    cosines = {"last-next": [], "first-next": [], "last-prev": []}
+    for start in range(0, len(sequences), SEQUENCE_BLOCK):
+        part = slice(start, start + SEQUENCE_BLOCK)
+        context = sequences.bank[sequences.context_rows[part]].astype(np.float64)
+        target = sequences.bank[sequences.target_rows[part]].astype(np.float64)
+        ok = usable_rows(context).all(axis=1) & usable_rows(target)
+        valid[part] = ok
+        context, target = context[ok], target[ok]
+        cosines["last-next"].append(np.einsum("nd,nd->n", context[:, -1], target))
+        cosines["first-next"].append(np.einsum("nd,nd->n", context[:, 0], target))
+        cosines["last-prev"].append(np.einsum("nd,nd->n", context[:, -1], context[:, -2]))
+    return valid, {name: np.concatenate(values) if values else np.zeros(0) for name, values in cosines.items()}
 
 
 def inspect_data(
@@ -102,18 +134,13 @@ def inspect_data(
         FileNotFoundError, DataError: for files that cannot be read as either format.
     """
     data = source if isinstance(source, (ChunkCorpus, SequenceFile)) else load(source, check_values=False)
-    stats = vector_stats(_raw_vectors(data))
+    stats = _stats(data)
     sequences = load_sequences(_normalised(data), context_length, split, seed, fractions)
-    ok_rows = usable_rows(sequences.bank)
-    rows = np.concatenate([sequences.context_rows, sequences.target_rows[:, None]], axis=1)
-    valid = ok_rows[rows].all(axis=1)
-    bank = sequences.bank.astype(np.float64)
-    context = bank[sequences.context_rows[valid]]
-    target = bank[sequences.target_rows[valid]]
-    cos_last_next = np.einsum("nd,nd->n", context[:, -1], target)
+    valid, cosines = _cosines(sequences)
+    cos_last_next = cosines["last-next"]
     delta = {
-        "last-vs-first": cos_last_next - np.einsum("nd,nd->n", context[:, 0], target),
-        "next-vs-prev": cos_last_next - np.einsum("nd,nd->n", context[:, -1], context[:, -2]),
+        "last-vs-first": cos_last_next - cosines["first-next"],
+        "next-vs-prev": cos_last_next - cosines["last-prev"],
     }
     gate = delta[DEFAULTS.gate_mode]
     share = float(np.mean(gate >= DEFAULTS.gate_threshold)) if gate.size else None

@@ -29,6 +29,7 @@ from p7keras.config import DEFAULTS
 from p7keras.data.corpus import ChunkCorpus, SequenceFile, article_runs
 from p7keras.data.errors import DataError
 from p7keras.data.formats import check_contiguous, check_same_dim, load
+from p7keras.data.shards import take_rows
 from p7keras.data.splits import ALL, SPLIT_FRACTIONS, SPLITS, check_split, split_mask
 from p7keras.data.windows import check_context_length, require_windows, window_rows
 
@@ -39,7 +40,8 @@ class SequenceSet:
 
     Attributes:
         bank: ``(V, D)`` float32 unit rows: every chunk vector of the split, each article's rows
-            contiguous.
+            contiguous (a :class:`p7keras.data.shards.ShardedArray` for a sharded corpus: rows are read
+            from disk when indexed).
         context_rows: ``(N, K)`` int64 rows of ``bank``, oldest chunk first.
         target_rows: ``(N,)`` int64 row of ``bank`` holding each sequence's target (next) chunk.
         article_ids: ``(N,)`` int64 article of each sequence, or ``None`` (sequence file without ids).
@@ -169,13 +171,13 @@ class SequenceSet:
         seq_keep = np.isin(self.article_ids, chosen)
         return dataclasses.replace(
             self,
-            bank=self.bank[bank_keep],
+            bank=take_rows(self.bank, bank_keep),
             context_rows=new_row[self.context_rows[seq_keep]],
             target_rows=new_row[self.target_rows[seq_keep]],
             article_ids=self.article_ids[seq_keep],
             bank_article_ids=self.bank_article_ids[bank_keep],
             corpus_rows=None if self.corpus_rows is None else self.corpus_rows[bank_keep],
-            bank_texts=None if self.bank_texts is None else self.bank_texts[bank_keep],
+            bank_texts=None if self.bank_texts is None else take_rows(self.bank_texts, bank_keep),
             bank_positions=None if self.bank_positions is None else self.bank_positions[bank_keep],
         )
 
@@ -284,7 +286,7 @@ def _from_corpus(corpus: ChunkCorpus, k: int, split: str, seed: int, fractions) 
         bank, texts = corpus.vectors, corpus.texts  # no copies of the whole corpus
     else:
         rows = np.flatnonzero(split_mask(corpus.article_ids, split, seed, fractions))
-        bank, texts = corpus.vectors[rows], None if corpus.texts is None else np.asarray(corpus.texts)[rows]
+        bank, texts = take_rows(corpus.vectors, rows), None if corpus.texts is None else take_rows(corpus.texts, rows)
     ids = corpus.article_ids[rows]
     context_rows, target_rows = window_rows(ids, k)
     starts, _ = article_runs(corpus.article_ids)

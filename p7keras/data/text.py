@@ -35,6 +35,7 @@ from p7keras.data.checks import check_vectors
 from p7keras.data.corpus import ChunkCorpus
 from p7keras.data.errors import DataError
 from p7keras.data.formats import save_corpus
+from p7keras.data.shards import DEFAULT_SHARD_CHUNKS, ShardWriter
 
 TARGET_CHARS = 400
 MIN_CHARS = 50
@@ -272,22 +273,16 @@ def text_to_corpus(
         FileNotFoundError: no such folder.
         DataError: no text files, no article long enough, bad encoder output.
     """
-    root = Path(directory)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such folder")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS)
-    if not files:
-        raise DataError(f"{root}: no {' or '.join(EXTENSIONS)} files")
+    root, files = _text_files(directory)
     names, texts, ids = [], [], []
     for path in files:
-        chunks = chunk_text(path.read_text(encoding="utf-8", errors="replace"),
-                            path.suffix.lower() == ".md", target_chars, min_chars)
-        if len(chunks) >= min_chunks:
+        chunks = _article_chunks(path, target_chars, min_chars, min_chunks)
+        if chunks:
             ids.extend([len(names)] * len(chunks))
             names.append(path.relative_to(root).as_posix())
             texts.extend(chunks)
     if not names:
-        raise DataError(f"{root}: no article has at least {min_chunks} chunks of more than {min_chars} characters")
+        raise _no_article(root, min_chunks, min_chars)
     encode, name = _encoder_and_name(encoder)
     vectors, non_unit = _encode(encode, texts, name)
     corpus = ChunkCorpus(vectors, np.asarray(ids, dtype=np.int64), None, np.asarray(names),
@@ -295,3 +290,101 @@ def text_to_corpus(
     if out is not None:
         save_corpus(corpus, out)
     return corpus
+
+
+def _text_files(directory: str | os.PathLike) -> tuple[Path, list[Path]]:
+    """The folder and its ``.txt``/``.md`` files (recursively, sorted); raises when there is none."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS)
+    if not files:
+        raise DataError(f"{root}: no {' or '.join(EXTENSIONS)} files")
+    return root, files
+
+
+def _article_chunks(path: Path, target_chars: int, min_chars: int, min_chunks: int) -> list[str]:
+    """The chunks of one file, or ``[]`` when it has fewer than ``min_chunks``."""
+    chunks = chunk_text(path.read_text(encoding="utf-8", errors="replace"), path.suffix.lower() == ".md",
+                        target_chars, min_chars)
+    return chunks if len(chunks) >= min_chunks else []
+
+
+def _no_article(root: Path, min_chunks: int, min_chars: int) -> DataError:
+    return DataError(f"{root}: no article has at least {min_chunks} chunks of more than {min_chars} characters")
+
+
+def text_to_shards(
+    directory: str | os.PathLike,
+    encoder: Encoder | str,
+    out: str | os.PathLike,
+    shard_chunks: int = DEFAULT_SHARD_CHUNKS,
+    dtype: str = "float32",
+    target_chars: int = TARGET_CHARS,
+    min_chars: int = MIN_CHARS,
+    min_chunks: int = MIN_CHUNKS,
+    stream=None,
+) -> dict:
+    """:func:`text_to_corpus` for corpora larger than memory: writes a sharded corpus folder as it goes.
+
+    Files are chunked in order; once the next article would overfill a shard, the pending articles are
+    embedded (``ENCODE_BATCH`` texts per encoder call) and written as one shard, and a line of progress
+    is printed. Killed and started again with the same settings, it keeps the finished shards and goes on
+    from the first file not in them.
+
+    Example:
+        ``text_to_shards("wiki/", "my_encoders:minilm", "wiki_shards/", shard_chunks=100_000, dtype="float16")``
+
+    Args:
+        directory, encoder, target_chars, min_chars, min_chunks: as :func:`text_to_corpus`.
+        out: the output folder (see :class:`p7keras.data.shards.ShardWriter`).
+        shard_chunks: the most chunks in a shard.
+        dtype: ``float32`` or ``float16`` on disk.
+        stream: where progress goes (``None``: nowhere).
+
+    Returns:
+        The manifest written.
+
+    Raises:
+        FileNotFoundError: no such folder.
+        DataError: no text files, no article long enough, bad encoder output, other settings than the
+            interrupted write in ``out``.
+    """
+    root, files = _text_files(directory)
+    encode, name = _encoder_and_name(encoder)
+    settings = {"source": str(root.resolve()), "encoder": name, "target_chars": target_chars,
+                "min_chars": min_chars, "min_chunks": min_chunks}
+    writer = ShardWriter(out, None, dtype, shard_chunks, texts=True, settings=settings)
+    first_file, article = int(writer.state.get("files", 0)), int(writer.state.get("articles", 0))
+    if first_file and stream is not None:
+        print(f"resuming {out}: {len(writer.shards)} shards kept, from file {first_file + 1} of {len(files)}",
+              file=stream)
+    pending: list[tuple[str, list[str]]] = []
+
+    def write_pending(next_file: int) -> None:
+        texts = [chunk for _, chunks in pending for chunk in chunks]
+        vectors = _encode(encode, texts, name)[0]
+        start = article - len(pending)
+        row = 0
+        for index, (article_name, chunks) in enumerate(pending):
+            writer.add(article_name, start + index, vectors[row:row + len(chunks)], texts=np.asarray(chunks))
+            row += len(chunks)
+        writer.flush(state={"files": next_file, "articles": article})
+        if stream is not None:
+            print(f"{writer.shards[-1]['name']}: {len(texts)} chunks, {len(pending)} articles "
+                  f"(files {next_file}/{len(files)}, {100 * next_file / len(files):.0f}%)", file=stream, flush=True)
+        pending.clear()
+
+    for index in range(first_file, len(files)):
+        chunks = _article_chunks(files[index], target_chars, min_chars, min_chunks)
+        if not chunks:
+            continue
+        if pending and sum(len(c) for _, c in pending) + len(chunks) > writer.shard_chunks:
+            write_pending(index)
+        pending.append((files[index].relative_to(root).as_posix(), chunks))
+        article += 1
+    if pending:
+        write_pending(len(files))
+    if not writer.shards:
+        raise _no_article(root, min_chunks, min_chars)
+    return writer.close()

@@ -33,6 +33,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from p7keras.data.shards import ShardedArray
+
 PROTOCOLS = ("all", "exclude-context", "within-article")
 ALL, EXCLUDE_CONTEXT, WITHIN_ARTICLE = PROTOCOLS
 RECALL_CUTOFFS = (1, 5, 10)
@@ -42,6 +44,11 @@ METRIC_NAMES = (*(f"R@{k}" for k in RECALL_CUTOFFS), f"MRR@{MRR_CUTOFF}")
 # Scores held at once: QUERY_BLOCK x BANK_BLOCK float32 (32 MiB) plus a boolean copy (8 MiB).
 QUERY_BLOCK = 1024
 BANK_BLOCK = 8192
+
+
+def as_bank(bank) -> np.ndarray | ShardedArray:
+    """``bank`` as contiguous float32, except a sharded bank: it stays on disk, read tile by tile."""
+    return bank if isinstance(bank, ShardedArray) else np.ascontiguousarray(bank, dtype=np.float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,7 +132,7 @@ def top_k_rows(
     if int(k) < 1:
         raise ValueError(f"top-k needs k >= 1, got {k}")
     queries = np.ascontiguousarray(queries, dtype=np.float32)
-    bank = np.ascontiguousarray(bank, dtype=np.float32)
+    bank = as_bank(bank)
     n, k = len(queries), min(int(k), len(bank))
     best_rows = np.zeros((n, k), dtype=np.int64)
     best_scores = np.zeros((n, k), dtype=np.float32)
@@ -174,7 +181,7 @@ def count_higher(
         A :class:`HigherCounts`.
     """
     queries = np.ascontiguousarray(queries, dtype=np.float32)
-    bank = np.ascontiguousarray(bank, dtype=np.float32)
+    bank = as_bank(bank)
     target_rows = np.asarray(target_rows, dtype=np.int64)
     n, v = len(queries), len(bank)
     if context_rows is None:

@@ -255,7 +255,7 @@ class P7Ranker(BackendSteps, keras.Model):
         self._check_context_shape(context.shape)
         return context, target, hard_negatives
 
-    def compute_terms(self, data, training: bool = False) -> dict:
+    def compute_terms(self, data, training: bool = False, replica_negatives=None, replicas=None) -> dict:
         """Forward pass plus every loss term and metric of spec section 5 for one batch.
 
         Example:
@@ -266,6 +266,11 @@ class P7Ranker(BackendSteps, keras.Model):
         Args:
             data: a batch in the contract of this module (dict, or ``(contexts, targets)``).
             training: run dropout.
+            replica_negatives: ``(targets, mask)`` of the whole global batch when an engine split it across
+                replicas (``mask`` False on this replica's own rows, already in-batch): the other replicas'
+                targets join the pool, so in-batch negatives mean the global batch.
+            replicas: ``(sum over replicas, replica count)`` with ``replica_negatives`` (see
+                :func:`p7keras.losses.p7_combined_loss`).
 
         Returns:
             Dict of scalar tensors named as ``METRIC_NAMES``, plus ``batch_size``.
@@ -279,20 +284,21 @@ class P7Ranker(BackendSteps, keras.Model):
             hard_negatives,
             teacher_active=self.teacher_active,
             in_batch_negatives=self.in_batch_negatives,
-            **self._shared_negatives(training),
+            **self._shared_negatives(training, replica_negatives),
+            replicas=replicas,
             **self.loss_params,
         )
         terms["anchor_lambda"] = self.anchor.anchor_lambda
         terms["batch_size"] = ops.cast(ops.shape(target)[0], "float32")
         return terms
 
-    def _shared_negatives(self, training: bool = False) -> dict:
-        """``p7_combined_loss``'s ``extra_negatives``/``extra_negative_mask``: the queue's filled rows, then
-        the negative bank's rows (``negatives="corpus"``).
+    def _shared_negatives(self, training: bool = False, replica_negatives=None) -> dict:
+        """``p7_combined_loss``'s ``extra_negatives``/``extra_negative_mask``: the other replicas' targets,
+        the queue's filled rows, then the negative bank's rows (``negatives="corpus"``).
 
         A training step without a bank raises; evaluation without one leaves the bank out.
         """
-        parts = []
+        parts = [] if replica_negatives is None else [tuple(replica_negatives)]
         if self.negative_queue:
             filled = ops.arange(self.negative_queue, dtype="int32") < ops.minimum(self.queue_count.value,
                                                                                    self.negative_queue)

@@ -26,16 +26,19 @@ from p7keras.config import (
     DEVICES,
     GATE_MODES,
     HEADS,
+    JIT_COMPILE_CHOICES,
     KEEP_CHOICES,
     MODEL_TYPES,
     NEGATIVE_SOURCES,
     SELECT_METRICS,
+    TORCH_COMPILE_MIN_STEPS,
     anchor_problems,
     loss_problems,
     model_problems,
     raise_problems,
     run_problems,
 )
+from p7keras.training.distribute import DISTRIBUTE_CHOICES, distribute_problems
 from p7keras.training.presets import PRESETS, preset_settings
 
 __all__ = ["BACKENDS", "DEVICES", "MODEL_TYPES", "TRAIN_FLAGS", "TrainConfig", "add_train_arguments",
@@ -109,6 +112,10 @@ class TrainConfig:
     context_negatives: str = DEFAULTS.context_negatives
     negative_queue: int = DEFAULTS.negative_queue
     negatives: str = DEFAULTS.negatives
+    jit_compile: str = "auto"  # issue 12: auto / on / off (see p7keras.config.TORCH_COMPILE_MIN_STEPS)
+    # issue 14: data-parallel training (p7keras.training.distribute)
+    distribute: str = "none"
+    cpu_devices: int | None = None
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
@@ -181,7 +188,9 @@ class TrainConfig:
                                   self.negative_queue, self.negatives)
         problems += run_problems(self.batch_size, self.epochs, self.learning_rate, self.weight_decay,
                                  self.hard_negatives, self.device, self.backend, self.select, self.patience,
-                                 self.keep)
+                                 self.keep, self.jit_compile)
+        problems += distribute_problems(self.distribute, self.cpu_devices, self.backend, self.negatives,
+                                        self.negative_queue)
         if self.preset is not None and self.preset not in PRESETS:
             problems.append(f"preset must be one of {tuple(PRESETS)}, got {self.preset!r}")
         if not (self.exp_name and "/" not in self.exp_name and self.exp_name not in (".", "..")):
@@ -220,7 +229,7 @@ _D = TrainConfig()
 # name; the others are short or older spellings that keep working. A flag that sets several fields at
 # once (``--lambda-range LO HI``) names them as a tuple and takes one value per field (``nargs``).
 TRAIN_FLAGS = (
-    ("data", ("--data",), "data", "one chunk corpus or sequence file (.npz), split by article "
+    ("data", ("--data",), "data", "one chunk corpus or sequence file (.npz) or sharded corpus folder, split by article "
      "(default: the embedded synthetic corpus)", {}),
     ("data", ("--train",), "train", "training file (with --val: no split)", {}),
     ("data", ("--val",), "val", "validation file", {}),
@@ -272,6 +281,14 @@ TRAIN_FLAGS = (
     ("run", ("--select",), "select", "the validation metric that picks the best model (best.keras, the "
      "verdict's epoch); R@5 / MRR@10 are retrieval under protocol all against the split's bank",
      {"choices": SELECT_METRICS}),
+    ("run", ("--jit-compile",), "jit_compile", "compile the train step: auto (TensorFlow: as Keras decides, JAX: "
+     f"jit, PyTorch: torch.compile for runs of at least {TORCH_COMPILE_MIN_STEPS} steps, the ragged last batch "
+     "dropped so it compiles once), on, off", {"choices": JIT_COMPILE_CHOICES}),
+    ("run", ("--distribute",), "distribute", "none, or data-parallel: every device of this machine (JAX: Keras "
+     "DataParallel, TensorFlow: MirroredStrategy); --batch-size is the global batch and in-batch negatives are "
+     "the global batch's", {"choices": DISTRIBUTE_CHOICES}),
+    ("run", ("--cpu-devices",), "cpu_devices", "split the CPU into N devices (to try --distribute without "
+     "accelerators)", {"type": int, "metavar": "N"}),
     ("run", ("--patience",), "patience", "stop after N epochs without a new best --select value, keeping "
      "the best model (0: no early stopping)", {}),
     ("model", ("--lambda-range",), ("anchor_lambda_min", "anchor_lambda_max"), "λ bounds [LO, HI] of the "

@@ -14,7 +14,8 @@ import importlib.util
 import os
 import sys
 
-from p7keras.config import DEFAULTS
+from p7keras.config import DEFAULTS, TORCH_COMPILE_MIN_STEPS
+from p7keras.training.distribute import data_parallel, request_cpu_devices
 from p7keras.training.config import TrainConfig
 from p7keras.training.run_dir import FAILED, RunDirectory, bytes_needed
 
@@ -104,8 +105,37 @@ def load_data(config: TrainConfig):
     return data.load_splits(source, config.context_length, config.seed, val=val, train_chunks=config.train_chunks)
 
 
-def build_model(config: TrainConfig, input_dim: int):
-    """The compiled model a config describes."""
+def jit_compile_setting(config: TrainConfig, train_sequences: int | None = None) -> bool | str:
+    """What ``model.compile(jit_compile=...)`` gets for ``config.jit_compile`` on the active backend.
+
+    ``on``/``off`` are ``True``/``False``. ``auto`` is Keras' ``"auto"`` (XLA on TensorFlow where Keras
+    chooses it, ``jax.jit`` on JAX), except on PyTorch: ``torch.compile`` when the run has at least
+    ``TORCH_COMPILE_MIN_STEPS`` full training batches (compiling costs minutes on a CPU and pays only
+    then), else eager.
+
+    Example:
+
+        jit_compile_setting(TrainConfig(epochs=100), train_sequences=60_000)   # True on PyTorch
+
+    Args:
+        config: the run's settings (``jit_compile``, ``epochs``, ``batch_size``).
+        train_sequences: training sequences (``None``: unknown, so PyTorch stays eager under ``auto``).
+
+    Returns:
+        ``True``, ``False`` or ``"auto"``.
+    """
+    import keras  # noqa: PLC0415
+
+    if config.jit_compile != "auto":
+        return config.jit_compile == "on"
+    if keras.backend.backend() != "torch":
+        return "auto"
+    steps = 0 if train_sequences is None else config.epochs * (train_sequences // config.batch_size)
+    return steps >= TORCH_COMPILE_MIN_STEPS
+
+
+def build_model(config: TrainConfig, input_dim: int, train_sequences: int | None = None):
+    """The compiled model a config describes (``train_sequences``: see :func:`jit_compile_setting`)."""
     import keras  # noqa: PLC0415
 
     from p7keras.models import MODEL_CLASSES  # noqa: PLC0415
@@ -115,9 +145,47 @@ def build_model(config: TrainConfig, input_dim: int):
         optimizer=keras.optimizers.AdamW(
             learning_rate=config.learning_rate, weight_decay=config.weight_decay,
             global_clipnorm=DEFAULTS.global_clipnorm,
-        )
+        ),
+        jit_compile=jit_compile_setting(config, train_sequences),
     )
     return model
+
+
+def fit_batches(config: TrainConfig, splits, model, replicas: int = 1) -> tuple:
+    """The ``(train, validation)`` batches of ``model.fit`` for a run.
+
+    A PyTorch model with a compiled step gets fixed-shape training batches (the ragged last batch of an
+    epoch is dropped, a different one each epoch as the order is shuffled), so ``torch.compile`` compiles
+    its step once; its validation step runs eagerly (``p7keras.models.steps.torch``). On several replicas
+    (``--distribute data-parallel``) every batch must split evenly: the last, smaller batch of training
+    and of validation is dropped.
+
+    Args:
+        config: the run's settings.
+        splits: the run's :class:`p7keras.data.DataSplits`.
+        model: the compiled model.
+        replicas: devices the batch is split across.
+
+    Returns:
+        Two :class:`p7keras.data.P7Dataset`.
+
+    Raises:
+        ValueError: data-parallel with fewer training or validation sequences than one batch.
+    """
+    import keras  # noqa: PLC0415
+
+    if replicas > 1:
+        for name, sequences in (("training", splits.train), ("validation", splits.val)):
+            if len(sequences) < config.batch_size:
+                raise ValueError(f"--distribute data-parallel drops the last, smaller batch, and the {name} split "
+                                 f"has {len(sequences)} sequences, fewer than one batch of {config.batch_size}")
+    fixed = replicas > 1 or (keras.backend.backend() == "torch" and model.jit_compile is True
+                             and len(splits.train) >= config.batch_size)
+    train = splits.train.as_dataset(config.batch_size, config.hard_negatives, shuffle=True, seed=config.seed,
+                                    drop_remainder=fixed)
+    val = splits.val.as_dataset(config.batch_size, config.hard_negatives, shuffle=False, seed=config.seed,
+                                drop_remainder=replicas > 1)
+    return train, val
 
 
 def _summary(history: dict, verdict: dict, files: dict, stream) -> None:
@@ -173,15 +241,21 @@ def train(config: TrainConfig | None = None, stream=None, **overrides) -> RunRes
         raise ValueError(problem)
     stream = stream or sys.stdout
     select_backend(config.backend, config.device)
+    request_cpu_devices(config.cpu_devices)
     check_device(config.device)
+    splits = load_data(config)
+    with data_parallel(config.distribute, config.batch_size) as replicas:
+        return _train(config, splits, replicas, stream)
 
+
+def _train(config: TrainConfig, splits, replicas: int, stream) -> RunResult:
+    """The run itself, inside the distribution scope of ``config.distribute``."""
     import keras  # noqa: PLC0415
 
     from p7keras import callbacks as p7callbacks  # noqa: PLC0415
 
-    splits = load_data(config)
     keras.utils.set_random_seed(config.seed)
-    model = build_model(config, splits.train.dim)
+    model = build_model(config, splits.train.dim, len(splits.train))
     if config.negatives == "corpus":
         model.set_negative_bank(splits.train.bank)  # every training chunk: a negative of every sample
     run = RunDirectory.open(config.output_dir, config.exp_name, config.to_dict(), bytes_needed(model))
@@ -192,9 +266,11 @@ def train(config: TrainConfig | None = None, stream=None, **overrides) -> RunRes
         print(f"Resuming {run.path} after epoch {run.finished_epochs()} of {config.epochs}", file=stream)
     else:
         print(f"Run directory: {run.path}", file=stream)
+    if replicas > 1:
+        print(f"Data-parallel over {replicas} devices ({keras.backend.backend()}), global batch {config.batch_size}, "
+              "in-batch negatives of the global batch", file=stream)
 
-    train_batches = splits.train.as_dataset(config.batch_size, config.hard_negatives, shuffle=True, seed=config.seed)
-    val_batches = splits.val.as_dataset(config.batch_size, config.hard_negatives, shuffle=False, seed=config.seed)
+    train_batches, val_batches = fit_batches(config, splits, model, replicas)
     # Validation retrieval every epoch, whatever --select is: about 2% of an epoch of the default model on
     # the default corpus (0.8 s of 39 s, jax, 2-core CPU), and history.json gets val_R@5 / val_MRR@10.
     callbacks = p7callbacks.default_callbacks(config.warmup_epochs, str(run.path), history,

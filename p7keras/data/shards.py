@@ -1,0 +1,561 @@
+"""Sharded chunk corpora: a folder of memory-mapped ``.npy`` shards and a JSON manifest.
+
+A corpus larger than memory is stored as a folder that every command reads wherever it reads a chunk
+corpus ``.npz`` (:func:`p7keras.data.load` opens it); nothing reads it whole:
+
+* ``manifest.json``: format and version, ``dim``, ``dtype`` (``float32`` or ``float16``), the chunk and
+  article counts, and one entry per shard (its rows, first corpus row, articles, and each file's size and
+  sha256);
+* per shard ``shard-00000.vectors.npy`` ``(n, D)`` unit rows, ``.article_ids.npy`` and
+  ``.positions.npy`` ``(n,)`` int64, ``.article_names.npy`` ``(a,)`` str (its articles, in order) and,
+  when the corpus has them, ``.texts.npy`` ``(n,)`` str.
+
+An article never spans two shards, so windows and in-article hard negatives stay inside one shard. The
+vectors are opened with ``np.load(..., mmap_mode="r")`` and gathered per batch (:class:`ShardedArray`):
+float16 rows are upcast to float32 and renormalised as they are read; a NaN/inf or zero row found then
+raises a :class:`DataError` naming its shard file and row. Opening checks the manifest against every
+file (present, ``.npy`` header, shape, dtype, size, articles not crossing shards) before any work;
+:func:`verify_shards` also checks every checksum and every row.
+
+Example:
+
+>>> import numpy as np, os, tempfile
+>>> from p7keras.data import make_synthetic_corpus
+>>> corpus = make_synthetic_corpus(num_articles=6, chunks_per_article=10, dim=8)
+>>> folder = os.path.join(tempfile.mkdtemp(), "corpus")
+>>> manifest = write_shards(corpus, folder, shard_chunks=25)
+>>> [shard["rows"] for shard in manifest["shards"]]
+[20, 20, 20]
+>>> sharded = open_sharded(folder)
+>>> bool(np.array_equal(sharded.vectors[[3, 41]], corpus.vectors[[3, 41]]))
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+
+import numpy as np
+
+from p7keras.data.checks import check_vectors, row_norms
+from p7keras.data.corpus import ChunkCorpus, article_runs
+from p7keras.data.errors import DataError
+from p7keras.io import atomic_path, check_writable, write_json
+
+FORMAT, VERSION = "p7keras-sharded-corpus", 1
+MANIFEST = "manifest.json"
+PROGRESS = "progress.json"  # a folder being written: the shards finished so far (resumable)
+DTYPES = ("float32", "float16")
+DEFAULT_SHARD_CHUNKS = 100_000
+ROW_KEYS = ("vectors", "article_ids", "positions", "texts")  # one row per chunk
+HASH_BLOCK = 1 << 22
+
+
+def is_sharded(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a folder holding a sharded corpus's ``manifest.json``."""
+    return os.path.isdir(path) and os.path.isfile(os.path.join(path, MANIFEST))
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(HASH_BLOCK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ------------------------------------------------------------------------------------------ reading
+class ShardedArray:
+    """Rows of one key of a sharded corpus, read from the shards' memory maps only when indexed.
+
+    Indexing with an int, a slice, a boolean mask or an integer array of any shape returns a numpy
+    copy of just those rows (like numpy's fancy indexing); :meth:`view` selects rows without reading
+    them. Vectors come back float32 (float16 shards upcast and renormalised); with ``check`` a NaN/inf
+    or zero row raises a :class:`DataError` naming its shard file and row.
+
+    Example:
+
+        corpus = p7keras.data.load("corpus_shards/")    # corpus.vectors is a ShardedArray
+        corpus.vectors[[0, 5, 9]].shape                 # (3, D) float32
+        corpus.vectors.view(np.arange(1000)).shape      # (1000, D), nothing read yet
+
+    Args:
+        files: the ``.npy`` file of each shard, in order.
+        lengths: rows of each shard.
+        trailing: the shape of one row (``(D,)`` for vectors, ``()`` for the others).
+        vectors: whether rows are chunk vectors (float32 out, checks, renormalising float16).
+        check: raise on a NaN/inf or zero row (vectors only).
+        rows: the corpus rows this array shows (``None``: all, in order).
+    """
+
+    def __init__(self, files: list[str], lengths: Iterable[int], trailing: tuple = (), vectors: bool = False,
+                 check: bool = True, rows: np.ndarray | None = None, _maps: list | None = None):
+        self.files = list(files)
+        self.lengths = np.asarray(list(lengths), dtype=np.int64)
+        self.starts = np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
+        self.trailing = tuple(trailing)
+        self.vectors = bool(vectors)
+        self.check = bool(check)
+        self.rows = None if rows is None else np.asarray(rows, dtype=np.int64)
+        self._maps = _maps if _maps is not None else [None] * len(self.files)
+
+    # -- array protocol
+    def __len__(self) -> int:
+        return int(self.starts[-1] if self.rows is None else self.rows.size)
+
+    @property
+    def shape(self) -> tuple:
+        return (len(self), *self.trailing)
+
+    @property
+    def ndim(self) -> int:
+        return 1 + len(self.trailing)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def dtype(self) -> np.dtype:
+        """float32 for vectors; else the widest of the shards' dtypes (texts: the longest ``<U`` width)."""
+        if self.vectors:
+            return np.dtype(np.float32)
+        return np.result_type(*(self._map(shard).dtype for shard in range(len(self.files))))
+
+    def __repr__(self) -> str:
+        return f"ShardedArray(shape={self.shape}, dtype={self.dtype}, shards={len(self.files)})"
+
+    def __array__(self, dtype=None, copy=None):
+        out = self[:]
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def astype(self, dtype, copy: bool = True) -> np.ndarray:
+        """Every row, as a numpy array of ``dtype`` (reads the whole array)."""
+        return self[:].astype(dtype, copy=False)
+
+    def view(self, rows) -> ShardedArray:
+        """The rows ``rows`` of this array (int array, or boolean mask), without reading them."""
+        rows = np.asarray(rows)
+        if rows.dtype == bool:
+            rows = np.flatnonzero(rows)
+        local = self._check_index(rows.astype(np.int64).reshape(-1))
+        chosen = local if self.rows is None else self.rows[local]
+        return ShardedArray(self.files, self.lengths, self.trailing, self.vectors, self.check, chosen, self._maps)
+
+    def __getitem__(self, key) -> np.ndarray:
+        if isinstance(key, tuple):  # bank[rows, :] and the like: rows first, the rest on the copy
+            return self[key[0]][(slice(None), *key[1:])]
+        if isinstance(key, (int, np.integer)):
+            return self[np.asarray([key])][0]
+        if isinstance(key, slice):
+            return self._gather(np.arange(*key.indices(len(self)), dtype=np.int64))
+        index = np.asarray(key)
+        if index.dtype == bool:
+            index = np.flatnonzero(index)
+        if index.dtype.kind not in "iu":
+            raise IndexError(f"a sharded array is indexed by ints, slices or masks, got dtype {index.dtype}")
+        flat = self._check_index(index.astype(np.int64).reshape(-1))
+        return self._gather(flat).reshape(*index.shape, *self.trailing)
+
+    # -- internals
+    def _check_index(self, flat: np.ndarray) -> np.ndarray:
+        n = len(self)
+        if flat.size and (flat.min() < -n or flat.max() >= n):
+            bad = flat[(flat < -n) | (flat >= n)][0]
+            raise IndexError(f"row {bad} is out of range for {n} rows ({self.files[0] if self.files else ''})")
+        return np.where(flat < 0, flat + n, flat)
+
+    def _map(self, shard: int) -> np.ndarray:
+        if self._maps[shard] is None:
+            self._maps[shard] = np.load(self.files[shard], mmap_mode="r", allow_pickle=False)
+        return self._maps[shard]
+
+    def _gather(self, flat: np.ndarray) -> np.ndarray:
+        rows = flat if self.rows is None else self.rows[flat]
+        shard = np.searchsorted(self.starts, rows, side="right") - 1
+        out = np.empty((rows.size, *self.trailing), dtype=self.dtype)
+        if rows.size == 0:
+            return out
+        order = np.argsort(shard, kind="stable")
+        edges = np.searchsorted(shard[order], np.arange(len(self.files) + 1))
+        for s in range(len(self.files)):
+            picked = order[edges[s]:edges[s + 1]]
+            if picked.size == 0:
+                continue
+            local = rows[picked] - self.starts[s]
+            first, last = int(local[0]), int(local[-1])
+            if last - first + 1 == picked.size and np.all(np.diff(local) == 1):
+                part = self._map(s)[first:last + 1]  # a run of rows: one contiguous read
+            else:
+                part = self._map(s)[local]
+            if self.vectors:
+                part = self._vector_rows(part, s, local)
+            out[picked] = part
+        return out
+
+    def _vector_rows(self, part: np.ndarray, shard: int, local: np.ndarray) -> np.ndarray:
+        """Float32 rows of shard ``shard``: float16 renormalised; bad rows raise when ``check``."""
+        values = np.array(part, dtype=np.float32)
+        if part.dtype == np.float32 and not self.check:
+            return values
+        norms = row_norms(values)
+        bad = ~np.isfinite(norms) | (norms == 0)
+        if self.check and bad.any():
+            row = int(local[np.flatnonzero(bad)[0]])
+            what = "is zero" if np.isfinite(norms[bad][0]) else "holds NaN or inf"
+            raise DataError(f"{self.files[shard]}: row {row} {what} (a chunk vector must be finite and non-zero; "
+                            f"`p7keras data verify {os.path.dirname(self.files[shard]) or '.'}` lists every such row)")
+        if part.dtype != np.float32:
+            values /= np.where(bad, 1.0, norms)[:, None]
+        return values
+
+
+def _read_manifest(folder: str) -> dict:
+    path = os.path.join(folder, MANIFEST)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            manifest = json.load(handle)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: not a readable manifest ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise DataError(f"{path}: not a p7keras sharded-corpus manifest (no \"format\": \"{FORMAT}\")")
+    if manifest.get("version") != VERSION:
+        raise DataError(f"{path}: manifest version {manifest.get('version')!r}; this p7keras reads version {VERSION}")
+    for key in ("dim", "dtype", "num_chunks", "num_articles", "shards", "texts"):
+        if key not in manifest:
+            raise DataError(f"{path}: the manifest has no '{key}'")
+    if manifest["dtype"] not in DTYPES:
+        raise DataError(f"{path}: dtype {manifest['dtype']!r} is not one of {list(DTYPES)}")
+    if not manifest["shards"]:
+        raise DataError(f"{path}: the manifest lists no shard")
+    return manifest
+
+
+def _open_file(folder: str, shard: dict, key: str, dtype_kind: str, shape: tuple, dtype: str | None = None):
+    """The memory map of one shard file, after checking it against the manifest."""
+    entry = shard["files"].get(key)
+    if entry is None:
+        raise DataError(f"{os.path.join(folder, MANIFEST)}: shard {shard['name']} lists no '{key}' file")
+    path = os.path.join(folder, entry["file"])
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: missing (listed in {MANIFEST})")
+    size = os.path.getsize(path)
+    if size != entry["bytes"]:
+        raise DataError(f"{path}: {size} bytes, the manifest says {entry['bytes']} (truncated or replaced; "
+                        f"`p7keras data verify {folder}` checks every shard)")
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{path}: not a readable .npy file ({exc})") from None
+    if tuple(array.shape) != shape:
+        raise DataError(f"{path}: shape {tuple(array.shape)}, the manifest says {shape}")
+    if array.dtype.kind not in dtype_kind or (dtype is not None and array.dtype != np.dtype(dtype)):
+        want = dtype or {"iu": "int", "U": "str"}.get(dtype_kind, dtype_kind)
+        raise DataError(f"{path}: dtype {array.dtype}, the manifest says {want}")
+    return path, array
+
+
+def open_sharded(folder: str | os.PathLike, check_values: bool = True) -> ChunkCorpus:
+    """Open a sharded corpus folder as a :class:`ChunkCorpus` whose vectors stay on disk.
+
+    ``vectors`` (and ``texts``) are :class:`ShardedArray` s; article ids, positions and names are read
+    into memory (8 bytes a chunk each). Every shard file is checked against the manifest first.
+
+    Example:
+        ``corpus = open_sharded("corpus_shards/"); corpus.num_chunks, corpus.dim``
+
+    Args:
+        folder: the folder written by :func:`write_shards` (``p7keras data shard``).
+        check_values: raise on a NaN/inf or zero vector when it is read (``False``: return raw rows, for
+            the data report, which counts problems instead).
+
+    Returns:
+        A :class:`ChunkCorpus` (``source`` = the folder).
+
+    Raises:
+        DataError: naming the manifest or the shard file and the problem.
+    """
+    folder = os.fspath(folder)
+    manifest = _read_manifest(folder)
+    dim, dtype = int(manifest["dim"]), manifest["dtype"]
+    files = {key: [] for key in ROW_KEYS}
+    ids, positions, names, lengths = [], [], [], []
+    expected_row = 0
+    for shard in manifest["shards"]:
+        rows = int(shard["rows"])
+        if int(shard["first_row"]) != expected_row:
+            raise DataError(f"{os.path.join(folder, MANIFEST)}: shard {shard['name']} starts at row "
+                            f"{shard['first_row']}, expected {expected_row}")
+        expected_row += rows
+        path, _ = _open_file(folder, shard, "vectors", "f", (rows, dim), dtype)
+        files["vectors"].append(path)
+        path, shard_ids = _open_file(folder, shard, "article_ids", "iu", (rows,))
+        ids.append(np.asarray(shard_ids, dtype=np.int64))
+        _, shard_positions = _open_file(folder, shard, "positions", "iu", (rows,))
+        positions.append(np.asarray(shard_positions, dtype=np.int64))
+        runs = article_runs(ids[-1])[0].size
+        _, shard_names = _open_file(folder, shard, "article_names", "U", (runs,))
+        names.append(np.asarray(shard_names))
+        if manifest["texts"]:
+            files["texts"].append(_open_file(folder, shard, "texts", "U", (rows,))[0])
+        if len(ids) > 1 and ids[-2][-1] == ids[-1][0]:
+            raise DataError(f"{path}: article {ids[-1][0]} crosses into this shard from shard "
+                            f"{manifest['shards'][len(ids) - 2]['name']} (an article must stay in one shard)")
+        lengths.append(rows)
+    if expected_row != manifest["num_chunks"]:
+        raise DataError(f"{os.path.join(folder, MANIFEST)}: the shards hold {expected_row} chunks, the manifest "
+                        f"says {manifest['num_chunks']}")
+    from p7keras.data.formats import check_contiguous, check_positions  # noqa: PLC0415 (formats imports this)
+
+    article_ids, all_positions = np.concatenate(ids), np.concatenate(positions)
+    check_contiguous(article_ids, folder)
+    check_positions(all_positions, article_ids, folder)
+    vectors = ShardedArray(files["vectors"], lengths, (dim,), vectors=True, check=check_values)
+    texts = ShardedArray(files["texts"], lengths) if manifest["texts"] else None
+    return ChunkCorpus(vectors, article_ids, all_positions, np.concatenate(names), source=folder, texts=texts)
+
+
+def take_rows(array, rows: np.ndarray):
+    """``array[rows]``: a lazy :meth:`ShardedArray.view` for sharded arrays, a numpy copy otherwise."""
+    return array.view(rows) if isinstance(array, ShardedArray) else np.asarray(array)[rows]
+
+
+# ------------------------------------------------------------------------------------------ writing
+def check_out_folder(folder: str | os.PathLike) -> None:
+    """Raise unless a sharded corpus can be written to ``folder`` (created when missing).
+
+    Raises:
+        DataError: ``folder`` is a file or already holds a finished sharded corpus.
+        PermissionError / OSError: it cannot be written.
+    """
+    folder = os.fspath(folder)
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise DataError(f"{folder}: is a file, not a folder")
+    if is_sharded(folder):
+        raise DataError(f"{folder}: already holds a sharded corpus ({MANIFEST}); remove it or choose another --out")
+    os.makedirs(folder, exist_ok=True)
+    check_writable(os.path.join(folder, MANIFEST))
+@dataclasses.dataclass
+class _Buffer:
+    vectors: list = dataclasses.field(default_factory=list)
+    ids: list = dataclasses.field(default_factory=list)
+    positions: list = dataclasses.field(default_factory=list)
+    names: list = dataclasses.field(default_factory=list)
+    texts: list = dataclasses.field(default_factory=list)
+    rows: int = 0
+
+
+class ShardWriter:
+    """Writes a sharded corpus article by article; a killed write resumes from its finished shards.
+
+    Each shard is written (atomically, file by file) once adding the next article would pass
+    ``shard_chunks`` rows; ``progress.json`` then records it with ``state`` (what the caller needs to
+    resume, such as how many input files were consumed). :meth:`close` writes ``manifest.json`` last, so
+    a folder without it is never mistaken for a finished corpus.
+
+    Example:
+
+        with ShardWriter("out/", dim=768, dtype="float16") as writer:
+            for name, vectors in articles:
+                writer.add(name, article_id, vectors)
+
+    Args:
+        folder: the output folder (created; must not hold a finished corpus).
+        dim: D (``None``: the first article's).
+        dtype: ``float32`` or ``float16`` on disk.
+        shard_chunks: the most rows in a shard (an article longer than that gets a shard of its own).
+        texts: whether every article comes with its chunk texts.
+        settings: what must match for a resume (source, encoder ...), stored in the progress file.
+    """
+
+    def __init__(self, folder: str | os.PathLike, dim: int | None = None, dtype: str = "float32",
+                 shard_chunks: int = DEFAULT_SHARD_CHUNKS, texts: bool = False, settings: dict | None = None):
+        self.folder = os.fspath(folder)
+        if dtype not in DTYPES:
+            raise DataError(f"dtype must be one of {list(DTYPES)}, got {dtype!r}")
+        if int(shard_chunks) < 1:
+            raise DataError(f"shard_chunks must be >= 1, got {shard_chunks!r}")
+        check_out_folder(self.folder)
+        self.dim = None if dim is None else int(dim)
+        self.dtype, self.shard_chunks, self.texts = dtype, int(shard_chunks), bool(texts)
+        self.settings = dict(settings or {}, dtype=dtype, shard_chunks=self.shard_chunks, texts=self.texts)
+        self.shards: list[dict] = []
+        self.state: dict = {}
+        self._buffer = _Buffer()
+        self._resume()
+
+    @property
+    def rows_written(self) -> int:
+        return sum(shard["rows"] for shard in self.shards)
+
+    def _resume(self) -> None:
+        path = os.path.join(self.folder, PROGRESS)
+        if not os.path.exists(path):
+            return
+        try:
+            with open(path, encoding="utf-8") as handle:
+                progress = json.load(handle)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DataError(f"{path}: not a readable progress file ({exc}); remove the folder to start again") from None
+        if progress.get("settings") != self.settings:
+            raise DataError(f"{path}: a write with other settings was interrupted here ({progress.get('settings')}); "
+                            "remove the folder or give the same settings to resume")
+        for shard in progress["shards"]:  # keep the finished shards whose files are intact
+            for entry in shard["files"].values():
+                file = os.path.join(self.folder, entry["file"])
+                if not os.path.isfile(file) or os.path.getsize(file) != entry["bytes"]:
+                    raise DataError(f"{file}: missing or changed since it was written; remove the folder to start "
+                                    "again")
+        if self.dim is not None and progress.get("dim") not in (None, self.dim):
+            raise DataError(f"{path}: an interrupted write of D = {progress['dim']} vectors is here, these have "
+                            f"D = {self.dim}; remove the folder to start again")
+        self.shards, self.state = progress["shards"], progress.get("state", {})
+        self.dim = progress.get("dim", self.dim)
+
+    def add(self, name: str, article_id: int, vectors: np.ndarray, positions: np.ndarray | None = None,
+            texts: np.ndarray | None = None, state: dict | None = None) -> None:
+        """Add one article (its rows in reading order); writes a shard first when it would not fit.
+
+        ``state`` is what a resume needs to start again at this article (recorded with that shard).
+        """
+        vectors = np.asarray(vectors)
+        if self.dim is None and vectors.ndim == 2:
+            self.dim = int(vectors.shape[1])
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim or not len(vectors):
+            raise DataError(f"article {name!r}: vectors of shape {vectors.shape}, expected (n >= 1, {self.dim})")
+        vectors = check_vectors(vectors, f"article {name!r}", "vectors")[0]  # unit rows on disk
+        if self.texts and (texts is None or len(texts) != len(vectors)):
+            raise DataError(f"article {name!r}: one text per chunk is needed ({len(vectors)} chunks)")
+        n = len(vectors)
+        if self._buffer.rows and self._buffer.rows + n > self.shard_chunks:
+            self.flush(state)
+        buffer = self._buffer
+        buffer.vectors.append(vectors.astype(self.dtype))
+        buffer.ids.append(np.full(n, int(article_id), dtype=np.int64))
+        buffer.positions.append(np.arange(n, dtype=np.int64) if positions is None else np.asarray(positions, np.int64))
+        buffer.names.append(str(name))
+        if self.texts:
+            buffer.texts.append(np.asarray(texts, dtype=str))
+        buffer.rows += n
+
+    def flush(self, state: dict | None = None) -> None:
+        """Write the buffered articles as the next shard (nothing when empty); record ``state``."""
+        if state is not None:
+            self.state = dict(state)
+        buffer = self._buffer
+        if not buffer.rows:
+            return self._save_progress()
+        name = f"shard-{len(self.shards):05d}"
+        arrays = {"vectors": np.concatenate(buffer.vectors), "article_ids": np.concatenate(buffer.ids),
+                  "positions": np.concatenate(buffer.positions), "article_names": np.asarray(buffer.names, dtype=str)}
+        if self.texts:
+            arrays["texts"] = np.concatenate(buffer.texts)
+        files = {}
+        for key, array in arrays.items():
+            file = f"{name}.{key}.npy"
+            path = os.path.join(self.folder, file)
+            with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+                np.save(handle, array, allow_pickle=False)
+            files[key] = {"file": file, "bytes": os.path.getsize(path), "sha256": _sha256(path)}
+        self.shards.append({"name": name, "rows": buffer.rows, "first_row": self.rows_written,
+                            "articles": len(buffer.names), "files": files})
+        self._buffer = _Buffer()
+        self._save_progress()
+
+    def _save_progress(self) -> None:
+        write_json(os.path.join(self.folder, PROGRESS),
+                   {"settings": self.settings, "dim": self.dim, "shards": self.shards, "state": self.state})
+
+    def close(self) -> dict:
+        """Write the last shard and the manifest; returns the manifest."""
+        self.flush()
+        if not self.shards:
+            raise DataError(f"{self.folder}: no article was written")
+        manifest = {"format": FORMAT, "version": VERSION, "dim": self.dim, "dtype": self.dtype,
+                    "num_chunks": self.rows_written, "num_articles": sum(s["articles"] for s in self.shards),
+                    "texts": self.texts, "shard_chunks": self.shard_chunks, "shards": self.shards}
+        write_json(os.path.join(self.folder, MANIFEST), manifest)
+        os.remove(os.path.join(self.folder, PROGRESS))
+        return manifest
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None:
+            self.close()
+
+
+def write_shards(corpus: ChunkCorpus, folder: str | os.PathLike, shard_chunks: int = DEFAULT_SHARD_CHUNKS,
+                 dtype: str = "float32") -> dict:
+    """Write ``corpus`` as a sharded corpus folder (``p7keras data shard``).
+
+    Example:
+        ``write_shards(load_corpus("corpus.npz"), "corpus_shards/", shard_chunks=100_000, dtype="float16")``
+
+    Args:
+        corpus: a loaded (checked, unit-row) chunk corpus.
+        folder: the output folder (must not hold a finished corpus).
+        shard_chunks: the most chunks in a shard; articles are never split.
+        dtype: ``float32`` (exact) or ``float16`` (half the size; rows renormalised when read).
+
+    Returns:
+        The manifest written.
+
+    Raises:
+        DataError: a bad setting or an output folder that already holds a corpus.
+    """
+    starts, lengths = article_runs(corpus.article_ids)
+    writer = ShardWriter(folder, corpus.dim, dtype, shard_chunks, texts=corpus.texts is not None,
+                         settings={"source": os.path.abspath(corpus.source) if os.path.exists(corpus.source)
+                                   else corpus.source, "num_chunks": corpus.num_chunks})
+    done = int(writer.state.get("articles", 0))
+    names = np.asarray(corpus.article_names, dtype=str)
+    for index, (start, length) in enumerate(zip(starts.tolist(), lengths.tolist())):
+        if index < done:
+            continue
+        rows = slice(start, start + length)
+        writer.add(names[index], int(corpus.article_ids[start]), np.asarray(corpus.vectors[rows], np.float32),
+                   np.asarray(corpus.positions[rows]),
+                   None if corpus.texts is None else np.asarray(corpus.texts[rows], dtype=str),
+                   state={"articles": index})
+    return writer.close()
+
+
+# ----------------------------------------------------------------------------------------- verifying
+def verify_shards(folder: str | os.PathLike, stream=None) -> dict:
+    """Check a sharded corpus completely: the manifest, every file's sha256 and every vector row.
+
+    Example:
+        ``verify_shards("corpus_shards/")["chunks"]``
+
+    Args:
+        folder: the sharded corpus folder.
+        stream: where to print one line per shard (``None``: silent).
+
+    Returns:
+        ``{"folder", "shards", "chunks", "articles", "dim", "dtype"}``.
+
+    Raises:
+        DataError: the first problem, naming the shard file (and row, for a NaN/inf or zero vector).
+    """
+    folder = os.fspath(folder)
+    corpus = open_sharded(folder)
+    manifest = _read_manifest(folder)
+    for index, shard in enumerate(manifest["shards"]):
+        for entry in shard["files"].values():
+            path = os.path.join(folder, entry["file"])
+            if _sha256(path) != entry["sha256"]:
+                raise DataError(f"{path}: sha256 differs from the manifest's (the file was changed or damaged)")
+        first, stop = int(shard["first_row"]), int(shard["first_row"]) + int(shard["rows"])
+        for block in range(first, stop, 65536):
+            corpus.vectors[block:min(block + 65536, stop)]  # raises on a NaN/inf or zero row, naming it
+        if stream is not None:
+            print(f"{shard['name']}: {shard['rows']} chunks, {shard['articles']} articles, checksums and rows ok",
+                  file=stream)
+    return {"folder": folder, "shards": len(manifest["shards"]), "chunks": corpus.num_chunks,
+            "articles": corpus.num_articles, "dim": corpus.dim, "dtype": manifest["dtype"]}
