@@ -139,9 +139,11 @@ KEEP_CHOICES = ("all", "best", "final")
 # How the training step is compiled: auto (TensorFlow as Keras decides, JAX jit, PyTorch torch.compile for
 # runs of at least TORCH_COMPILE_MIN_STEPS steps), on, off.
 JIT_COMPILE_CHOICES = ("auto", "on", "off")
-# torch.compile of the train step took 125-185 s on a 2-core CPU and then ran it 1.8x faster than eager
-# (0.18 s vs 0.34 s a step, default model): it pays after ~1,100 steps; auto compiles from twice that.
-TORCH_COMPILE_MIN_STEPS = 2000
+# p7keras train --backend torch --jit-compile on|off --epochs 3, default model, 2-core CPU, two rounds:
+# compiling cost 188-227 s in all (torch compiles the step again at the second step and once more in
+# the second epoch, on guards over Keras' Python state), then an epoch took 13.8-15.4 s against
+# 20.1-23.5 s eager. That pays after 1,600-2,700 steps; auto compiles from 4,000.
+TORCH_COMPILE_MIN_STEPS = 4000
 
 # The batch contract between ``p7keras.data`` and the models' train/test steps.
 CONTEXT_KEY = "context"  # (B, K, D) float32, unit rows, oldest chunk first

@@ -123,6 +123,33 @@ def _empty(folder: Path) -> list[str]:
     return _train(path, folder)
 
 
+def _shards(folder: Path) -> Path:
+    from p7keras.data import load  # noqa: PLC0415
+    from p7keras.data.shards import write_shards  # noqa: PLC0415
+
+    write_shards(load(_corpus(folder)), folder / "shards", shard_chunks=50)
+    return folder / "shards"
+
+
+def _shard_missing(folder: Path) -> list[str]:
+    (_shards(folder) / "shard-00002.vectors.npy").unlink()
+    return _train(folder / "shards", folder)
+
+
+def _shard_truncated(folder: Path) -> list[str]:
+    path = _shards(folder) / "shard-00001.vectors.npy"
+    path.write_bytes(path.read_bytes()[:-64])
+    return ["evaluate", "--data", str(folder / "shards")]
+
+
+def _shard_nan_row(folder: Path) -> list[str]:
+    path = _shards(folder) / "shard-00003.vectors.npy"
+    vectors = np.load(path)
+    vectors[7, 0] = np.nan
+    np.save(path, vectors)  # same size and header: found when the row is read (or by data verify)
+    return ["data", "verify", str(folder / "shards")]
+
+
 def _output_under_a_file(folder: Path) -> list[str]:
     (folder / "runs").write_text("a file where the output folder should be\n")
     return _train(_corpus(folder), folder)
@@ -198,6 +225,16 @@ FAULTS: tuple[Fault, ...] = (
           _text_named_npz),
     Fault("a data file that is not there", "p7keras train --data DIR/nope.npz", 2,
           "p7keras train: error: {dir}/nope.npz: no such file", lambda f: _train(f / "nope.npz", f)),
+    # A sharded corpus folder (p7keras data shard): damage named by the shard file.
+    Fault("a shard file missing", "p7keras train --data DIR/shards", 2,
+          "p7keras train: error: {dir}/shards/shard-00002.vectors.npy: missing (listed in manifest.json)",
+          _shard_missing),
+    Fault("a truncated shard", "p7keras evaluate --data DIR/shards", 2,
+          "p7keras evaluate: error: {dir}/shards/shard-00001.vectors.npy: 3264 bytes, the manifest says 3328 "
+          "(truncated or replaced; `p7keras data verify {dir}/shards` checks every shard)", _shard_truncated),
+    Fault("a NaN in a shard's vectors", "p7keras data verify DIR/shards", 2,
+          "p7keras data: error: {dir}/shards/shard-00003.vectors.npy: sha256 differs from the manifest's (the file "
+          "was changed or damaged)", _shard_nan_row),
     Fault("evaluate without --data", "p7keras evaluate DIR/model.keras", 2,
           "p7keras evaluate: error: --data is required: no MODEL is a run directory whose config.json names its "
           "data", lambda f: ["evaluate", str(f / "model.keras")]),
