@@ -26,10 +26,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
+import signal
 import sys
+import threading
 import time
 
 import typing
@@ -425,6 +428,51 @@ class EpochProgress(keras.callbacks.Callback):
 # an unregistered list subclass as one leaf; registered like Keras' own TrackedList, P7Callbacks flattens
 # as a list. (``P7Ranker.fit`` passes a plain list on to Keras anyway.)
 _register_tree_node = getattr(_keras_tree, "register_tree_node_class", lambda cls: cls)
+
+
+class InterruptAtBatchEnd(keras.callbacks.Callback):
+    """Ctrl-C during ``fit`` stops it at the end of the running batch, as a ``KeyboardInterrupt``.
+
+    Python raises ``KeyboardInterrupt`` wherever the signal lands; inside a backend's C++ call (TensorFlow's
+    TensorBoard summary writer at an epoch's end) it can be swallowed, and training went on. Under
+    :func:`interrupt_at_batch_end` the signal is recorded instead and this callback raises at the next batch
+    or epoch boundary; a second Ctrl-C raises at once.
+
+    Example:
+
+        with interrupt_at_batch_end() as interrupt:
+            model.fit(batches, callbacks=[interrupt])
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.pressed = False
+
+    def press(self, signum=None, frame=None) -> None:
+        """The SIGINT handler: record the first press, raise on the second."""
+        if self.pressed:
+            raise KeyboardInterrupt
+        self.pressed = True
+
+    def _check(self, *args, **kwargs) -> None:
+        if self.pressed:
+            raise KeyboardInterrupt
+
+    on_train_batch_end = on_test_batch_end = on_epoch_begin = on_epoch_end = _check
+
+
+@contextlib.contextmanager
+def interrupt_at_batch_end():
+    """Yields an :class:`InterruptAtBatchEnd` that SIGINT presses while the block runs (main thread only)."""
+    callback = InterruptAtBatchEnd()
+    if threading.current_thread() is not threading.main_thread():
+        yield callback
+        return
+    previous = signal.signal(signal.SIGINT, callback.press)
+    try:
+        yield callback
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @_register_tree_node

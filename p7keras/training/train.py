@@ -288,8 +288,9 @@ def _train(config: TrainConfig, splits, replicas: int, stream) -> RunResult:
     if tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(run.file("tensorboard"), write_graph=False))
     try:
-        fit = model.fit(train_batches, validation_data=val_batches, epochs=config.epochs, verbose=0,
-                        callbacks=callbacks)
+        with p7callbacks.interrupt_at_batch_end() as interrupt:  # Ctrl-C at a batch end, not inside a backend call
+            fit = model.fit(train_batches, validation_data=val_batches, epochs=config.epochs, verbose=0,
+                            callbacks=[*callbacks, interrupt])
     except p7callbacks.NonFiniteLossError as exc:
         run.mark(FAILED, reason=str(exc))
         raise

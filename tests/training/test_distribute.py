@@ -46,6 +46,7 @@ def test_one_step_on_two_devices_equals_one_device():
         assert adamw["max_weight_difference"] < 5e-4
 
 
+@pytest.mark.slow
 @only_data_parallel
 def test_two_epochs_on_two_cpu_devices(tmp_path):
     env = dict(os.environ, KERAS_BACKEND=BACKEND, TF_CPP_MIN_LOG_LEVEL="3")

@@ -8,9 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import pytest
 
 from p7keras.training.config import TrainConfig
+
+# Tests of the search's process machinery (workers, kills, child processes): the same on every backend,
+# their training is tested elsewhere per backend. The default run runs them on TensorFlow (the first backend
+# of the README's test command) and marks them slow on the others, to keep CI under its time budget.
+PROCESS_MACHINERY = (pytest.mark.skipif(False, reason="runs on this backend") if keras.backend.backend() == "tensorflow"
+                     else pytest.mark.slow)
 
 ROOT = Path(__file__).resolve().parents[2]
 # Batch size 7 divides the K = 5 splits of SYNTHETIC (168 train, 21 val sequences): no ragged last batch,

@@ -4,7 +4,7 @@ import json
 import subprocess
 from collections import Counter
 
-from tests.tuner.conftest import ROOT, events, search_flags, subprocess_env
+from tests.tuner.conftest import PROCESS_MACHINERY, ROOT, events, search_flags, subprocess_env
 
 SCRIPT = ROOT / "tuner" / "launch_distributed.sh"
 
@@ -21,6 +21,7 @@ def test_launcher_refuses_a_bad_worker_count():
     assert done.returncode == 2 and "-n needs a number of workers >= 1, got '0'" in done.stderr
 
 
+@PROCESS_MACHINERY
 def test_chief_and_two_workers_finish_a_small_grid_without_running_a_trial_twice(tmp_path):
     """The issue's check: a chief and two workers on 127.0.0.1 finish a small grid, no trial run twice."""
     # Each worker runs one trial per child process (the TensorFlow way, here on every backend): a worker's

@@ -8,9 +8,10 @@ import time
 
 import pytest
 
-from tests.tuner.conftest import ROOT, events, module_command, run_module, search_flags, subprocess_env
+from tests.tuner.conftest import PROCESS_MACHINERY, ROOT, events, module_command, run_module, search_flags, subprocess_env
 
 
+@PROCESS_MACHINERY
 @pytest.mark.parametrize("per_process", ["0", "1"])
 def test_killed_search_reruns_only_the_trials_left(tmp_path, per_process):
     """Killed after its first trial: in one process (0), or its parent while trials run in children (1)."""

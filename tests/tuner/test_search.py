@@ -16,7 +16,7 @@ from tuner.spaces import get_space
 from tuner.tuners import TUNERS, make_tuner
 from tuner.windows import WindowCache
 
-from tests.tuner.conftest import MODEL, SYNTHETIC, events, run_module, search_flags
+from tests.tuner.conftest import PROCESS_MACHINERY, MODEL, SYNTHETIC, events, run_module, search_flags
 
 RUN_FILES = ("config.json", "best.keras", "final.keras", "history.json", "verdict.json", "curves.png", "tuning.json")
 
@@ -80,6 +80,7 @@ def test_bayesian_and_hyperband_searches_finish(kind, extra, tmp_path):
     assert all(row["status"] == "COMPLETED" for row in result.rows) and result.best_run is not None
 
 
+@PROCESS_MACHINERY
 def test_trials_run_in_fresh_processes_and_the_last_one_reports(tmp_path):
     flags = search_flags(tmp_path, "--grid", "recommended", "--max-trials", "3", "--trials-per-process", "2")
     done = run_module(*flags)
