@@ -283,6 +283,7 @@ def open_sharded(folder: str | os.PathLike, check_values: bool = True) -> ChunkC
     manifest = _read_manifest(folder)
     dim, dtype = int(manifest["dim"]), manifest["dtype"]
     files = {key: [] for key in ROW_KEYS}
+    maps = {key: [] for key in ROW_KEYS}  # the memory maps opened to check the files, kept for reading
     ids, positions, names, lengths = [], [], [], []
     expected_row = 0
     for shard in manifest["shards"]:
@@ -291,8 +292,9 @@ def open_sharded(folder: str | os.PathLike, check_values: bool = True) -> ChunkC
             raise DataError(f"{os.path.join(folder, MANIFEST)}: shard {shard['name']} starts at row "
                             f"{shard['first_row']}, expected {expected_row}")
         expected_row += rows
-        path, _ = _open_file(folder, shard, "vectors", "f", (rows, dim), dtype)
+        path, vector_map = _open_file(folder, shard, "vectors", "f", (rows, dim), dtype)
         files["vectors"].append(path)
+        maps["vectors"].append(vector_map)
         path, shard_ids = _open_file(folder, shard, "article_ids", "iu", (rows,))
         ids.append(np.asarray(shard_ids, dtype=np.int64))
         _, shard_positions = _open_file(folder, shard, "positions", "iu", (rows,))
@@ -301,7 +303,9 @@ def open_sharded(folder: str | os.PathLike, check_values: bool = True) -> ChunkC
         _, shard_names = _open_file(folder, shard, "article_names", "U", (runs,))
         names.append(np.asarray(shard_names))
         if manifest["texts"]:
-            files["texts"].append(_open_file(folder, shard, "texts", "U", (rows,))[0])
+            text_path, text_map = _open_file(folder, shard, "texts", "U", (rows,))
+            files["texts"].append(text_path)
+            maps["texts"].append(text_map)
         if len(ids) > 1 and ids[-2][-1] == ids[-1][0]:
             raise DataError(f"{path}: article {ids[-1][0]} crosses into this shard from shard "
                             f"{manifest['shards'][len(ids) - 2]['name']} (an article must stay in one shard)")
@@ -314,8 +318,9 @@ def open_sharded(folder: str | os.PathLike, check_values: bool = True) -> ChunkC
     article_ids, all_positions = np.concatenate(ids), np.concatenate(positions)
     check_contiguous(article_ids, folder)
     check_positions(all_positions, article_ids, folder)
-    vectors = ShardedArray(files["vectors"], lengths, (dim,), vectors=True, check=check_values)
-    texts = ShardedArray(files["texts"], lengths) if manifest["texts"] else None
+    vectors = ShardedArray(files["vectors"], lengths, (dim,), vectors=True, check=check_values,
+                           _maps=maps["vectors"])
+    texts = ShardedArray(files["texts"], lengths, _maps=maps["texts"]) if manifest["texts"] else None
     return ChunkCorpus(vectors, article_ids, all_positions, np.concatenate(names), source=folder, texts=texts)
 
 

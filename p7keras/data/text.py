@@ -360,8 +360,10 @@ def text_to_shards(
         print(f"resuming {out}: {len(writer.shards)} shards kept, from file {first_file + 1} of {len(files)}",
               file=stream)
     pending: list[tuple[str, list[str]]] = []
+    pending_rows = 0
 
     def write_pending(next_file: int) -> None:
+        nonlocal pending_rows
         texts = [chunk for _, chunks in pending for chunk in chunks]
         vectors = _encode(encode, texts, name)[0]
         start = article - len(pending)
@@ -374,14 +376,16 @@ def text_to_shards(
             print(f"{writer.shards[-1]['name']}: {len(texts)} chunks, {len(pending)} articles "
                   f"(files {next_file}/{len(files)}, {100 * next_file / len(files):.0f}%)", file=stream, flush=True)
         pending.clear()
+        pending_rows = 0
 
     for index in range(first_file, len(files)):
         chunks = _article_chunks(files[index], target_chars, min_chars, min_chunks)
         if not chunks:
             continue
-        if pending and sum(len(c) for _, c in pending) + len(chunks) > writer.shard_chunks:
+        if pending and pending_rows + len(chunks) > writer.shard_chunks:
             write_pending(index)
         pending.append((files[index].relative_to(root).as_posix(), chunks))
+        pending_rows += len(chunks)
         article += 1
     if pending:
         write_pending(len(files))

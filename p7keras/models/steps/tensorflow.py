@@ -50,13 +50,13 @@ class TensorFlowSteps:
 
     def train_step(self, data):
         replicas = _replicas(self._unpack_batch(data)[1])
+        count = replicas["replicas"][1] if replicas else 1
         with tf.GradientTape() as tape:
             terms = self.compute_terms(data, training=True, **replicas)
-            scaled_loss = self.optimizer.scale_loss(terms["loss"] / replicas.get("replicas", (None, 1))[1])
+            scaled_loss = self.optimizer.scale_loss(terms["loss"] / count)
         variables = self.trainable_variables
         gradients = tape.gradient(scaled_loss, variables)
         if replicas:
-            count = replicas["replicas"][1]
             context = tf.distribute.get_replica_context()
             total = self.optimizer._clip_gradients(context.all_reduce("sum", gradients))
             with _clipping_off(self.optimizer):
