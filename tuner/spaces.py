@@ -119,7 +119,8 @@ class Grid:
     def declare(self, hp) -> dict:
         """Registers the axes on ``hp`` (a ``keras_tuner.HyperParameters``); returns the trial's fields."""
         values = {
-            axis.field: hp.Choice(axis.field, list(axis.values), default=axis.default, ordered=True)
+            axis.field: hp.Choice(axis.field, list(axis.values), default=axis.default,
+                                  ordered=all(isinstance(v, (int, float)) for v in axis.values))  # names: unordered
             for axis in self.axes
         }
         return self.resolve(values)
@@ -212,6 +213,13 @@ SPACES: dict[str, SearchSpace] = {
             "real-text",
             "around --preset real-text: learning rate {2e-5, 5e-5, 1e-4} x temperature {0.02, 0.03, 0.05} (9 trials)",
             (Axis("learning_rate", (2e-5, 5e-5, 1e-4)), Axis("temperature", (0.02, 0.03, 0.05))),
+        ),
+        Grid(
+            "real-text-objective",
+            "around --preset real-text, the options of issue 11: head {mlp, residual} x context negatives {prev, "
+            "older, none} x negative queue {0, 4096} (12 trials)",
+            (Axis("head", ("mlp", "residual")), Axis("context_negatives", ("prev", "older", "none")),
+             Axis("negative_queue", (0, 4096))),
         ),
         Preset(
             "recommended",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from p7keras.training.config import TrainConfig, add_train_arguments, train_settings
+from p7keras.training.distribute import process_problems, request_processes
 
 
 def register(subparsers) -> None:
@@ -17,6 +18,13 @@ def register(subparsers) -> None:
         epilog="example: p7keras train --context 7 --margin 0.10 --lambda 0.9 --epochs 12",
     )
     add_train_arguments(parser, unset=True)  # only the flags given are set: a --preset fills the others
+    processes = parser.add_argument_group(
+        "several processes", "JAX: --distribute data-parallel over N processes (one per host, or several on one "
+        "host); start the same command in each with its --process-id. Keras' KERAS_DISTRIBUTION_* variables work too")
+    processes.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0 (a free port on it)")
+    processes.add_argument("--num-processes", type=int, metavar="N", help="processes in the run")
+    processes.add_argument("--process-id", type=int, metavar="I", help="this process, 0 to N-1 (0 writes the run "
+                           "directory)")
     parser.set_defaults(func=run_command, uses_keras=False)  # it imports Keras itself, once the flags are checked
 
 
@@ -28,6 +36,11 @@ def run_command(args: argparse.Namespace) -> int:
 
     config = TrainConfig(**train_settings(args))
     config.check()
+    problems = process_problems(args.coordinator, args.num_processes, args.process_id, config.backend,
+                                config.distribute)
+    if problems:
+        raise ValueError(problems[0])
+    request_processes(args.coordinator, args.num_processes, args.process_id)
     if config.preset is not None:
         print(describe(config.preset), flush=True)
     import_keras_quietly()  # the console has set KERAS_BACKEND from --backend already

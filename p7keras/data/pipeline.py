@@ -57,6 +57,10 @@ class P7Dataset(keras.utils.PyDataset):
         shuffle: a new order of the sequences every epoch.
         seed: seed of the order and of the negatives (epoch ``e`` uses ``(seed, e)``).
         drop_remainder: drop the last, smaller batch.
+        process: ``(index, count)``: this process's part of every batch when ``count`` processes train
+            together (``--distribute data-parallel`` over several processes): rows ``index·B/count`` to
+            ``(index+1)·B/count`` of each global batch of B. Needs ``drop_remainder`` and B divisible by
+            ``count``.
         **kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size`` of ``PyDataset``.
     """
 
@@ -68,6 +72,7 @@ class P7Dataset(keras.utils.PyDataset):
         shuffle: bool = True,
         seed: int = 0,
         drop_remainder: bool = False,
+        process: tuple[int, int] = (0, 1),
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -81,6 +86,11 @@ class P7Dataset(keras.utils.PyDataset):
         self.shuffle = bool(shuffle)
         self.seed = int(seed)
         self.drop_remainder = bool(drop_remainder)
+        index, count = (int(v) for v in process)
+        if count > 1 and (not 0 <= index < count or self.batch_size % count or not self.drop_remainder):
+            raise ValueError(f"process {process}: a batch of {self.batch_size} splits across {count} processes only "
+                             "with 0 <= index < count, a batch divisible by count and drop_remainder=True")
+        self.process = (index, count)
         if len(self) == 0:
             raise ValueError(
                 f"{sequences.source} ({sequences.split}): {len(sequences)} sequences make no batch of "
@@ -122,7 +132,10 @@ class P7Dataset(keras.utils.PyDataset):
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} out of range: this dataset has {len(self)} batches")
-        rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        part, parts = self.process
+        share = self.batch_size // parts
+        start = index * self.batch_size + part * share
+        rows = slice(start, start + share if parts > 1 else start + self.batch_size)
         context_rows, target_rows, negative_rows = self._rows
         bank = self.sequences.bank
         batch = {CONTEXT_KEY: bank[context_rows[rows]], TARGET_KEY: bank[target_rows[rows]]}

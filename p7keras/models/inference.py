@@ -173,7 +173,10 @@ def _jax(compiled: CompiledPredict):
         if state["sources"] is None or any(a is not b for a, b in zip(sources, state["sources"])):
             # Read once, again only when a variable was assigned (fit, load_weights). Copies: Keras'
             # own predict and fit donate the variables' buffers, which would delete these.
-            values = [jax.numpy.array(value, copy=True) for value in sources]
+            if jax.process_count() > 1:  # weights replicated over several processes: predict with a local copy
+                values = [jax.device_put(np.asarray(value), jax.local_devices()[0]) for value in sources]
+            else:
+                values = [jax.numpy.array(value, copy=True) for value in sources]
             state.update(sources=sources, values=(values[:split], values[split:]))
         return np.asarray(jitted(*state["values"], x))
 

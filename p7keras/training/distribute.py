@@ -8,6 +8,12 @@
   replicas' targets are negatives too (``p7keras.models.steps.tensorflow``).
 * **PyTorch**: refused (Keras has no data-parallel engine for it; use JAX or TensorFlow).
 
+**Several processes** (one per host, or several on one host): JAX's distributed runtime through
+``keras.distribution.initialize`` (``p7keras train --coordinator HOST:PORT --num-processes N --process-id I``,
+or Keras' ``KERAS_DISTRIBUTION_*`` environment variables), one ``DataParallel`` over every process's devices.
+Each process reads its own slice of every global batch (``P7Dataset(process=...)``); only process 0 writes
+the run directory; every process reads its backup when the run resumes.
+
 Either way ``--batch-size`` is the **global** batch, and a run on N devices optimises the same objective
 as one device with that batch (tested to 1e-5). The batch must split evenly: the last, smaller batch
 of training and validation is dropped. ``cpu_devices`` splits the CPU into N devices (XLA's host
@@ -25,7 +31,11 @@ import os
 import re
 from collections.abc import Iterator
 
+import numpy as np
+
 DISTRIBUTE_CHOICES = ("none", "data-parallel")
+# Keras' own variables for keras.distribution.initialize(): coordinator address, process count, process id.
+PROCESS_ENV = ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTION_NUM_PROCESSES", "KERAS_DISTRIBUTION_PROCESS_ID")
 DATA_PARALLEL_BACKENDS = ("jax", "tensorflow")
 _HOST_DEVICES = "--xla_force_host_platform_device_count"
 
@@ -121,7 +131,10 @@ def data_parallel(distribute: str, batch_size: int) -> Iterator[int]:
         devices = keras.distribution.list_devices()
         _check_batch(batch_size, len(devices))
         previous = keras.distribution.distribution()
-        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+        # Several processes: each feeds its own slice of every batch (P7Dataset(process=...)), so Keras
+        # must not shard the dataset again.
+        keras.distribution.set_distribution(keras.distribution.DataParallel(
+            devices=devices, auto_shard_dataset=process_slice()[1] == 1))
         try:
             yield len(devices)
         finally:
@@ -142,3 +155,163 @@ def _check_batch(batch_size: int, replicas: int) -> None:
     if batch_size % replicas:
         raise ValueError(f"batch_size {batch_size} does not split evenly across {replicas} devices; use a multiple "
                          f"of {replicas} (--batch-size is the global batch)")
+
+
+# ------------------------------------------------------------------------------ several processes
+def process_problems(coordinator: str | None, num_processes: int | None, process_id: int | None,
+                     backend: str | None, distribute: str) -> list[str]:
+    """The problems of the multi-process settings (``--coordinator``, ``--num-processes``, ``--process-id``).
+
+    Args:
+        coordinator: ``HOST:PORT`` of process 0's coordination service.
+        num_processes: N, processes in the run.
+        process_id: I, this process (0 to N - 1).
+        backend: the run's Keras backend (None: not known yet).
+        distribute: the run's ``--distribute`` setting.
+
+    Returns:
+        One message per problem (none when no setting is given).
+    """
+    given = {"--coordinator": coordinator, "--num-processes": num_processes, "--process-id": process_id}
+    if all(value is None for value in given.values()):
+        return []
+    missing = [flag for flag, value in given.items() if value is None]
+    if missing:
+        return [f"several processes need --coordinator, --num-processes and --process-id together; missing {', '.join(missing)}"]
+    problems = []
+    host, _, port = str(coordinator).rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        problems.append(f"--coordinator must be HOST:PORT (process 0's address, a free port), got {coordinator!r}")
+    if int(num_processes) < 1:
+        problems.append(f"--num-processes must be >= 1, got {num_processes}")
+    elif not 0 <= int(process_id) < int(num_processes):
+        problems.append(f"--process-id must be 0 to {int(num_processes) - 1} for --num-processes {num_processes}, "
+                        f"got {process_id}")
+    if backend is not None and backend != "jax":
+        problems.append(f"--coordinator/--num-processes/--process-id start JAX's distributed runtime; the {backend} "
+                        "backend cannot use them (use --backend jax)")
+    if distribute != "data-parallel":
+        problems.append("several processes train together only with --distribute data-parallel")
+    return problems
+
+
+def request_processes(coordinator: str | None, num_processes: int | None, process_id: int | None) -> None:
+    """Asks for a run over several processes: sets Keras' ``KERAS_DISTRIBUTION_*`` variables (the command
+    line does this from its flags; :func:`start_processes` reads them)."""
+    if num_processes is None:
+        return
+    for name, value in zip(PROCESS_ENV, (coordinator, num_processes, process_id)):
+        os.environ[name] = str(value)
+
+
+def requested_processes() -> int:
+    """N of ``KERAS_DISTRIBUTION_NUM_PROCESSES`` (1 when unset)."""
+    value = os.environ.get(PROCESS_ENV[1], "").strip()
+    if not value:
+        return 1
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{PROCESS_ENV[1]} must be a whole number >= 1, got {value!r}")
+    return int(value)
+
+
+def start_processes(distribute: str) -> None:
+    """Joins JAX's distributed runtime when several processes are asked for; call before JAX starts.
+
+    A no-op for one process, and when the runtime is already up (a script that called
+    ``keras.distribution.initialize`` itself).
+
+    Raises:
+        ValueError: several processes on another backend or without ``--distribute data-parallel``.
+        RuntimeError: the coordinator cannot be reached (one line naming it).
+    """
+    count = requested_processes()
+    if count == 1:
+        return
+    import keras  # noqa: PLC0415
+
+    coordinator, process_id = os.environ.get(PROCESS_ENV[0]), os.environ.get(PROCESS_ENV[2])
+    problems = process_problems(coordinator, count, int(process_id) if (process_id or "").isdigit() else process_id,
+                                keras.backend.backend(), distribute)
+    if problems:
+        raise ValueError(problems[0])
+    import jax  # noqa: PLC0415
+
+    if jax.distributed.is_initialized():
+        return
+    if int(process_id) == 0:
+        _check_port_free(coordinator)
+    try:
+        keras.distribution.initialize(coordinator, count, int(process_id))
+    except Exception as exc:  # JAX raises several types (XlaRuntimeError, RuntimeError) for an unreachable peer
+        raise RuntimeError(f"process {process_id} of {count} could not join the coordinator {coordinator}: "
+                           f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
+
+
+def _check_port_free(coordinator: str) -> None:
+    """Process 0 serves the coordinator at ``coordinator``: a port already taken there is refused in one line
+    (JAX's runtime would crash the process)."""
+    import errno  # noqa: PLC0415
+    import socket  # noqa: PLC0415
+
+    host, _, port = coordinator.rpartition(":")
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET) as probe:
+            probe.bind((host.strip("[]"), int(port)))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ValueError(f"--coordinator {coordinator}: port {port} is already in use on this host (process 0 "
+                             "serves the coordinator there); choose a free port") from None
+
+
+def process_slice() -> tuple[int, int]:
+    """``(index, count)`` of this process among the run's processes (``(0, 1)`` for one process)."""
+    import keras  # noqa: PLC0415
+
+    if keras.backend.backend() != "jax":
+        return 0, 1
+    import jax  # noqa: PLC0415
+
+    return jax.process_index(), jax.process_count()
+
+
+def share_text(text: str, limit: int = 4096) -> str:
+    """``text`` of process 0, in every process (a path, say). One process: ``text`` unchanged."""
+    index, count = process_slice()
+    if count == 1:
+        return text
+    from jax.experimental import multihost_utils  # noqa: PLC0415
+
+    data = text.encode()
+    if len(data) > limit:
+        raise ValueError(f"cannot share {len(data)} bytes between processes (at most {limit}): {text[:80]}...")
+    buffer = np.zeros(limit + 1, np.int32)  # the length, then the bytes
+    buffer[0], buffer[1:len(data) + 1] = len(data), np.frombuffer(data, np.uint8)
+    shared = np.asarray(multihost_utils.broadcast_one_to_all(buffer))
+    return bytes(shared[1:int(shared[0]) + 1].astype(np.uint8)).decode()
+
+
+def check_same_weights(model, stream=None) -> str:
+    """Checks that every process of a run ends with the same weights; returns their sha256.
+
+    Each process prints one line ``process I of N: weights sha256 ...`` (to ``stream``, default stdout).
+    One process: the digest, nothing printed.
+
+    Raises:
+        RuntimeError: this process's weights differ from process 0's.
+    """
+    import hashlib  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    digest = hashlib.sha256()
+    for variable in model.weights:
+        digest.update(np.ascontiguousarray(np.asarray(variable)).tobytes())
+    mine = digest.hexdigest()
+    index, count = process_slice()
+    if count == 1:
+        return mine
+    first = share_text(mine)
+    print(f"process {index} of {count}: weights sha256 {mine}", file=stream or sys.stdout, flush=True)
+    if mine != first:
+        raise RuntimeError(f"process {index} of {count} ends with weights (sha256 {mine[:16]}) that differ from "
+                           f"process 0's ({first[:16]}): the processes did not train the same model")
+    return mine

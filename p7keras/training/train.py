@@ -11,11 +11,22 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import os
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 from p7keras.config import DEFAULTS, TORCH_COMPILE_MIN_STEPS
-from p7keras.training.distribute import data_parallel, request_cpu_devices
+from p7keras.training.distribute import (
+    check_same_weights,
+    data_parallel,
+    process_slice,
+    request_cpu_devices,
+    share_text,
+    start_processes,
+)
 from p7keras.training.config import TrainConfig
 from p7keras.training.run_dir import FAILED, RunDirectory, bytes_needed
 
@@ -181,10 +192,11 @@ def fit_batches(config: TrainConfig, splits, model, replicas: int = 1) -> tuple:
                                  f"has {len(sequences)} sequences, fewer than one batch of {config.batch_size}")
     fixed = replicas > 1 or (keras.backend.backend() == "torch" and model.jit_compile is True
                              and len(splits.train) >= config.batch_size)
+    process = process_slice() if replicas > 1 else (0, 1)  # several processes: each reads its slice of a batch
     train = splits.train.as_dataset(config.batch_size, config.hard_negatives, shuffle=True, seed=config.seed,
-                                    drop_remainder=fixed)
+                                    drop_remainder=fixed, process=process)
     val = splits.val.as_dataset(config.batch_size, config.hard_negatives, shuffle=False, seed=config.seed,
-                                drop_remainder=replicas > 1)
+                                drop_remainder=replicas > 1, process=process)
     return train, val
 
 
@@ -218,7 +230,9 @@ def train(config: TrainConfig | None = None, stream=None, **overrides) -> RunRes
     (highest ``config.select``, by default val margin; ``config.patience`` epochs without a new best stop
     the run), ``final.keras``, ``history.json``, ``export/`` (SavedModel), ``tensorboard/``,
     ``curves.png`` and ``verdict.json``. Started again with the same configuration after an interruption,
-    the run carries on from its last finished epoch with its full history.
+    the run carries on from its last finished epoch with its full history. In a run over several
+    processes (``p7keras.training.distribute``) every process calls ``train``; process 0 writes the run
+    directory, and each process checks at the end that its weights are process 0's.
 
     Args:
         config: the settings (default ``TrainConfig()``: the default model on the synthetic corpus).
@@ -242,10 +256,49 @@ def train(config: TrainConfig | None = None, stream=None, **overrides) -> RunRes
     stream = stream or sys.stdout
     select_backend(config.backend, config.device)
     request_cpu_devices(config.cpu_devices)
+    start_processes(config.distribute)  # several processes: JAX's distributed runtime, before JAX starts
     check_device(config.device)
     splits = load_data(config)
     with data_parallel(config.distribute, config.batch_size) as replicas:
         return _train(config, splits, replicas, stream)
+
+
+def _open_run(config: TrainConfig, model, writer: bool, stream) -> tuple[RunDirectory, RunDirectory]:
+    """``(run, home)``: the folder this process writes, and the run directory (the same for one process).
+
+    With several processes, process 0 opens (or resumes) the run directory and tells the others where
+    it is; they write the same files into a folder of their own (saving is a collective step of every
+    process), deleted when the run ends, and read the run directory's history and backup. A problem of
+    process 0 (an unwritable folder, say) is raised in every process.
+    """
+    processes = process_slice()[1]
+    run, problem = None, None
+    if writer:
+        try:
+            run = RunDirectory.open(config.output_dir, config.exp_name, config.to_dict(), bytes_needed(model))
+            if run.resumed:
+                run.check_backup(stream)
+        except Exception as exc:
+            if processes == 1:
+                raise
+            problem = exc
+    if processes == 1:
+        return run, run
+    shared = json.loads(share_text(json.dumps({
+        "path": str(run.path) if run else "", "resumed": bool(run and run.resumed),
+        "problem": str(problem) if problem else ""})))
+    if problem is not None:
+        raise problem
+    if shared["problem"]:
+        raise RuntimeError(f"process 0 could not open the run directory: {shared['problem']}")
+    if writer:
+        return run, run
+    home = RunDirectory(Path(shared["path"]), resumed=shared["resumed"])
+    # the same folder when the run resumes, so a copy left by a killed process is replaced, not kept
+    scratch = Path(tempfile.gettempdir()) / f"p7keras-process{process_slice()[0]}-{home.path.name}" / home.path.name
+    shutil.rmtree(scratch.parent, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    return RunDirectory(scratch, resumed=home.resumed), home
 
 
 def _train(config: TrainConfig, splits, replicas: int, stream) -> RunResult:
@@ -258,12 +311,13 @@ def _train(config: TrainConfig, splits, replicas: int, stream) -> RunResult:
     model = build_model(config, splits.train.dim, len(splits.train))
     if config.negatives == "corpus":
         model.set_negative_bank(splits.train.bank)  # every training chunk: a negative of every sample
-    run = RunDirectory.open(config.output_dir, config.exp_name, config.to_dict(), bytes_needed(model))
+    writer = process_slice()[0] == 0  # several processes: process 0 writes the run directory and reports
+    if not writer:
+        stream = open(os.devnull, "w")  # noqa: SIM115 (closed with the process)
+    run, home = _open_run(config, model, writer, stream)
+    history = home.load_history() if home.resumed else {}
     if run.resumed:
-        run.check_backup(stream)
-    history = run.load_history() if run.resumed else {}
-    if run.resumed:
-        print(f"Resuming {run.path} after epoch {run.finished_epochs()} of {config.epochs}", file=stream)
+        print(f"Resuming {run.path} after epoch {home.finished_epochs()} of {config.epochs}", file=stream)
     else:
         print(f"Run directory: {run.path}", file=stream)
     if replicas > 1:
@@ -279,7 +333,9 @@ def _train(config: TrainConfig, splits, replicas: int, stream) -> RunResult:
     monitor = callbacks.monitor
     monitor.stream = stream
     callbacks += [
-        keras.callbacks.BackupAndRestore(run.backup_dir, double_checkpoint=True),  # the last two epochs
+        # the last two epochs; other processes read process 0's backup when the run resumes
+        keras.callbacks.BackupAndRestore(run.backup_dir, double_checkpoint=True) if writer
+        else p7callbacks.RestoreFrom(run.backup_dir, home.backup_dir),
         p7callbacks.EpochProgress(config.epochs, len(train_batches), stream=stream),
     ]
     # TensorBoard's writer is TensorFlow's: a JAX or PyTorch install without TensorFlow (a GPU image,
@@ -296,6 +352,7 @@ def _train(config: TrainConfig, splits, replicas: int, stream) -> RunResult:
         raise
     history = callbacks.history_writer.history
     del fit
+    check_same_weights(model)  # several processes: one line each, and an error if they drifted apart
 
     files = {"run": str(run.path), "config": run.file("config.json"), "best": run.file("best.keras")}
     verdict = dict(monitor.verdict)
@@ -304,5 +361,8 @@ def _train(config: TrainConfig, splits, replicas: int, stream) -> RunResult:
         files.pop("best")
     if tensorboard:
         files["tensorboard"] = run.file("tensorboard")
+    if run is not home:  # another process's copy of the run: the run directory is process 0's
+        shutil.rmtree(run.path.parent, ignore_errors=True)
+        files = {}
     _summary(history, verdict, files, stream)
-    return RunResult(str(run.path), verdict, history, files, run.resumed, len(splits.train))
+    return RunResult(str(home.path), verdict, history, files, run.resumed, len(splits.train))

@@ -130,3 +130,12 @@ def test_steps_per_execution_reaches_compile(tmp_path, capsys):
     result = _bench(tmp_path, "--what", "train", "--steps-per-execution", "3")
     assert result["steps_per_execution"] == 3 and result["train_seq_per_s"] > 0
     assert "steps_per_execution=3" in capsys.readouterr().out
+
+
+def test_distribute_bench_reads_the_epoch_times_of_a_run():
+    from p7keras.bench.distribute import _epoch_seconds
+
+    output = ("Run directory: x\nEpoch 1/3 - 12.5s - loss 4.1\nEpoch 2/3 - 4.2s - loss 3.9\n"
+              "[p7keras] epoch 2: note\nEpoch 3/3 - 4.0s - loss 3.5\n")
+    assert _epoch_seconds(output) == [12.5, 4.2, 4.0]
+    assert _epoch_seconds("no epochs here") == []

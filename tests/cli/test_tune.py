@@ -52,7 +52,7 @@ def test_module_entry_point_reports_errors_without_traceback(tmp_path):
     done = run_module("--grid", "nope", "--directory", str(tmp_path))
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == (
-        "p7keras tune: error: unknown grid 'nope'; choose one of: priority1, priority2, priority3, real-text, recommended")
+        "p7keras tune: error: unknown grid 'nope'; choose one of: priority1, priority2, priority3, real-text, real-text-objective, recommended")
     assert "Traceback" not in done.stderr
 
 

@@ -67,3 +67,13 @@ def test_fit_refuses_outside_data_and_impossible_values(tiny_base):
         _hypermodel(tiny_base, objective="loss")
     with pytest.raises(ValueError, match=r"anchor_lambda must be in \[0.6, 0.9\], got 0.95"):
         hypermodel.config_for(_hp(hypermodel.space, anchor_lambda=0.95))
+
+
+def test_the_issue_11_options_are_hyperparameters_of_a_trial(tiny_base):
+    hypermodel = _hypermodel(tiny_base, "real-text-objective")
+    assert hypermodel.space.size == 12
+    hp = _hp(hypermodel.space, head="residual", context_negatives="none", negative_queue=4096)
+    assert hp.values["head"] == "residual" and not hp._hps["head"][0].ordered  # names have no order
+    model = hypermodel.build(hp)
+    config = model.get_config()
+    assert (config["head"], config["context_negatives"], config["negative_queue"]) == ("residual", "none", 4096)

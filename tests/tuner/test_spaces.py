@@ -47,4 +47,4 @@ def test_unknown_grid_and_bad_axes_are_refused():
         get_space("priority9")
     with pytest.raises(ValueError, match="not a TrainConfig field"):
         Axis("learning_speed", (1, 2))
-    assert set(SPACES) == {"priority1", "priority2", "priority3", "real-text", "recommended"}
+    assert set(SPACES) == {"priority1", "priority2", "priority3", "real-text", "real-text-objective", "recommended"}
