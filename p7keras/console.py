@@ -160,12 +160,23 @@ def run_console_command(parser: argparse.ArgumentParser, argv: list[str], name: 
     except KeyboardInterrupt:
         print(f"{name}: interrupted; run the same command again to continue where it stopped", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader of the output stopped (`p7keras data inspect x.npz | head`): as Unix
+        _drop_stdout()       # tools do, stop quietly; what was asked for has been read
+        return EXIT_OK
     except Exception as exc:  # noqa: BLE001 (every error ends in one line; the traceback on request)
         if debug:
             raise
         code, line = describe_error(exc)
         print(f"{name}: {line}", file=sys.stderr)
         return code
+
+
+def _drop_stdout() -> None:
+    """Points the standard output at ``/dev/null``, so Python's flush at exit does not fail again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (a test's capture): nothing to flush there
+        pass
 
 
 def describe_error(exc: BaseException) -> tuple[int, str]:

@@ -53,3 +53,27 @@ def test_debug_flag_shows_the_traceback(monkeypatch):
     monkeypatch.setenv("P7KERAS_DEBUG", "1")
     with pytest.raises(OSError):
         console.run_console_command(_parser(OSError(errno.EIO, "I/O error")), ["train"])
+
+
+def test_a_closed_output_pipe_ends_the_command_quietly(tmp_path):
+    """``p7keras ... | head``: the reader stops early; no 'fault: Broken pipe' line, exit code 0."""
+    import subprocess
+    import sys
+
+    script = ("import argparse, sys\n"
+              "from p7keras import console\n"
+              "parser = argparse.ArgumentParser(prog='p7keras')\n"
+              "sub = parser.add_subparsers(dest='command')\n"
+              "def func(args):\n"
+              "    for i in range(100000):\n"
+              "        print('line', i)\n"
+              "sub.add_parser('inspect').set_defaults(func=func, uses_keras=False)\n"
+              "sys.exit(console.run_console_command(parser, ['inspect']))\n")
+    done = subprocess.run(f"{sys.executable} -c \"$SCRIPT\" | head -n 1", shell=True, capture_output=True, text=True,
+                          env={**__import__('os').environ, "SCRIPT": script}, timeout=120)
+    assert done.stdout == "line 0\n"
+    assert done.stderr == ""
+    piped = subprocess.run(["bash", "-o", "pipefail", "-c", f"{sys.executable} -c \"$SCRIPT\" | head -n 1"],
+                           capture_output=True, text=True, env={**__import__('os').environ, "SCRIPT": script},
+                           timeout=120)
+    assert piped.returncode == 0 and piped.stderr == ""
