@@ -24,22 +24,17 @@ import argparse
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 
+from p7keras.training.distribute import free_port
+
 ARTICLES = 600  # synthetic articles of 50 chunks: about 24k training sequences, epochs long enough to time
-SETTINGS = ["--num-articles", str(ARTICLES), "--d-model", "128", "--num-heads", "4", "--num-layers", "2", "--ff-dim", "256", "--batch-size", "64",
-            "--no-export", "--warmup-epochs", "1"]
+SETTINGS = ["--num-articles", str(ARTICLES), "--d-model", "128", "--num-heads", "4", "--num-layers", "2",
+            "--ff-dim", "256", "--batch-size", "64", "--no-export", "--warmup-epochs", "1"]
 _EPOCH = re.compile(r"^Epoch (\d+)/\d+ - ([0-9.]+)s")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _train_sequences(batch_size: int, dropped: bool) -> int:
@@ -70,7 +65,7 @@ def run_setting(name: str, backend: str, epochs: int, devices: int, folder: str)
     elif name.endswith("devices"):
         commands = [[*base, "--distribute", "data-parallel", *(["--cpu-devices", str(devices)] if devices else [])]]
     else:
-        port = _free_port()
+        port = free_port()
         commands = [[*base, "--distribute", "data-parallel", "--cpu-devices", "1", "--coordinator",
                      f"127.0.0.1:{port}", "--num-processes", str(devices), "--process-id", str(i)]
                     for i in range(devices)]

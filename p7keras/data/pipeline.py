@@ -133,9 +133,9 @@ class P7Dataset(keras.utils.PyDataset):
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} out of range: this dataset has {len(self)} batches")
         part, parts = self.process
-        share = self.batch_size // parts
+        share = self.batch_size // parts  # the whole batch for one process
         start = index * self.batch_size + part * share
-        rows = slice(start, start + share if parts > 1 else start + self.batch_size)
+        rows = slice(start, start + share)
         context_rows, target_rows, negative_rows = self._rows
         bank = self.sequences.bank
         batch = {CONTEXT_KEY: bank[context_rows[rows]], TARGET_KEY: bank[target_rows[rows]]}

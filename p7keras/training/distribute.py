@@ -204,14 +204,22 @@ def request_processes(coordinator: str | None, num_processes: int | None, proces
         os.environ[name] = str(value)
 
 
+def _env_int(name: str, default: int | None) -> int | None:
+    """The whole number >= 0 in environment variable ``name`` (``default`` when unset)."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit():
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    return int(value)
+
+
 def requested_processes() -> int:
     """N of ``KERAS_DISTRIBUTION_NUM_PROCESSES`` (1 when unset)."""
-    value = os.environ.get(PROCESS_ENV[1], "").strip()
-    if not value:
-        return 1
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"{PROCESS_ENV[1]} must be a whole number >= 1, got {value!r}")
-    return int(value)
+    count = _env_int(PROCESS_ENV[1], 1)
+    if count < 1:
+        raise ValueError(f"{PROCESS_ENV[1]} must be a whole number >= 1, got {count}")
+    return count
 
 
 def start_processes(distribute: str) -> None:
@@ -229,22 +237,30 @@ def start_processes(distribute: str) -> None:
         return
     import keras  # noqa: PLC0415
 
-    coordinator, process_id = os.environ.get(PROCESS_ENV[0]), os.environ.get(PROCESS_ENV[2])
-    problems = process_problems(coordinator, count, int(process_id) if (process_id or "").isdigit() else process_id,
-                                keras.backend.backend(), distribute)
+    coordinator, process_id = os.environ.get(PROCESS_ENV[0]), _env_int(PROCESS_ENV[2], None)
+    problems = process_problems(coordinator, count, process_id, keras.backend.backend(), distribute)
     if problems:
         raise ValueError(problems[0])
     import jax  # noqa: PLC0415
 
     if jax.distributed.is_initialized():
         return
-    if int(process_id) == 0:
+    if process_id == 0:
         _check_port_free(coordinator)
     try:
-        keras.distribution.initialize(coordinator, count, int(process_id))
+        keras.distribution.initialize(coordinator, count, process_id)
     except Exception as exc:  # JAX raises several types (XlaRuntimeError, RuntimeError) for an unreachable peer
         raise RuntimeError(f"process {process_id} of {count} could not join the coordinator {coordinator}: "
                            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on at ``host`` now (for ``--coordinator`` on one machine)."""
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
 
 
 def _check_port_free(coordinator: str) -> None:
@@ -290,11 +306,11 @@ def share_text(text: str, limit: int = 4096) -> str:
     return bytes(shared[1:int(shared[0]) + 1].astype(np.uint8)).decode()
 
 
-def check_same_weights(model, stream=None) -> str:
+def check_same_weights(model, stream=None) -> str | None:
     """Checks that every process of a run ends with the same weights; returns their sha256.
 
     Each process prints one line ``process I of N: weights sha256 ...`` (to ``stream``, default stdout).
-    One process: the digest, nothing printed.
+    One process: nothing to compare; returns None without reading the weights.
 
     Raises:
         RuntimeError: this process's weights differ from process 0's.
@@ -302,13 +318,13 @@ def check_same_weights(model, stream=None) -> str:
     import hashlib  # noqa: PLC0415
     import sys  # noqa: PLC0415
 
+    index, count = process_slice()
+    if count == 1:
+        return None
     digest = hashlib.sha256()
     for variable in model.weights:
         digest.update(np.ascontiguousarray(np.asarray(variable)).tobytes())
     mine = digest.hexdigest()
-    index, count = process_slice()
-    if count == 1:
-        return mine
     first = share_text(mine)
     print(f"process {index} of {count}: weights sha256 {mine}", file=stream or sys.stdout, flush=True)
     if mine != first:

@@ -247,7 +247,8 @@ FAULTS: tuple[Fault, ...] = (
           lambda f: ["train", "--lamda", "0.8", "--output-dir", str(f / "runs")]),
     Fault("a tuner grid that does not exist", "p7keras tune --grid nonsense", 2,
           "p7keras tune: error: unknown grid 'nonsense'; choose one of: priority1, priority2, priority3, "
-          "real-text, real-text-objective, recommended", lambda f: ["tune", "--grid", "nonsense", "--directory", str(f / "tuning")]),
+          "real-text, real-text-objective, recommended",
+          lambda f: ["tune", "--grid", "nonsense", "--directory", str(f / "tuning")]),
     Fault("a backend that does not exist", "KERAS_BACKEND=nonsense p7keras evaluate --data x.npz", 2,
           "p7keras evaluate: error: KERAS_BACKEND='nonsense' is not a Keras backend; use one of tensorflow, jax, "
           "torch", test="tests/cli/test_main.py::test_unknown_backend_in_the_environment_is_one_line"),

@@ -18,7 +18,7 @@ import pytest
 
 from p7keras.cli.main import main
 from p7keras.data import SequenceSet
-from p7keras.training.distribute import process_problems
+from p7keras.training.distribute import free_port, process_problems
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BACKEND = keras.backend.backend()
@@ -72,16 +72,10 @@ def test_each_process_reads_its_slice_of_every_global_batch():
         sequences.as_dataset(8, 0, process=(1, 2))
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _start(tmp_path, epochs: int) -> list[subprocess.Popen]:
     env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3", JAX_PLATFORMS="cpu")
     env.pop("XLA_FLAGS", None)
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "p7keras", "train", *TINY, "--epochs", str(epochs), "--output-dir",
                str(tmp_path / "runs"), "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
     return [subprocess.Popen([*command, "--process-id", str(i)], cwd=ROOT, env=env, text=True,
@@ -169,3 +163,12 @@ def test_process_flags_are_refused_on_other_backends_or_a_taken_port(tmp_path, c
     else:
         assert line.endswith(f"the {BACKEND} backend cannot use them (use --backend jax)")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_process_id_in_the_environment_that_is_not_a_number_is_named(process_env):
+    from p7keras.training.distribute import start_processes
+
+    process_env.setenv("KERAS_DISTRIBUTION_NUM_PROCESSES", "2")
+    process_env.setenv("KERAS_DISTRIBUTION_PROCESS_ID", "first")
+    with pytest.raises(ValueError, match=r"^KERAS_DISTRIBUTION_PROCESS_ID must be a whole number, got 'first'$"):
+        start_processes("data-parallel")
