@@ -70,6 +70,10 @@ def run(args: argparse.Namespace) -> int:
     from p7keras.evaluation import evaluate, format_table, write_html  # noqa: PLC0415 (keep --help fast)
     from p7keras.io import check_writable, write_json  # noqa: PLC0415
 
+    if args.per_sequence and not args.json:
+        raise CLIError("--per-sequence writes into the JSON report: give --json OUT too")
+    if args.resamples < 1:
+        raise CLIError(f"--resamples must be >= 1, got {args.resamples}")
     check_writable(args.json, args.html)  # before the evaluation, not after it
     resolve_data(args)
     result = evaluate(
@@ -82,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         latency_calls=args.latency_calls,
         strict_gate=not args.allow_small,
+        resamples=args.resamples,
+        per_sequence=args.per_sequence,
     )
     print(format_table(result))
     if args.json:
@@ -98,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     """Add the ``evaluate`` subcommand to the ``p7keras`` parser."""
     from p7keras.evaluation.predictors import DEFAULT_BATCH_SIZE, LATENCY_CALLS  # noqa: PLC0415 (numpy only)
+    from p7keras.evaluation.uncertainty import DEFAULT_RESAMPLES  # noqa: PLC0415 (numpy only)
 
     parser = subparsers.add_parser(
         "evaluate",
@@ -121,6 +128,12 @@ def register(subparsers) -> None:
                         "is then UNDECIDED")
     parser.add_argument("--require-pass", action="store_true",
                         help="exit with code 1 unless every model passes the ship gate")
+    parser.add_argument("--resamples", type=int, default=DEFAULT_RESAMPLES, metavar="N",
+                        help="bootstrap resamples of the articles for every gain's 95%% interval (default "
+                        f"{DEFAULT_RESAMPLES}; seeded with --seed)")
+    parser.add_argument("--per-sequence", action="store_true",
+                        help="the JSON also holds every sequence's ranks under each protocol and its cosines, "
+                        "for every model and baseline")
     add_backend_argument(parser)
     parser.add_argument("--json", metavar="OUT", help="write the result as JSON")
     parser.add_argument("--html", metavar="OUT", help="write a self-contained HTML report")

@@ -23,10 +23,16 @@ DIRECTIONAL_NAMES = ("cos_next", "cos_prev", "margin", "cos_anchor")
 # What spec section 8 expects of a good model's figures: p7keras.verdict.good_model_checks.
 
 
-def directional_metrics(
+def directional_cosines(
     queries: np.ndarray, bank: np.ndarray, target_rows: np.ndarray, context_rows: np.ndarray
-) -> tuple[dict[str, float], np.ndarray]:
-    """Mean cos_next, cos_prev, margin and cos_anchor of predictions, and the per-sequence margins.
+) -> dict[str, np.ndarray]:
+    """Per-sequence cos_next, cos_prev, margin and cos_anchor of predictions.
+
+    Example:
+
+    >>> bank = np.eye(3, dtype=np.float32)
+    >>> {k: v.tolist() for k, v in directional_cosines(bank[[1]], bank, np.array([2]), np.array([[0, 1]])).items()}
+    {'cos_next': [0.0], 'cos_prev': [1.0], 'margin': [-1.0], 'cos_anchor': [0.7071067811865475]}
 
     Args:
         queries: ``(N, D)`` predictions (normalised here; their length does not matter).
@@ -35,7 +41,7 @@ def directional_metrics(
         context_rows: ``(N, K)`` bank rows of each context, oldest first.
 
     Returns:
-        ``({"cos_next", "cos_prev", "margin", "cos_anchor"} as floats, (N,) float64 margins)``.
+        ``{"cos_next", "cos_prev", "margin", "cos_anchor": (N,) float64}``.
     """
     n = len(target_rows)
     if n == 0:
@@ -47,11 +53,20 @@ def directional_metrics(
         cos["cos_next"][part] = np.einsum("nd,nd->n", q, unit_rows(bank[target_rows[part]]))
         cos["cos_prev"][part] = np.einsum("nd,nd->n", q, unit_rows(contexts[:, -1]))
         cos["cos_anchor"][part] = np.einsum("nd,nd->n", q, centroid(contexts))
-    margins = cos["cos_next"] - cos["cos_prev"]
-    summary = {
-        "cos_next": float(cos["cos_next"].mean()),
-        "cos_prev": float(cos["cos_prev"].mean()),
-        "margin": float(margins.mean()),
-        "cos_anchor": float(cos["cos_anchor"].mean()),
-    }
-    return summary, margins
+    return {"cos_next": cos["cos_next"], "cos_prev": cos["cos_prev"],
+            "margin": cos["cos_next"] - cos["cos_prev"], "cos_anchor": cos["cos_anchor"]}
+
+
+def directional_metrics(
+    queries: np.ndarray, bank: np.ndarray, target_rows: np.ndarray, context_rows: np.ndarray
+) -> tuple[dict[str, float], np.ndarray]:
+    """Mean cos_next, cos_prev, margin and cos_anchor of predictions, and the per-sequence margins.
+
+    Args:
+        queries, bank, target_rows, context_rows: see :func:`directional_cosines`.
+
+    Returns:
+        ``({"cos_next", "cos_prev", "margin", "cos_anchor"} as floats, (N,) float64 margins)``.
+    """
+    cos = directional_cosines(queries, bank, target_rows, context_rows)
+    return {name: float(cos[name].mean()) for name in DIRECTIONAL_NAMES}, cos["margin"]

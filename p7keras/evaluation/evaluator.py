@@ -19,12 +19,21 @@ import numpy as np
 
 from p7keras.data import ChunkCorpus, SequenceFile, SequenceSet, load_sequences
 from p7keras.data.splits import ALL
-from p7keras.evaluation.baselines import DIRECT, baseline_queries
-from p7keras.evaluation.directional import directional_metrics
+from p7keras.evaluation.baselines import DIRECT, MEAN, baseline_queries
+from p7keras.evaluation.directional import DIRECTIONAL_NAMES, directional_cosines
 from p7keras.evaluation.examples import best_and_worst, sequence_examples
 from p7keras.evaluation.gate import GATE_PROTOCOL, check_gate_size, ship_gate
 from p7keras.evaluation.predictors import DEFAULT_BATCH_SIZE, LATENCY_CALLS, Predictor, load_predictors
 from p7keras.evaluation.retrieval import PROTOCOLS, WITHIN_ARTICLE, rank_queries, recall_curve, retrieval_metrics
+from p7keras.evaluation.uncertainty import (
+    ARTICLE,
+    DEFAULT_BLOCK,
+    DEFAULT_LEVEL,
+    DEFAULT_RESAMPLES,
+    clusters,
+    gains_over,
+    sequence_scores,
+)
 from p7keras.evaluation.vectors import blocks
 from p7keras.verdict import quality_criteria
 
@@ -104,14 +113,14 @@ def _subsample(sequences: SequenceSet, max_samples: int | None, seed: int) -> Se
 
 
 # ----------------------------------------------------------------------------------- scoring
-def _score(queries: np.ndarray, sequences: SequenceSet, curve_max_k: int) -> tuple[dict, dict, np.ndarray]:
-    """(retrieval metrics per protocol, recall curve per protocol, ranks under ``all``) of one query set."""
+def _score(queries: np.ndarray, sequences: SequenceSet, curve_max_k: int) -> tuple[dict, dict, dict]:
+    """(retrieval metrics, recall curve, per-sequence ranks) per protocol of one query set."""
     ranks = rank_queries(
         queries, sequences.bank, sequences.target_rows, sequences.context_rows, sequences.bank_article_ids
     )
     metrics = {protocol: retrieval_metrics(ranks[protocol]) for protocol in PROTOCOLS}
     curves = {protocol: recall_curve(ranks[protocol], curve_max_k) for protocol in PROTOCOLS}
-    return metrics, curves, ranks[GATE_PROTOCOL]
+    return metrics, curves, ranks
 
 
 def _examples(name: str, predictions: np.ndarray, ranks: np.ndarray, sequences: SequenceSet, count: int) -> dict:
@@ -123,8 +132,74 @@ def _examples(name: str, predictions: np.ndarray, ranks: np.ndarray, sequences: 
     return {"best": shown[: len(best)], "worst": shown[len(best):], "top_k": EXAMPLE_TOP_K}
 
 
-def _directional(queries: np.ndarray, sequences: SequenceSet) -> tuple[dict, np.ndarray]:
-    return directional_metrics(queries, sequences.bank, sequences.target_rows, sequences.context_rows)
+def _directional(queries: np.ndarray, sequences: SequenceSet) -> tuple[dict, dict[str, np.ndarray]]:
+    """(mean directional figures, their per-sequence values) of one query set."""
+    cos = directional_cosines(queries, sequences.bank, sequences.target_rows, sequences.context_rows)
+    return {name: float(cos[name].mean()) for name in DIRECTIONAL_NAMES}, cos
+
+
+def _uncertainty_section(unit: str, labels: np.ndarray, resamples: int, level: float, seed: int, block: int) -> dict:
+    clustered = int(labels.max()) + 1 if labels.size else 0
+    note = (f"{level:.0%} intervals: paired bootstrap over {clustered} articles ({resamples} resamples)"
+            if unit == ARTICLE else
+            f"{level:.0%} intervals: the data has no article ids, so the bootstrap resamples {clustered} blocks of "
+            f"{block} consecutive sequences ({resamples} resamples)")
+    return {"unit": unit, "clusters": clustered, "resamples": resamples, "level": level, "seed": seed,
+            "block": None if unit == ARTICLE else block, "note": note}
+
+
+def gains(model: dict, baselines: dict[str, dict], labels: np.ndarray, resamples: int = DEFAULT_RESAMPLES,
+          level: float = DEFAULT_LEVEL, seed: int = 0) -> dict:
+    """Paired gains of one query set over each baseline, per protocol, with clustered intervals.
+
+    Args:
+        model: ``{"ranks": {protocol: (N,) ranks or None}, "cosines": {"margin": (N,), ...}}``.
+        baselines: ``{name: the same}``.
+        labels: ``(N,)`` resampling cluster of each sequence (:func:`p7keras.evaluation.uncertainty.clusters`).
+        resamples, level, seed: the bootstrap's.
+
+    Returns:
+        ``{baseline: {protocol: {metric: {"gain", "low", "high", "half_width", "p_value", "judgement"}}}}``;
+        the ``all`` protocol's metrics include ``margin``.
+    """
+    out = {}
+    for name, base in baselines.items():
+        out[name] = {}
+        for protocol in PROTOCOLS:
+            if model["ranks"][protocol] is None:
+                continue
+            with_margin = protocol == GATE_PROTOCOL
+            ours = sequence_scores(model["ranks"][protocol], model["cosines"]["margin"] if with_margin else None)
+            theirs = sequence_scores(base["ranks"][protocol], base["cosines"]["margin"] if with_margin else None)
+            out[name][protocol] = gains_over(ours, theirs, labels, resamples=resamples, level=level, seed=seed,
+                                             baseline=name)
+    return out
+
+
+def learned_gain(model_gains: dict, metric: str = "R@5") -> dict:
+    """The headline judgement: the gain over DIRECT in ``metric`` under ``all``, and what the split resolves.
+
+    Returns:
+        ``{"judgement", "metric", "protocol", "gain", "low", "high", "resolution"}`` (``resolution``: the
+        interval's half-width, the smallest gain this split can tell from noise).
+    """
+    row = model_gains[DIRECT][GATE_PROTOCOL][metric]
+    return {"judgement": row["judgement"], "metric": metric, "protocol": GATE_PROTOCOL, "gain": row["gain"],
+            "low": row["low"], "high": row["high"], "resolution": row["half_width"]}
+
+
+def _per_sequence(sequences: SequenceSet, kept: dict[str, dict]) -> dict:
+    """Every sequence's ranks and cosines per query set, JSON-ready (``--per-sequence``)."""
+    def listed(values):
+        return None if values is None else np.asarray(values).tolist()
+
+    return {
+        "article_ids": listed(sequences.article_ids),
+        "target_rows": listed(sequences.target_rows),
+        "queries": {name: {"ranks": {p: listed(r) for p, r in q["ranks"].items()},
+                           **{c: np.round(v, 6).tolist() for c, v in q["cosines"].items()}}
+                    for name, q in kept.items()},
+    }
 
 
 def _predict(predictor: Predictor, sequences: SequenceSet, batch_size: int) -> tuple[np.ndarray, float]:
@@ -196,6 +271,10 @@ def evaluate(
     strict_gate: bool = True,
     curve_max_k: int = CURVE_MAX_K,
     examples: int = EXAMPLES,
+    resamples: int = DEFAULT_RESAMPLES,
+    level: float = DEFAULT_LEVEL,
+    block: int = DEFAULT_BLOCK,
+    per_sequence: bool = False,
 ) -> dict:
     """Evaluate models (or only the baselines) on one split: directional test, retrieval, ship gate.
 
@@ -222,13 +301,19 @@ def evaluate(
         curve_max_k: the largest k of the recall curves.
         examples: how many best and worst sequences of each model (by the rank of the true next chunk
             under ``all``) to keep for the report, with their texts when the corpus has them (0: none).
+        resamples: bootstrap resamples of the gains' intervals (seeded with ``seed``).
+        level: the intervals' coverage (0.95).
+        block: without article ids, the bootstrap resamples blocks of this many consecutive sequences.
+        per_sequence: also return every sequence's ranks and cosines per query set (``"per_sequence"``).
 
     Returns:
         ``{"data": {...}, "baselines": {"DIRECT"|"MEAN": {protocol: {"R@1", "R@5", "R@10", "MRR@10"}
         or None}}, "models": {name: {"directional", "retrieval", "ship_gate", "latency_ms",
         "throughput_seq_per_s", "examples": {"best", "worst", "top_k"}, ...}}, "baseline_directional":
-        {...}, "curves": {...}}`` (the examples as :func:`p7keras.evaluation.examples.sequence_examples`
-        makes them);
+        {...}, "curves": {...}, "uncertainty": {"unit", "clusters", "resamples", "level", "note", ...}}``;
+        each model also has ``"gains"`` (:func:`gains`: over DIRECT and MEAN, per protocol, with intervals)
+        and ``"learned_gain"`` (:func:`learned_gain`); the examples as
+        :func:`p7keras.evaluation.examples.sequence_examples` makes them;
         ``within-article`` is ``None`` for data without article ids.
 
     Raises:
@@ -244,16 +329,21 @@ def evaluate(
     if predictors and strict_gate:
         check_gate_size(n, f"{sequences.source} (split {sequences.split})")
 
+    labels, unit = clusters(n, sequences.article_ids, block)
     result = {
         "data": _data_section(sequences, total, seed, max_samples),
+        "uncertainty": _uncertainty_section(unit, labels, resamples, level, seed, block),
         "baselines": {},
         "models": {},
         "baseline_directional": {},
         "curves": {"k": list(range(1, curve_max_k + 1)), "baselines": {}, "models": {}},
     }
+    kept = {}  # name -> {"ranks": {protocol: (N,)}, "cosines": {name: (N,)}}
     for name, queries in baseline_queries(sequences.bank, sequences.context_rows).items():
-        result["baselines"][name], result["curves"]["baselines"][name], _ = _score(queries, sequences, curve_max_k)
-        result["baseline_directional"][name] = _directional(queries, sequences)[0]
+        result["baselines"][name], result["curves"]["baselines"][name], ranks = _score(queries, sequences, curve_max_k)
+        result["baseline_directional"][name], cosines = _directional(queries, sequences)
+        kept[name] = {"ranks": ranks, "cosines": cosines}
+    baselines = {name: kept[name] for name in (DIRECT, MEAN)}
     direct_all = result["baselines"][DIRECT][GATE_PROTOCOL]
 
     margins = {}
@@ -261,13 +351,18 @@ def evaluate(
     for predictor in predictors:
         predictions, throughput = _predict(predictor, sequences, batch_size)
         retrieval, curves, ranks = _score(predictions, sequences, curve_max_k)
-        directional, margins[predictor.name] = _directional(predictions, sequences)
+        directional, cosines = _directional(predictions, sequences)
+        kept[predictor.name] = {"ranks": ranks, "cosines": cosines}
+        margins[predictor.name] = cosines["margin"]
+        model_gains = gains(kept[predictor.name], baselines, labels, resamples, level, seed)
         result["curves"]["models"][predictor.name] = curves
         result["models"][predictor.name] = {
             "directional": directional,
             "criteria": quality_criteria(directional),
             "retrieval": retrieval,
             "ship_gate": ship_gate(retrieval[GATE_PROTOCOL], direct_all, n, strict=strict_gate),
+            "gains": model_gains,
+            "learned_gain": learned_gain(model_gains),
             "latency_ms": predictor.latency_ms(one_context, latency_calls),
             "throughput_seq_per_s": float(throughput),
             "kind": predictor.kind,
@@ -275,7 +370,9 @@ def evaluate(
         }
         if examples:
             result["models"][predictor.name]["examples"] = _examples(
-                predictor.name, predictions, ranks, sequences, examples)
+                predictor.name, predictions, ranks[GATE_PROTOCOL], sequences, examples)
+    if per_sequence:
+        result["per_sequence"] = _per_sequence(sequences, kept)
     for name, histogram in _histograms(margins).items():
         result["models"][name]["margin_histogram"] = histogram
     return result

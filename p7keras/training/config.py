@@ -100,6 +100,7 @@ class TrainConfig:
     backend: str | None = None
     seed: int = DEFAULTS.seed
     exp_name: str = DEFAULTS.exp_name
+    run_name: str | None = None  # a fixed run folder <output_dir>/<run_name> instead of <exp_name>_<timestamp>
     output_dir: str = DEFAULTS.output_dir
     export: bool = True
     preset: str | None = None  # the named recipe the run started from (p7keras.training.presets)
@@ -195,6 +196,9 @@ class TrainConfig:
             problems.append(f"preset must be one of {tuple(PRESETS)}, got {self.preset!r}")
         if not (self.exp_name and "/" not in self.exp_name and self.exp_name not in (".", "..")):
             problems.append(f"exp_name must be a plain folder-name prefix, got {self.exp_name!r}")
+        if self.run_name is not None and not (self.run_name and "/" not in self.run_name
+                                              and self.run_name not in (".", "..")):
+            problems.append(f"run_name must be a plain folder name, got {self.run_name!r}")
         return problems
 
     def check(self) -> None:
@@ -271,6 +275,9 @@ TRAIN_FLAGS = (
     ("run", ("--device",), "device", "", {"choices": DEVICES}),
     ("run", ("--seed",), "seed", "split and initialisation seed", {}),
     ("run", ("--exp-name",), "exp_name", "run folder prefix", {"type": str}),
+    ("run", ("--run-name",), "run_name", "the run folder's exact name, <output-dir>/NAME, instead of "
+     "<exp-name>_<timestamp> (for scripts: the folder is known before the run; the same command resumes it "
+     "while unfinished, and a finished one is refused)", {"type": str, "metavar": "NAME"}),
     ("run", ("--output-dir",), "output_dir", "where the run directory goes", {}),
     ("run", ("--no-export",), "export", "skip the SavedModel export", {"action": "store_false"}),
     ("run", ("--keep",), "keep", "the models a finished run keeps: all (best.keras without optimizer state + "

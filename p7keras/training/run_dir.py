@@ -24,11 +24,19 @@ def bytes_needed(model) -> int:
     return model.count_params() * 4 * 17 + 50 * 2**20
 
 
+def _resumable(folder: Path, config: dict) -> bool:
+    """Whether ``folder`` holds an unfinished run of exactly ``config`` (the same command started again)."""
+    state = read_json(folder / STATE_FILE) or {}
+    return state.get("status") == RUNNING and read_json(folder / "config.json") == config
+
+
 class RunDirectory:
     """One training run's folder.
 
     ``open`` resumes the newest unfinished run of the same experiment name and identical configuration
-    (the same command started again), otherwise it creates a new ``<exp-name>_<timestamp>`` folder.
+    (the same command started again), otherwise it creates a new ``<exp-name>_<timestamp>`` folder; with
+    ``run_name`` the folder is exactly ``<output_dir>/<run_name>`` (resumed while unfinished with the
+    same configuration, refused when it holds anything else).
     It checks that the output folder is writable and has room before any training starts.
 
     Example:
@@ -46,7 +54,8 @@ class RunDirectory:
         self.resumed = resumed
 
     @classmethod
-    def open(cls, output_dir: str, exp_name: str, config: dict, need_bytes: int) -> "RunDirectory":
+    def open(cls, output_dir: str, exp_name: str, config: dict, need_bytes: int,
+             run_name: str | None = None) -> "RunDirectory":
         root = Path(output_dir)
         if root.exists() and not root.is_dir():
             raise NotADirectoryError(f"output folder {root} is a file, not a folder")
@@ -63,16 +72,25 @@ class RunDirectory:
                 f"output folder {root} has {free / 2**20:.0f} MiB free; this run needs about "
                 f"{need_bytes / 2**20:.0f} MiB for its checkpoints and export"
             )
-        for candidate in sorted(root.glob(f"{exp_name}_*"), reverse=True):
-            state = read_json(candidate / STATE_FILE) or {}
-            if state.get("status") == RUNNING and read_json(candidate / "config.json") == config:
+        candidates = [root / run_name] if run_name else sorted(root.glob(f"{exp_name}_*"), reverse=True)
+        for candidate in candidates:
+            if _resumable(candidate, config):
                 return cls(candidate, resumed=True)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = root / f"{exp_name}_{stamp}"
-        suffix = 1
-        while path.exists():
-            suffix += 1
-            path = root / f"{exp_name}_{stamp}-{suffix}"
+        if run_name:
+            path = root / run_name
+            if path.exists():
+                status = (read_json(path / STATE_FILE) or {}).get("status")
+                raise FileExistsError(
+                    f"{path} already exists ({f'a {status} run' if status else 'not an unfinished run'}"
+                    f"{' of other settings' if status == RUNNING else ''}); choose another --run-name or "
+                    "remove it")
+        else:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            path = root / f"{exp_name}_{stamp}"
+            suffix = 1
+            while path.exists():
+                suffix += 1
+                path = root / f"{exp_name}_{stamp}-{suffix}"
         path.mkdir()
         run = cls(path, resumed=False)
         write_json(run.file("config.json"), config)

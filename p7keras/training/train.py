@@ -275,7 +275,8 @@ def _open_run(config: TrainConfig, model, writer: bool, stream) -> tuple[RunDire
     run, problem = None, None
     if writer:
         try:
-            run = RunDirectory.open(config.output_dir, config.exp_name, config.to_dict(), bytes_needed(model))
+            run = RunDirectory.open(config.output_dir, config.exp_name, config.to_dict(), bytes_needed(model),
+                                    config.run_name)
             if run.resumed:
                 run.check_backup(stream)
         except Exception as exc:

@@ -344,3 +344,19 @@ def test_resumed_run_keeps_the_warnings_of_the_epochs_before_and_counts_epochs_f
     recorded = json.loads((run / "verdict.json").read_text())["warnings"]
     as_console = {f"[p7keras] epoch {w['epoch']}: {w['message']}. Suggested action: {w['action']}." for w in recorded}
     assert set(printed) <= as_console  # every warning printed before the interruption is in the verdict
+
+
+def test_run_name_fixes_the_folder_resumes_it_and_refuses_a_finished_one(tmp_path, corpus_file, capsys):
+    flags = ["train", "--data", corpus_file, *TINY, "--epochs", "1", "--no-export", "--run-name", "fixed",
+             "--output-dir", str(tmp_path), "--backend", keras.backend.backend()]
+    assert main(flags) in (0, 1)
+    assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == ["fixed"]
+    assert read_json(tmp_path / "fixed" / "state.json")["status"] == "finished"
+    assert (tmp_path / "fixed" / "best.keras").is_file()
+    capsys.readouterr()
+    assert main(flags) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"p7keras train: error: {tmp_path / 'fixed'} already exists (a finished run); choose another "
+                   "--run-name or remove it")
+    assert main(["train", "--run-name", "a/b", "--output-dir", str(tmp_path)]) == 2
+    assert "run_name must be a plain folder name, got 'a/b'" in capsys.readouterr().err
