@@ -8,7 +8,12 @@ DIRECT and MEAN, and writes:
 * ``rows.jsonl`` in the study folder, one row per finished run (a rerun of the same command skips them,
   so an interrupted study goes on where it stopped);
 * the markdown table (``--out``, e.g. ``docs/real-text.md``), each row naming the two commands that
-  reproduce it (``p7keras train ...`` then ``p7keras evaluate RUN_DIR``);
+  reproduce it (``p7keras train ... --run-name NAME --backend B; p7keras evaluate RUN_DIR --backend B``: the
+  run folder is fixed and the backend named, and ``;`` runs the evaluation whatever the verdict), each gain
+  with its 95% interval by a paired bootstrap over the held-out articles;
+* with ``--transfer OTHER.npz``, every run also evaluated on all of another corpus (articles it never saw);
+* ``--rerun N`` reruns row N of the table (its two commands, into a scratch folder) and compares its
+  figures with the row's.
 * ``real-text-gain.png`` beside the table: R@5 gain over DIRECT against training sequences, one line per
   recipe.
 
@@ -59,8 +64,13 @@ ALL_CHUNKS = 0  # --train-chunks 0: every training article
 STUDY_DIR = os.path.join("saved_models", "study")
 ROWS_FILE = "rows.jsonl"
 ROW_COLUMNS = ("recipe", "data", "train_chunks", "train_sequences", "seed", "epochs_run", "R@5", "MRR@10",
-               "DIRECT R@5", "DIRECT MRR@10", "MEAN R@5", "MEAN MRR@10", "gain R@5", "gain MRR@10", "margin",
-               "cos_next", "cos_anchor", "minutes", "device")
+               "DIRECT R@5", "DIRECT MRR@10", "MEAN R@5", "gain R@5", "gain MRR@10", "learned gain", "margin",
+               "cos_anchor", "minutes", "device")
+TRANSFER_COLUMNS = ("recipe", "trained on", "seed", "evaluated on", "sequences", "articles", "R@5", "DIRECT R@5",
+                    "gain R@5", "gain MRR@10", "learned gain", "device")
+# figures --rerun compares (the same backend and machine give the same figures; others differ by float noise)
+RERUN_FIGURES = ("R@5", "MRR@10", "DIRECT R@5", "DIRECT MRR@10")
+RERUN_TOLERANCE = 1e-4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +83,7 @@ class StudyRun:
     seed: int
     epochs: int
     output_dir: str
+    backend: str = dataclasses.field(default_factory=lambda: os.environ.get("KERAS_BACKEND", "tensorflow"))
 
     def cost(self, corpus_chunks: int) -> tuple:
         """Sorts the most expensive runs first: the largest training sets, then the non-MLP recipes."""
@@ -83,18 +94,29 @@ class StudyRun:
     def key(self) -> str:
         return f"{self.recipe}|{os.path.basename(self.data)}|{self.train_chunks}|{self.seed}|{self.epochs}"
 
+    @property
+    def run_name(self) -> str:
+        """The run's fixed folder name under ``output_dir`` (``--run-name``)."""
+        return f"{self.recipe}-{_short(self.data)}-{self.train_chunks or 'all'}-s{self.seed}-e{self.epochs}"
+
     def config(self) -> TrainConfig:
         """The run's ``TrainConfig``: the recipe's settings on the spec's defaults (or on its preset's)."""
         recipe = dict(RECIPES[self.recipe])
         return TrainConfig.from_dict(preset_settings(recipe.pop("preset", None), {
             **recipe, "data": self.data, "seed": self.seed, "epochs": self.epochs,
             "train_chunks": self.train_chunks or None, "output_dir": self.output_dir, "export": False,
-            "exp_name": f"study-{self.recipe}",
+            "exp_name": f"study-{self.recipe}", "run_name": self.run_name, "backend": self.backend,
         }))
 
     def train_command(self) -> str:
         """The ``p7keras train`` command that makes this run (it parses back to :meth:`config`)."""
         return "p7keras train " + " ".join(train_flags(self.config()))
+
+    def evaluate_command(self, data: str | None = None) -> str:
+        """The ``p7keras evaluate`` command of the row: the run's own ood articles, or all of ``data``."""
+        where = f" --data {data} --split all" if data else ""
+        return (f"p7keras evaluate {os.path.join(self.output_dir, self.run_name)}{where} --allow-small "
+                f"--backend {self.backend}")
 
 
 def corpus_chunks(path: str) -> int:
@@ -143,6 +165,30 @@ def device_name() -> str:
     return f"{os.cpu_count()}-core CPU ({backend})"
 
 
+def _gain_cell(gain: dict) -> str:
+    return f"{gain['gain']:+.4f} [{gain['low']:+.4f}, {gain['high']:+.4f}]"
+
+
+def _figures(evaluated: dict) -> dict:
+    """The row's figures of one evaluation of one model: retrieval beside DIRECT and MEAN, gains with intervals."""
+    (name, model), = evaluated["models"].items()
+    ours, direct, mean = model["retrieval"]["all"], evaluated["baselines"]["DIRECT"]["all"], \
+        evaluated["baselines"]["MEAN"]["all"]
+    gains = model["gains"]["DIRECT"]["all"]
+    return {
+        "R@5": ours["R@5"], "MRR@10": ours["MRR@10"], "DIRECT R@5": direct["R@5"], "DIRECT MRR@10": direct["MRR@10"],
+        "MEAN R@5": mean["R@5"], "MEAN MRR@10": mean["MRR@10"],
+        "gain R@5": gains["R@5"]["gain"], "gain MRR@10": gains["MRR@10"]["gain"],
+        "gain R@5 interval": [gains["R@5"]["low"], gains["R@5"]["high"]],
+        "gain MRR@10 interval": [gains["MRR@10"]["low"], gains["MRR@10"]["high"]],
+        "learned gain": model["learned_gain"]["judgement"].removeprefix("learned gain: "),
+        "margin": model["directional"]["margin"], "cos_next": model["directional"]["cos_next"],
+        "cos_anchor": model["directional"]["cos_anchor"],
+        "sequences": evaluated["data"]["evaluated_sequences"], "articles": evaluated["data"]["articles"],
+        "uncertainty": evaluated["uncertainty"]["note"], "model": name,
+    }
+
+
 def run_one(run: StudyRun, stream, device: str | None = None) -> dict:
     """Trains and evaluates one study run; returns its row.
 
@@ -152,7 +198,7 @@ def run_one(run: StudyRun, stream, device: str | None = None) -> dict:
         device: the machine named in the row (None: :func:`device_name`).
 
     Returns:
-        The row (every :data:`ROW_COLUMNS` entry, plus ``run_dir`` and the two commands).
+        The row (every :data:`ROW_COLUMNS` entry, plus ``run_dir``, the gains' intervals and the two commands).
     """
     from p7keras.evaluation import evaluate  # noqa: PLC0415
     from p7keras.training import train  # noqa: PLC0415
@@ -161,23 +207,27 @@ def run_one(run: StudyRun, stream, device: str | None = None) -> dict:
     config = run.config()
     result = train(config, stream=stream)
     evaluated = evaluate(result.run_dir, run.data, split="ood", seed=run.seed, latency_calls=2, strict_gate=False)
-    (name, model), = evaluated["models"].items()
-    ours, direct, mean = model["retrieval"]["all"], evaluated["baselines"]["DIRECT"]["all"], \
-        evaluated["baselines"]["MEAN"]["all"]
-    directional = model["directional"]
     return {
         "key": run.key, "recipe": run.recipe, "data": _short(run.data), "train_chunks": run.train_chunks or "all",
         "train_sequences": result.train_sequences,
         "seed": run.seed, "epochs_run": result.verdict.get("epochs_run"),
-        "R@5": ours["R@5"], "MRR@10": ours["MRR@10"], "DIRECT R@5": direct["R@5"], "DIRECT MRR@10": direct["MRR@10"],
-        "MEAN R@5": mean["R@5"], "MEAN MRR@10": mean["MRR@10"],
-        "gain R@5": ours["R@5"] - direct["R@5"], "gain MRR@10": ours["MRR@10"] - direct["MRR@10"],
-        "margin": directional["margin"], "cos_next": directional["cos_next"], "cos_anchor": directional["cos_anchor"],
+        **_figures(evaluated),
         "minutes": round((time.perf_counter() - start) / 60, 1), "device": device or device_name(),
-        "run_dir": result.run_dir,
-        "ood_sequences": evaluated["data"]["sequences"], "model": name,
-        "command": f"{run.train_command()} && p7keras evaluate {result.run_dir}",
+        "run_dir": result.run_dir, "ood_sequences": evaluated["data"]["sequences"],
+        "command": f"{run.train_command()}; {run.evaluate_command()}",
     }
+
+
+def transfer_one(run: StudyRun, target: str, device: str | None = None) -> dict:
+    """Evaluates a finished study run on all of another corpus (articles it never saw): the transfer row."""
+    from p7keras.evaluation import evaluate  # noqa: PLC0415
+
+    evaluated = evaluate(os.path.join(run.output_dir, run.run_name), target, split="all", latency_calls=2,
+                         strict_gate=False)
+    return {"key": f"transfer|{run.key}|{os.path.basename(target)}", "kind": "transfer", "recipe": run.recipe,
+            "trained on": _short(run.data), "data": _short(run.data), "train_chunks": run.train_chunks or "all",
+            "seed": run.seed, "evaluated on": _short(target), **_figures(evaluated),
+            "device": device or device_name(), "command": run.evaluate_command(target)}
 
 
 def read_rows(folder: str) -> list[dict]:
@@ -204,7 +254,10 @@ def append_row(folder: str, row: dict) -> None:
             handle.writelines(json.dumps(r) + "\n" for r in rows)
 
 
-def _cell(value, column: str = "") -> str:
+def _cell(value, column: str = "", row: dict | None = None) -> str:
+    if row is not None and column in ("gain R@5", "gain MRR@10") and f"{column} interval" in row:
+        low, high = row[f"{column} interval"]
+        return _gain_cell({"gain": row[column], "low": low, "high": high})
     if isinstance(value, float):
         if column == "minutes":
             return f"{value:.1f}"
@@ -222,21 +275,34 @@ def _order(row: dict) -> tuple:
             row["seed"])
 
 
+def _judgements(group: list[dict]) -> str:
+    """How many seeds' intervals say gain / no evidence / worse (older rows without intervals: '')."""
+    found = [r["learned gain"] for r in group if "learned gain" in r]
+    return ", ".join(f"{label} {found.count(label)}" for label in ("yes", "no evidence of a gain", "worse than DIRECT")
+                     if found.count(label))
+
+
 def _mean_rows(rows: list[dict]) -> list[str]:
-    """One line per recipe × corpus × size: the gains averaged over the seeds."""
+    """One line per recipe × corpus × size: the gains averaged over the seeds, and each seed's judgement."""
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault((row["data"], row["recipe"], str(row["train_chunks"])), []).append(row)
-    lines = ["| data | recipe | train_chunks | train sequences | seeds | gain R@5 | gain MRR@10 | margin | device |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| data | recipe | train_chunks | train sequences | seeds | gain R@5 | gain MRR@10 | learned gain "
+             "(seeds) | margin | device |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for (data, recipe, size), group in groups.items():
         def mean(column):
             return sum(r[column] for r in group) / len(group)
         sequences = "–".join(sorted({str(r["train_sequences"]) for r in group}, key=int))
         devices = ", ".join(sorted({r.get("device", "2-core CPU") for r in group}))
         lines.append(f"| {data} | {recipe} | {size} | {sequences} | {len(group)} | {mean('gain R@5'):+.4f} | "
-                     f"{mean('gain MRR@10'):+.4f} | {mean('margin'):+.3f} | {devices} |")
+                     f"{mean('gain MRR@10'):+.4f} | {_judgements(group)} | {mean('margin'):+.3f} | {devices} |")
     return lines
+
+
+def _table(rows: list[dict], columns: tuple[str, ...]) -> list[str]:
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
+            *("| " + " | ".join(_cell(r.get(c, ""), c, r) for c in columns) + " |" for r in rows)]
 
 
 def write_report(rows: list[dict], out: str) -> str:
@@ -249,7 +315,8 @@ def write_report(rows: list[dict], out: str) -> str:
     matplotlib.use("Agg")
     from matplotlib.figure import Figure  # noqa: PLC0415
 
-    rows = sorted(rows, key=_order)
+    transfers = sorted((r for r in rows if r.get("kind") == "transfer"), key=_order)
+    rows = sorted((r for r in rows if r.get("kind") != "transfer"), key=_order)
     folder = os.path.dirname(os.path.abspath(out))
     png = os.path.join(folder, "real-text-gain.png")
     figure = Figure(figsize=(8, 5))
@@ -287,8 +354,12 @@ def write_report(rows: list[dict], out: str) -> str:
         "subset of whole training articles (`--train-chunks`, 0 = all; val and ood articles unchanged),",
         "evaluated on the held-out `ood` articles of the same split under protocol `all` (bank = every ood",
         "chunk, the context included), beside DIRECT (the last context chunk) and MEAN (the context centroid) on",
-        "the same split. Ship gate: gain R@5 ≥ +0.10 and gain MRR@10 ≥ +0.05. Each row names the machine it ran",
-        "on, and its two commands (under **Commands**) reproduce it.",
+        "the same split. Ship gate: gain R@5 ≥ +0.10 and gain MRR@10 ≥ +0.05. Each gain is shown with its 95%",
+        "interval from a paired bootstrap over the held-out articles (`p7keras evaluate`); *learned gain* is",
+        "`yes` when the interval's lower bound is above 0, `worse than DIRECT` when its upper bound is below 0,",
+        "else `no evidence of a gain`. Each row names the machine and backend it ran on, and its two commands",
+        "(under **Commands**) reproduce it; `python -m tuner.study --rerun N --out docs/real-text.md` reruns",
+        "row N and compares its figures.",
         "",
         f"![R@5 gain over DIRECT]({os.path.basename(png)})",
         "",
@@ -298,13 +369,14 @@ def write_report(rows: list[dict], out: str) -> str:
         "",
         "## Every run",
         "",
-        "| " + " | ".join(ROW_COLUMNS) + " |",
-        "|" + "---|" * len(ROW_COLUMNS),
+        *_table(rows, ROW_COLUMNS),
     ]
-    lines += ["| " + " | ".join(_cell(r.get(c, "2-core CPU" if c == "device" else ""), c) for c in ROW_COLUMNS) + " |"
-              for r in rows]
+    if transfers:
+        lines += ["", "## Transfer: a model evaluated on another corpus", "",
+                  "Every chunk of the other corpus is the bank (split `all`); the model never saw its articles.",
+                  "", *_table(transfers, TRANSFER_COLUMNS)]
     lines += ["", "## Commands", ""]
-    lines += [f"{i + 1}. `{r['command']}`" for i, r in enumerate(rows)]
+    lines += [f"{i + 1}. `{r['command']}`" for i, r in enumerate([*rows, *transfers])]
     lines += ["", ANALYSIS_MARK, ""] + ([analysis, ""] if analysis else [])
     with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines))
@@ -324,6 +396,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default=os.path.join("docs", "real-text.md"), help="the markdown table")
     parser.add_argument("--workers", type=int, default=1,
                         help="study processes side by side (default 1; more where one run leaves a GPU idle)")
+    parser.add_argument("--transfer", nargs="+", default=[], metavar="OTHER.npz",
+                        help="also evaluate every run on all of each of these corpora (a corpus is skipped for the "
+                        "runs trained on it)")
+    parser.add_argument("--rerun", type=int, default=None, metavar="N",
+                        help="rerun row N of the table's Commands (its commands, into a scratch folder) and compare "
+                        "its figures with the row's; exit 1 when they differ")
     parser.add_argument("--device-note", default=None,
                         help="the machine named in each row (default: the accelerator Keras finds, else the CPU)")
     parser.add_argument("--shard", default=None, help=argparse.SUPPRESS)  # I/N: a worker's share of the runs
@@ -368,13 +446,62 @@ def _shard(text: str | None) -> tuple[int, int]:
     return int(index), int(count)
 
 
+def _run_command(words: list[str], where: str) -> None:
+    """Runs one row command (``p7keras ...``) in a child process, as a user would."""
+    import shlex  # noqa: PLC0415
+
+    print(f"$ {shlex.join(words)}", flush=True)
+    code = subprocess.call([sys.executable, "-m", "p7keras", *words[1:]], cwd=where)
+    if code not in (0, 1):  # 1: a FAIL verdict, the row's figures are still made
+        raise RuntimeError(f"{shlex.join(words)} ended with exit code {code}")
+
+
+def rerun_row(rows: list[dict], number: int, scratch: str) -> list[tuple[str, float, float]]:
+    """Reruns row ``number`` (1-based, the order of the table's Commands) into ``scratch``.
+
+    The training command runs with ``--output-dir scratch`` and the evaluation reads the run there (a
+    transfer row reevaluates the study's own run). Returns ``(figure, the row's, the rerun's)`` for each of
+    :data:`RERUN_FIGURES`.
+    """
+    import shlex  # noqa: PLC0415
+
+    ordered = sorted((r for r in rows if r.get("kind") != "transfer"), key=_order) + \
+        sorted((r for r in rows if r.get("kind") == "transfer"), key=_order)
+    if not 1 <= number <= len(ordered):
+        raise ValueError(f"--rerun must be a row number from 1 to {len(ordered)}, got {number}")
+    row = ordered[number - 1]
+    commands = [shlex.split(part) for part in row["command"].split("; ")]
+    if commands[0][:2] == ["p7keras", "train"]:
+        train_words = commands.pop(0)
+        output = train_words[train_words.index("--output-dir") + 1]
+        _run_command([*train_words, "--output-dir", scratch], os.getcwd())
+        evaluate_words = [w.replace(output, scratch, 1) if w.startswith(output) else w for w in commands[0]]
+    else:
+        evaluate_words = commands[0]
+    report = os.path.join(scratch, "rerun.json")
+    _run_command([*evaluate_words, "--json", report], os.getcwd())
+    with open(report, encoding="utf-8") as handle:
+        figures = _figures(json.load(handle))
+    return [(name, row[name], figures[name]) for name in RERUN_FIGURES]
+
+
 def run_study(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     """Runs every study row not yet in ``rows.jsonl`` and rewrites the table; exit code 0."""
-    for path in args.data:
+    for path in [*args.data, *args.transfer]:
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path}: no such corpus file")
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    if args.rerun is not None:
+        import tempfile  # noqa: PLC0415
+
+        with tempfile.TemporaryDirectory(prefix="p7-rerun-") as scratch:
+            compared = rerun_row(read_rows(args.folder), args.rerun, scratch)
+        same = all(abs(ours - theirs) <= RERUN_TOLERANCE for _, ours, theirs in compared)
+        for name, ours, theirs in compared:
+            print(f"  {name:14s} row {ours:.4f}  rerun {theirs:.4f}  {'same' if abs(ours - theirs) <= RERUN_TOLERANCE else 'DIFFERS'}")
+        print(f"row {args.rerun}: {'reproduced' if same else 'NOT reproduced'} (tolerance {RERUN_TOLERANCE})")
+        return 0 if same else 1
     argv = sys.argv[1:] if argv is None else argv
     shard, shards = _shard(args.shard)
     sizes = {path: corpus_chunks(path) for path in args.data}
@@ -389,14 +516,21 @@ def run_study(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         done = {row["key"] for row in read_rows(args.folder)}
         mine = sorted(runs, key=lambda run: run.cost(sizes[run.data]), reverse=True)[shard::shards]
         for run in mine:
-            if run.key in done:
-                continue
-            print(f"[{runs.index(run) + 1}/{len(runs)}] {run.key}", flush=True)
-            with open(os.devnull, "w") as quiet:
-                row = run_one(run, quiet, args.device_note)
-            append_row(args.folder, row)
-            print(f"    R@5 {row['R@5']:.4f} (DIRECT {row['DIRECT R@5']:.4f})  MRR@10 {row['MRR@10']:.4f} "
-                  f"(DIRECT {row['DIRECT MRR@10']:.4f})  {row['minutes']} min", flush=True)
+            if run.key not in done:
+                print(f"[{runs.index(run) + 1}/{len(runs)}] {run.key}", flush=True)
+                with open(os.devnull, "w") as quiet:
+                    row = run_one(run, quiet, args.device_note)
+                append_row(args.folder, row)
+                print(f"    R@5 {row['R@5']:.4f} (DIRECT {row['DIRECT R@5']:.4f})  gain {_cell(0.0, 'gain R@5', row)}  "
+                      f"learned gain: {row['learned gain']}  {row['minutes']} min", flush=True)
+            for target in args.transfer:
+                key = f"transfer|{run.key}|{os.path.basename(target)}"
+                if os.path.abspath(target) == os.path.abspath(run.data) or key in done:
+                    continue
+                row = transfer_one(run, target, args.device_note)
+                append_row(args.folder, row)
+                print(f"    on {_short(target)}: R@5 {row['R@5']:.4f} (DIRECT {row['DIRECT R@5']:.4f})  gain "
+                      f"{_cell(0.0, 'gain R@5', row)}  learned gain: {row['learned gain']}", flush=True)
         if args.shard is not None:
             return 0  # the parent writes the table once every worker is done
     print(f"wrote {write_report(read_rows(args.folder), args.out)}")

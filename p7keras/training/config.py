@@ -313,6 +313,10 @@ TRAIN_FLAGS = (
 TRAIN_GROUPS = ("data", "model", "loss", "run")
 
 
+# ``--backend`` as a TRAIN_FLAGS row (added by :func:`add_backend_argument`, shared with the other commands)
+BACKEND_FLAG = ("run", ("--backend",), "backend", "", {})
+
+
 def add_backend_argument(parser) -> None:
     """Adds ``--backend`` (the command line sets ``KERAS_BACKEND`` from it before Keras is imported)."""
     parser.add_argument("--backend", choices=BACKENDS, default=None, help="Keras backend (default: KERAS_BACKEND)")
@@ -367,7 +371,7 @@ def train_settings(args: argparse.Namespace) -> dict:
     """
     values = vars(args)
     settings = {}
-    for _, flags, field, _, _ in (*TRAIN_FLAGS, ("run", ("--backend",), "backend", "", {})):
+    for _, flags, field, _, _ in (*TRAIN_FLAGS, BACKEND_FLAG):
         value = values.get(_dest(flags, field))
         if value is not None:
             settings.update(zip(field, value) if isinstance(field, tuple) else {field: value})
@@ -394,7 +398,7 @@ def train_flags(config: "TrainConfig", always: tuple[str, ...] = ("data", "seed"
     """
     base = TrainConfig.from_dict(preset_settings(config.preset, {})) if config.preset else TrainConfig()
     out = ["--preset", config.preset] if config.preset else []
-    for _, flags, field, _, extra in TRAIN_FLAGS:
+    for _, flags, field, _, extra in (*TRAIN_FLAGS, BACKEND_FLAG):
         fields = field if isinstance(field, tuple) else (field,)
         values = [getattr(config, name) for name in fields]
         if field == "preset" or (values == [getattr(base, name) for name in fields]

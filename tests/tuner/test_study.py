@@ -15,31 +15,69 @@ def test_study_writes_rows_table_and_plot_and_skips_finished_rows(tmp_path, monk
     tiny = {"d_model": 16, "num_heads": 2, "num_layers": 1, "ff_dim": 32, "batch_size": 16}
     monkeypatch.setitem(study.RECIPES, "tiny", tiny)
     out = tmp_path / "docs" / "real-text.md"
+    other = tmp_path / "other.npz"
+    save_corpus(make_synthetic_corpus(num_articles=12, chunks_per_article=10, dim=16, seed=7), other)
     argv = ["--data", str(data), "--recipes", "tiny", "--train-chunks", "100", "0", "--seeds", "0", "--epochs", "1",
-            "--folder", str(tmp_path / "study"), "--out", str(out)]
+            "--folder", str(tmp_path / "study"), "--out", str(out), "--transfer", str(other), str(data)]
     assert study.main(argv) == 0
-    rows = study.read_rows(str(tmp_path / "study"))
+    transfers = [r for r in study.read_rows(str(tmp_path / "study")) if r.get("kind") == "transfer"]
+    assert sorted(str(r["train_chunks"]) for r in transfers) == ["100", "all"]  # the corpus itself is no transfer
+    for row in transfers:
+        assert (row["evaluated on"], row["trained on"], row["sequences"], row["articles"]) == ("other", "corpus", 12 * 5, 12)
+        assert row["command"].endswith(f"--data {other} --split all --allow-small --backend {study_backend()}")
+    rows = [r for r in study.read_rows(str(tmp_path / "study")) if r.get("kind") != "transfer"]
     rows = sorted(rows, key=lambda r: r["train_sequences"])  # run largest first
     assert [(r["recipe"], r["train_chunks"]) for r in rows] == [("tiny", 100), ("tiny", "all")]
     assert rows[0]["train_sequences"] < rows[1]["train_sequences"]
     for row in rows:
         assert abs(row["gain R@5"] - (row["R@5"] - row["DIRECT R@5"])) < 1e-12
-        assert row["command"].startswith(f"p7keras train --data {data}") and "p7keras evaluate" in row["command"]
+        low, high = row["gain R@5 interval"]
+        assert low <= row["gain R@5"] <= high
+        assert row["learned gain"] == ("yes" if low > 0 else "worse than DIRECT" if high < 0 else "no evidence of a gain")
+        train_part, evaluate_part = row["command"].split("; ")
+        assert train_part.startswith(f"p7keras train --data {data}") and f"--backend {study_backend()}" in train_part
+        name = f"tiny-corpus-{row['train_chunks']}-s0-e1"
+        assert f"--run-name {name}" in train_part and row["run_dir"] == str(tmp_path / "study" / name)
+        assert evaluate_part == f"p7keras evaluate {tmp_path / 'study' / name} --allow-small --backend {study_backend()}"
     assert "--d-model 16" in rows[0]["command"] and "--train-chunks 100" in rows[0]["command"]
     assert rows[0]["device"] == f"{os.cpu_count()}-core CPU ({study_backend()})"
     table = out.read_text()
-    assert table.count("| tiny | corpus |") == 2 and "real-text-gain.png" in table
+    assert table.count("| tiny | corpus |") == 4 and "real-text-gain.png" in table  # 2 runs, 2 transfers
+    low, high = rows[0]["gain R@5 interval"]
+    assert f"| {rows[0]['gain R@5']:+.4f} [{low:+.4f}, {high:+.4f}] |" in table
     assert "| corpus | tiny | 100 |" in table and "| corpus | tiny | all |" in table  # the mean-over-seeds lines
     out.write_text(table + "What we conclude.\n")  # the written analysis below the mark survives a rewrite
     assert (out.parent / "real-text-gain.png").read_bytes()[:4] == b"\x89PNG"
     capsys.readouterr()
     assert study.main(argv) == 0  # nothing left to run: the rows are kept, the table rewritten
-    assert "[1/2]" not in capsys.readouterr().out and len(study.read_rows(str(tmp_path / "study"))) == 2
+    assert "[1/2]" not in capsys.readouterr().out and len(study.read_rows(str(tmp_path / "study"))) == 4
     assert {json.loads(line)["key"] for line in (tmp_path / "study" / "rows.jsonl").read_text().splitlines()} == \
-        {r["key"] for r in rows}
+        {r["key"] for r in [*rows, *transfers]}
     rewritten = out.read_text()
-    assert rewritten.count("| tiny | corpus |") == 2 and rewritten.rstrip().endswith("What we conclude.")
+    assert rewritten.count("| tiny | corpus |") == 4 and rewritten.rstrip().endswith("What we conclude.")
     assert rewritten.count(study.ANALYSIS_MARK) == 1
+    assert "## Transfer" in rewritten and rewritten.count("| tiny | corpus | 0 | other |") == 2
+
+
+@pytest.mark.slow
+def test_rerun_reproduces_a_row_and_says_when_it_does_not(tmp_path, monkeypatch, capsys):
+    """--rerun N runs row N's two commands as a user would (child processes) and compares its figures."""
+    data = tmp_path / "corpus.npz"
+    save_corpus(make_synthetic_corpus(num_articles=30, chunks_per_article=10, dim=16, seed=1), data)
+    monkeypatch.setitem(study.RECIPES, "real-text", {"preset": "real-text", "d_model": 16, "batch_size": 32})
+    argv = ["--data", str(data), "--recipes", "real-text", "--seeds", "0", "--epochs", "2",
+            "--folder", str(tmp_path / "study"), "--out", str(tmp_path / "t.md")]
+    assert study.main(argv) == 0
+    capsys.readouterr()
+    assert study.main([*argv, "--rerun", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "row 1: reproduced" in out and out.count(" same") == 4
+    rows = study.read_rows(str(tmp_path / "study"))
+    rows[0]["R@5"] += 0.01
+    (tmp_path / "study" / "rows.jsonl").write_text(json.dumps(rows[0]) + "\n")
+    assert study.main([*argv, "--rerun", "1"]) == 1
+    assert "row 1: NOT reproduced" in capsys.readouterr().out
+    assert study.main([*argv, "--rerun", "2"]) == 2
 
 
 def test_sizes_beyond_a_corpus_training_share_are_not_run_twice(tmp_path, monkeypatch):
@@ -47,7 +85,8 @@ def test_sizes_beyond_a_corpus_training_share_are_not_run_twice(tmp_path, monkey
     data = tmp_path / "corpus.npz"
     save_corpus(make_synthetic_corpus(num_articles=10, chunks_per_article=10, dim=8, seed=1), data)
     seen = []
-    fake = {"R@5": 0.0, "DIRECT R@5": 0.0, "MRR@10": 0.0, "DIRECT MRR@10": 0.0, "minutes": 0.0}
+    fake = {"R@5": 0.0, "DIRECT R@5": 0.0, "MRR@10": 0.0, "DIRECT MRR@10": 0.0, "minutes": 0.0, "gain R@5": 0.0,
+            "gain R@5 interval": [0.0, 0.0], "learned gain": "no evidence of a gain"}
     monkeypatch.setattr(study, "run_one", lambda run, stream, device=None: seen.append(run.train_chunks) or fake)
     monkeypatch.setattr(study, "append_row", lambda folder, row: None)
     monkeypatch.setattr(study, "write_report", lambda rows, out: out)
@@ -126,3 +165,4 @@ def test_every_row_command_parses_back_to_the_run(recipe):
     parser = argparse.ArgumentParser()
     add_train_arguments(parser, unset=True)
     assert TrainConfig(**train_settings(parser.parse_args(words[2:]))) == run.config()
+    assert words[words.index("--backend") + 1] == run.backend and "--run-name" in words
