@@ -37,3 +37,15 @@ def baseline_queries(bank: np.ndarray, context_rows: np.ndarray) -> dict[str, np
     for part in blocks(len(context_rows)):
         mean[part] = centroid(bank[context_rows[part]])
     return {DIRECT: bank[context_rows[:, -1]], MEAN: mean}
+
+
+def baseline_predictors() -> dict[str, callable]:
+    """DIRECT and MEAN as functions of the contexts ``(n, K, D) -> (n, D)`` (what the diagnostics feed).
+
+    Example:
+
+    >>> contexts = np.eye(3, dtype=np.float32)[None, :2]
+    >>> {name: f(contexts).round(4).tolist() for name, f in baseline_predictors().items()}
+    {'DIRECT': [[0.0, 1.0, 0.0]], 'MEAN': [[0.7071, 0.7071, 0.0]]}
+    """
+    return {DIRECT: lambda contexts: contexts[:, -1], MEAN: centroid}

@@ -19,7 +19,8 @@ import numpy as np
 
 from p7keras.data import ChunkCorpus, SequenceFile, SequenceSet, load_sequences
 from p7keras.data.splits import ALL
-from p7keras.evaluation.baselines import DIRECT, MEAN, baseline_queries
+from p7keras.evaluation.baselines import DIRECT, MEAN, baseline_predictors, baseline_queries
+from p7keras.evaluation.battery import battery
 from p7keras.evaluation.directional import DIRECTIONAL_NAMES, directional_cosines
 from p7keras.evaluation.examples import best_and_worst, sequence_examples
 from p7keras.evaluation.gate import GATE_PROTOCOL, check_gate_size, ship_gate
@@ -275,6 +276,7 @@ def evaluate(
     level: float = DEFAULT_LEVEL,
     block: int = DEFAULT_BLOCK,
     per_sequence: bool = False,
+    diagnostics: bool = True,
 ) -> dict:
     """Evaluate models (or only the baselines) on one split: directional test, retrieval, ship gate.
 
@@ -305,6 +307,8 @@ def evaluate(
         level: the intervals' coverage (0.95).
         block: without article ids, the bootstrap resamples blocks of this many consecutive sequences.
         per_sequence: also return every sequence's ranks and cosines per query set (``"per_sequence"``).
+        diagnostics: run the diagnostic battery (:mod:`p7keras.evaluation.battery`) for every model and
+            for DIRECT and MEAN (``"diagnostics"``: ``{name: battery}``).
 
     Returns:
         ``{"data": {...}, "baselines": {"DIRECT"|"MEAN": {protocol: {"R@1", "R@5", "R@10", "MRR@10"}
@@ -371,6 +375,12 @@ def evaluate(
         if examples:
             result["models"][predictor.name]["examples"] = _examples(
                 predictor.name, predictions, ranks[GATE_PROTOCOL], sequences, examples)
+    if diagnostics:
+        options = {"resamples": resamples, "level": level, "seed": seed}
+        predicts = {**baseline_predictors(), **{p.name: p.predict for p in predictors}}
+        result["diagnostics"] = {name: battery(sequences, predict, labels, ranks_all=kept[name]["ranks"][GATE_PROTOCOL],
+                                               **options)
+                                 for name, predict in predicts.items()}
     if per_sequence:
         result["per_sequence"] = _per_sequence(sequences, kept)
     for name, histogram in _histograms(margins).items():

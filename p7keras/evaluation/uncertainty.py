@@ -123,6 +123,41 @@ def _draw_signs(rng: np.random.Generator, resamples: int, num_clusters: int):
         yield rng.choice(np.array([-1.0, 1.0]), size=(min(step, resamples - start), num_clusters))
 
 
+def _clustered(values: np.ndarray, labels: np.ndarray, resamples: int, level: float, seed: int,
+               p_values: bool) -> tuple[np.ndarray, ...]:
+    """Means, percentile bounds (and sign-flip p-values) of the columns of ``values`` (N, M); NaN is missing.
+
+    Each resample draws clusters with replacement and takes, per column, the sum of the drawn clusters'
+    values over the number of their non-missing values (a ratio estimator: clusters differ in size).
+    """
+    if resamples < 1:
+        raise ValueError(f"resamples must be >= 1, got {resamples}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    labels = np.asarray(labels)
+    if values.shape[0] != labels.shape[0] or values.shape[0] == 0:
+        raise ValueError(f"need one cluster label per sequence, got {labels.shape[0]} labels for "
+                         f"{values.shape[0]} sequences")
+    num_clusters = int(labels.max()) + 1
+    present = np.isfinite(values)
+    sums, sizes = np.zeros((num_clusters, values.shape[1])), np.zeros((num_clusters, values.shape[1]))
+    np.add.at(sums, labels, np.where(present, values, 0.0))
+    np.add.at(sizes, labels, present.astype(np.float64))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        observed = sums.sum(axis=0) / sizes.sum(axis=0)
+        rng = np.random.default_rng(seed)
+        boot = np.concatenate([(c @ sums) / (c @ sizes) for c in _draw_counts(rng, resamples, num_clusters)])
+    tail = (1 - level) / 2
+    low, high = np.full_like(observed, np.nan), np.full_like(observed, np.nan)
+    some = np.isfinite(boot).any(axis=0)  # a column no sequence has stays NaN
+    low[some], high[some] = np.nanquantile(boot[:, some], [tail, 1 - tail], axis=0)
+    if not p_values:
+        return observed, low, high
+    total = np.abs(sums.sum(axis=0))
+    extreme = sum((np.abs(s @ sums) >= total - _TIE).sum(axis=0) for s in _draw_signs(rng, resamples, num_clusters))
+    return observed, low, high, (1 + extreme) / (1 + resamples)
+
+
 def clustered_gains(
     differences: dict[str, np.ndarray],
     labels: np.ndarray,
@@ -138,7 +173,7 @@ def clustered_gains(
     intervals are computed on the same pseudo-data sets.
 
     Args:
-        differences: ``{metric: (N,) model score − baseline score}``.
+        differences: ``{metric: (N,) model score − baseline score}`` (NaN: a sequence without it).
         labels: ``(N,)`` cluster of each sequence (:func:`clusters`).
         resamples: bootstrap resamples (and sign-flip permutations).
         level: the interval's coverage.
@@ -148,35 +183,51 @@ def clustered_gains(
     Returns:
         ``{metric: {"gain", "low", "high", "half_width", "p_value", "judgement"}}``.
     """
-    if resamples < 1:
-        raise ValueError(f"resamples must be >= 1, got {resamples}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
-    labels = np.asarray(labels)
     names = list(differences)
     values = np.stack([np.asarray(differences[m], dtype=np.float64) for m in names], axis=1)  # (N, M)
-    if values.shape[0] != labels.shape[0] or values.shape[0] == 0:
-        raise ValueError(f"need one cluster label per sequence, got {labels.shape[0]} labels for "
-                         f"{values.shape[0]} sequences")
-    num_clusters = int(labels.max()) + 1
-    sums = np.zeros((num_clusters, len(names)))
-    np.add.at(sums, labels, values)
-    sizes = np.bincount(labels, minlength=num_clusters).astype(np.float64)
-    observed = sums.sum(axis=0) / sizes.sum()
-
-    rng = np.random.default_rng(seed)
-    boot = np.concatenate([(c @ sums) / (c @ sizes)[:, None] for c in _draw_counts(rng, resamples, num_clusters)])
-    tail = (1 - level) / 2
-    low, high = np.quantile(boot, [tail, 1 - tail], axis=0)
-    total = np.abs(sums.sum(axis=0))
-    extreme = sum((np.abs(s @ sums) >= total - _TIE).sum(axis=0) for s in _draw_signs(rng, resamples, num_clusters))
-    p_values = (1 + extreme) / (1 + resamples)
+    observed, low, high, p_values = _clustered(values, labels, resamples, level, seed, p_values=True)
     out = {}
     for j, name in enumerate(names):
         lo, hi = float(low[j]), float(high[j])
         out[name] = {"gain": float(observed[j]), "low": lo, "high": hi, "half_width": (hi - lo) / 2,
                      "p_value": float(p_values[j]), "judgement": judgement(lo, hi, baseline)}
     return out
+
+
+def clustered_means(
+    values: dict[str, np.ndarray],
+    labels: np.ndarray,
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    level: float = DEFAULT_LEVEL,
+    seed: int = 0,
+) -> dict[str, dict]:
+    """Mean and clustered percentile interval of per-sequence values (not a difference: no p-value).
+
+    Example:
+
+    >>> out = clustered_means({"cos": np.array([0.5, 0.7, np.nan, 0.6])}, np.array([0, 0, 1, 1]), resamples=50)
+    >>> round(out["cos"]["mean"], 6), out["cos"]["count"]
+    (0.6, 3)
+
+    Args:
+        values: ``{name: (N,) values}``; NaN marks a sequence without the value (not counted).
+        labels: ``(N,)`` cluster of each sequence (:func:`clusters`).
+        resamples, level, seed: see :func:`clustered_gains`.
+
+    Returns:
+        ``{name: {"mean", "low", "high", "count"}}``; ``None`` figures where no sequence has a value.
+    """
+    names = list(values)
+    stacked = np.stack([np.asarray(values[m], dtype=np.float64) for m in names], axis=1)
+    observed, low, high = _clustered(stacked, labels, resamples, level, seed, p_values=False)
+    counts = np.isfinite(stacked).sum(axis=0)
+
+    def number(x):
+        return float(x) if np.isfinite(x) else None
+
+    return {name: {"mean": number(observed[j]), "low": number(low[j]), "high": number(high[j]),
+                   "count": int(counts[j])} for j, name in enumerate(names)}
 
 
 def paired_gain(

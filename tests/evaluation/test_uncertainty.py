@@ -119,3 +119,18 @@ def test_bad_arguments_are_named():
         paired_gain(np.ones(3), np.ones(3), resamples=0)
     with pytest.raises(ValueError, match=r"two \(N,\) arrays of one shape, got \(3,\) and \(2,\)"):
         paired_gain(np.ones(3), np.ones(2))
+
+
+def test_means_skip_missing_values_and_resample_articles():
+    from p7keras.evaluation.uncertainty import clustered_means
+
+    labels = clusters(600, _articles(30, 20))[0]
+    article_level = np.repeat(np.linspace(0.2, 0.8, 30), 20)
+    values = article_level.copy()
+    values[::3] = np.nan  # a third of the sequences lack the value (e.g. a chunk beyond the article)
+    out = clustered_means({"cos": values, "none": np.full(600, np.nan)}, labels, resamples=500)
+    assert out["cos"]["count"] == 400
+    assert out["cos"]["mean"] == pytest.approx(np.nanmean(values))
+    assert out["cos"]["low"] < out["cos"]["mean"] < out["cos"]["high"]
+    assert out["cos"]["high"] - out["cos"]["low"] > 0.1  # 30 articles spread over 0.2..0.8: not a tight mean
+    assert out["none"] == {"mean": None, "low": None, "high": None, "count": 0}
