@@ -1,4 +1,5 @@
-"""The flags of a search, defined once for ``python -m tuner.search`` and ``p7keras tune``.
+"""The flags of a search and the command's description, defined once for ``python -m tuner.search`` and
+``p7keras tune`` (both run :func:`tuner.search.run_command`).
 
 Search flags map onto :class:`tuner.config.SearchConfig`; the training flags (model size, loss
 settings that are not searched, epochs, batch size, data...) onto ``TrainConfig`` fields, and only
@@ -23,6 +24,12 @@ from p7keras.training.presets import PRESET_GRIDS
 from tuner.config import DEFAULT_DIRECTORY, DEFAULT_GRID, DEFAULT_EXP_NAME, TENSORFLOW_TRIALS_PER_PROCESS, TUNER_KINDS, SearchConfig
 from tuner.results import OBJECTIVES
 from tuner.spaces import SPACES, get_space
+
+TUNE_DESCRIPTION = (
+    "Search the P7 hyperparameter grids with KerasTuner (grid, Bayesian or Hyperband). With no data flag it "
+    "searches on the embedded synthetic corpus. Started again with the same command, an interrupted search "
+    "runs only the trials that are left."
+)
 
 # Help texts of the training flags that say something else for a search.
 _TEXTS = {
@@ -78,14 +85,3 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
     return SearchConfig(grid=grid, tuner=args.tuner, objective=args.objective, max_trials=args.max_trials,
                         directory=args.directory, project_name=args.project_name, overwrite=args.overwrite,
                         trials_per_process=args.trials_per_process, train=train)
-
-
-def run_command(args: argparse.Namespace) -> int:
-    """Runs the search of parsed flags; exit code 0 when it ended with a finished trial (or as a worker)."""
-    from tuner.search import run_search  # noqa: PLC0415 (keras_tuner only when a search runs)
-
-    config = config_from_args(args)
-    config.check()
-    result = run_search(config)
-    return 0 if result.role == "worker" or result.completed else 1
-

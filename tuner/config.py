@@ -100,7 +100,12 @@ class SearchConfig:
         return os.path.join(self.directory, self.project)
 
     def check(self) -> None:
-        """Raises ``ValueError`` naming the first impossible setting, before any data is read."""
+        """Raises ``ValueError`` naming the first impossible setting of the search, before any data is read.
+
+        Every grid point is checked with the base settings (each trial's config is one of them), so the
+        trials do not check again; the base config itself is checked, with the machine, by
+        :func:`p7keras.training.preflight.preflight` (``run_search`` calls both).
+        """
         space = self.space
         check_tuner(self.tuner, self.max_trials)
         if self.trials_per_process is not None and self.trials_per_process < 0:
@@ -111,7 +116,6 @@ class SearchConfig:
         if searched:
             raise ValueError(f"{flag_of(searched[0])} is set by grid {self.grid}: drop it or choose another grid")
         base = self.base
-        base.check()
         for point in space.points():
             dataclasses.replace(base, **space.resolve(point)).check()
 

@@ -43,7 +43,9 @@ class P7HyperModel(keras_tuner.HyperModel):
 
     Args:
         space: the search space (``tuner.spaces.get_space(...)``).
-        base: the settings that are not searched (model size, epochs, batch size, data, seed...).
+        base: the settings that are not searched (model size, epochs, batch size, data, seed...), checked
+            with every grid point before the search (``SearchConfig.check``, ``preflight``): neither the
+            hypermodel nor a trial checks them again.
         data: the data, windowed per K on demand.
         objective: the logged metric the search maximises (decides each trial's best epoch).
     """
@@ -52,7 +54,6 @@ class P7HyperModel(keras_tuner.HyperModel):
         super().__init__(name="p7", tunable=True)
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}; choose one of: {', '.join(OBJECTIVES)}")
-        base.check()
         self.space = space
         self.base = base
         self.data = data
@@ -65,14 +66,9 @@ class P7HyperModel(keras_tuner.HyperModel):
             hp: the trial's hyperparameters.
 
         Returns:
-            A checked ``TrainConfig``.
-
-        Raises:
-            ValueError: a searched value that is impossible with the base settings.
+            A ``TrainConfig`` (a grid point with the base: checked before the search).
         """
-        config = dataclasses.replace(self.base, **self.space.declare(hp))
-        config.check()
-        return config
+        return dataclasses.replace(self.base, **self.space.declare(hp))
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         """The compiled ranker of the trial (seeded with the base seed).

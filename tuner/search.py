@@ -12,6 +12,10 @@ Distributed mode is KerasTuner's: with ``KERASTUNER_ORACLE_IP``/``KERASTUNER_ORA
 process whose ``KERASTUNER_TUNER_ID`` contains ``chief`` serves the oracle and reports; the others
 are workers that run trials (see ``tuner/launch_distributed.sh``).
 
+Keras, KerasTuner and the modules built on them (``tuner.hypermodel``, ``tuner.tuners``) are imported in
+the functions that run a search: ``p7keras tune --help`` loads neither, and Keras starts only after
+:func:`p7keras.training.preflight.preflight` has chosen its backend.
+
 Example:
 
     $ python -m tuner.search --grid priority1 --data corpus.npz --epochs 5
@@ -20,6 +24,8 @@ Example:
 
 from __future__ import annotations
 
+import argparse
+import ctypes
 import dataclasses
 import importlib.util
 import json
@@ -30,18 +36,18 @@ import sys
 import tempfile
 import time
 
-from p7keras.export import export_problems
-from p7keras.io import atomic_path, read_json
+from p7keras.console import import_keras_quietly, quiet_tensorflow, run_console_command
+from p7keras.io import atomic_path, read_json, write_json
+from p7keras.training.preflight import preflight
 from p7keras.training.run_dir import FINISHED, STATE_FILE
-from p7keras.training.train import check_device, select_backend
+from tuner.arguments import TUNE_DESCRIPTION, add_arguments, config_from_args
+from tuner.best_run import save_best_run
 from tuner.config import SETTINGS_FILE, SearchConfig
+from tuner.hparams_log import write_hparams
+from tuner.report import format_table, printed_columns, table_columns, write_table
 from tuner.results import COMPLETED, error_line, read_trial_summary, rank_rows, trial_row
+from tuner.windows import WindowCache
 
-TUNE_DESCRIPTION = (
-    "Search the P7 hyperparameter grids with KerasTuner (grid, Bayesian or Hyperband). With no data flag it "
-    "searches on the embedded synthetic corpus. Started again with the same command, an interrupted search "
-    "runs only the trials that are left."
-)
 RESULTS_CSV = "results.csv"
 RESULTS_JSON = "results.json"
 TENSORBOARD_DIR = "tensorboard"
@@ -77,8 +83,6 @@ def distributed_role() -> str:
 
 def _best_run(tuner, config: SearchConfig, best: dict | None, summaries: dict, previous: dict) -> str | None:
     """The best trial's run directory: the one saved before for the same trial, else a new one."""
-    from tuner.best_run import save_best_run  # noqa: PLC0415
-
     if best is None:
         return None
     earlier = previous.get("best_run") or {}
@@ -101,9 +105,7 @@ def report(tuner, config: SearchConfig, stream=None) -> SearchResult:
     Returns:
         The :class:`SearchResult`.
     """
-    from tuner.hparams_log import write_hparams  # noqa: PLC0415
-    from tuner.report import format_table, printed_columns, table_columns, write_table  # noqa: PLC0415
-    from tuner.tuners import read_events  # noqa: PLC0415
+    from tuner.tuners import read_events  # noqa: PLC0415 (KerasTuner)
 
     stream = stream or sys.stdout
     space, project_dir = config.space, config.project_dir
@@ -163,12 +165,8 @@ def run_search(config: SearchConfig, stream=None) -> SearchResult:
             an unavailable device (all before any trial runs).
     """
     config.check()
-    base = config.base
-    for problem in export_problems(base.export):
-        raise ValueError(problem)
-    select_backend(base.backend, base.device)
-    check_device(base.device)
-    import keras  # noqa: PLC0415
+    preflight(config.base)  # once for the whole search: its trials share the base's backend and device
+    import keras  # noqa: PLC0415 (the backend preflight selected)
 
     quota = config.process_quota(keras.backend.backend())
     if quota and distributed_role() != "chief":  # the chief serves the oracle and trains nothing
@@ -178,12 +176,10 @@ def run_search(config: SearchConfig, stream=None) -> SearchResult:
 
 def _search(config: SearchConfig, stream=None, quota: int | None = None, first: bool = True) -> SearchResult | None:
     """The search in this process: at most ``quota`` trials (None: all); None when trials are left."""
-    from p7keras.io import write_json  # noqa: PLC0415
-    from tuner.hypermodel import P7HyperModel  # noqa: PLC0415
-    from tuner.tuners import QuotaReached, make_tuner  # noqa: PLC0415
-    from tuner.windows import WindowCache  # noqa: PLC0415
-
     import keras_tuner.src.config  # noqa: PLC0415
+
+    from tuner.hypermodel import P7HyperModel  # noqa: PLC0415 (Keras, KerasTuner)
+    from tuner.tuners import QuotaReached, make_tuner  # noqa: PLC0415 (KerasTuner)
 
     # KerasTuner prints every failed trial's traceback; TrialLog prints one line (P7KERAS_DEBUG: both).
     keras_tuner.src.config.DEBUG = bool(os.environ.get("P7KERAS_DEBUG"))
@@ -295,8 +291,6 @@ def child_main(job: str, answer: str, parent: str) -> None:
     It dies with its parent (``PR_SET_PDEATHSIG`` on Linux), so a killed search leaves no trial running,
     and leaves Ctrl-C to the parent, which kills it (an interrupted trial runs again on resume).
     """
-    from p7keras.console import import_keras_quietly  # noqa: PLC0415
-
     _die_with(int(parent))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it kills this process
     import_keras_quietly()
@@ -313,8 +307,6 @@ def child_main(job: str, answer: str, parent: str) -> None:
 def _die_with(parent: int) -> None:
     """Asks Linux to kill this process when its parent dies; exits now when the parent is gone already."""
     try:
-        import ctypes  # noqa: PLC0415
-
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):  # not Linux: the child outlives a killed parent
         return
@@ -322,15 +314,15 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
+def run_command(args: argparse.Namespace) -> int:
+    """Runs the search of parsed flags; exit code 0 when it ended with a finished trial (or as a worker)."""
+    result = run_search(config_from_args(args))
+    return 0 if result.role == "worker" or result.completed else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m tuner.search [flags]``: the ``p7keras tune`` command (same flags, errors, exit codes)."""
-    import argparse  # noqa: PLC0415
-
-    from p7keras.console import quiet_tensorflow, run_console_command  # noqa: PLC0415
-
     quiet_tensorflow()
-    from tuner.arguments import add_arguments, run_command  # noqa: PLC0415
-
     parser = argparse.ArgumentParser(prog="python -m tuner.search", description=TUNE_DESCRIPTION)
     add_arguments(parser)
     parser.set_defaults(func=run_command)

@@ -5,7 +5,7 @@ float16, about 3 GB) and then runs each stage in a child process, printing its w
 anonymous memory (``RssAnon`` of ``/proc/PID/status``, sampled every 50 ms: the file-backed pages of the
 memory maps do not count, they belong to the page cache):
 
-* ``write``: the corpus, shard by shard (:class:`p7keras.data.shards.ShardWriter`);
+* ``write``: the corpus, shard by shard (:class:`p7keras.data.shard_writer.ShardWriter`);
 * ``inspect``: ``p7keras data inspect FOLDER`` (every chunk and sequence, block by block);
 * ``train``: one epoch of the default transformer capped at ``--steps`` batches (``model.fit`` on the
   folder's train split), saved as ``bench.keras`` in the folder;
@@ -55,7 +55,7 @@ def write_corpus(folder: str, chunks: int, dim: int, dtype: str, chunks_per_arti
     Returns:
         The manifest.
     """
-    from p7keras.data.shards import ShardWriter  # noqa: PLC0415
+    from p7keras.data.shard_writer import ShardWriter  # noqa: PLC0415
 
     rng = np.random.default_rng(seed)
     writer = ShardWriter(folder, dim, dtype, shard_chunks, settings={"source": "bench:random-walk", "seed": seed})

@@ -17,7 +17,7 @@ import argparse
 import sys
 
 from p7keras.config import DEFAULTS
-from p7keras.data import shards, synthetic, text  # numpy only: their defaults are the flags' defaults
+from p7keras.data import shard_writer, shards, synthetic, text  # numpy only: their defaults are the flags' defaults
 from p7keras.data.splits import ALL, SPLITS
 
 
@@ -85,7 +85,7 @@ def _is_folder_out(out: str) -> bool:
 
 def _shard(args: argparse.Namespace) -> int:
     from p7keras.data import load_corpus  # noqa: PLC0415
-    from p7keras.data.shards import check_out_folder, write_shards  # noqa: PLC0415
+    from p7keras.data.shard_writer import check_out_folder, write_shards  # noqa: PLC0415
 
     check_out_folder(args.out)
     corpus = load_corpus(args.path)
@@ -185,7 +185,8 @@ def register(subparsers) -> None:
 
 def _shard_options(parser: argparse.ArgumentParser) -> None:
     """``--shard-chunks`` and ``--dtype`` of the commands that write shards."""
-    parser.add_argument("--shard-chunks", type=int, default=shards.DEFAULT_SHARD_CHUNKS,
-                        help=f"most chunks per shard; articles are never split (default {shards.DEFAULT_SHARD_CHUNKS})")
+    default = shard_writer.DEFAULT_SHARD_CHUNKS
+    parser.add_argument("--shard-chunks", type=int, default=default,
+                        help=f"most chunks per shard; articles are never split (default {default})")
     parser.add_argument("--dtype", choices=shards.DTYPES, default="float32",
                         help="vectors on disk: float32 (exact) or float16 (half the size, renormalised when read)")

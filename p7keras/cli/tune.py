@@ -1,7 +1,8 @@
 """``p7keras tune``: a KerasTuner search over the P7 grids (argparse only; the work is in ``tuner/``).
 
-The flags are defined once, in :mod:`tuner.arguments`, and shared with ``python -m tuner.search``;
-``tuner`` is imported only when this subcommand is registered (its flag modules load no Keras).
+The flags are defined once, in :mod:`tuner.arguments`, and shared with ``python -m tuner.search``, whose
+``run_command`` runs the search; ``tuner`` is imported only when this subcommand is registered (it loads
+Keras and KerasTuner only when a search runs).
 
 Example:
 
@@ -14,8 +15,8 @@ from __future__ import annotations
 
 def register(subparsers) -> None:
     """Adds the ``tune`` subcommand to the ``p7keras`` parser."""
-    from tuner.arguments import add_arguments, run_command  # noqa: PLC0415 (p7keras hands over to tuner lazily)
-    from tuner.search import TUNE_DESCRIPTION  # noqa: PLC0415
+    from tuner.arguments import TUNE_DESCRIPTION, add_arguments  # noqa: PLC0415 (p7keras hands over to tuner lazily)
+    from tuner.search import run_command  # noqa: PLC0415
 
     parser = subparsers.add_parser(
         "tune",

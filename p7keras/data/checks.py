@@ -1,7 +1,9 @@
-"""Input checks of spec section 9 on arrays of vectors: finite, non-zero, unit length.
+"""Input checks of spec section 9: vectors finite, non-zero and unit length; articles in reading order.
 
 Loading for training raises on the first problem (:func:`check_vectors`); the data report counts the
-problems instead (:func:`vector_stats`), because it is the tool people use to find them.
+problems instead (:func:`vector_stats`), because it is the tool people use to find them. Every reader
+(``.npz`` files, sharded folders, in-memory corpora) checks article order with :func:`check_contiguous`
+and :func:`check_positions`, and two files read together with :func:`check_same_dim`.
 
 Example:
 
@@ -10,6 +12,10 @@ Example:
 >>> unit, non_unit = check_vectors(v, "demo.npz", "vectors")
 >>> unit.tolist(), non_unit
 ([[0.6000000238418579, 0.800000011920929], [0.0, 1.0]], 1)
+>>> check_contiguous(np.array([0, 0, 1, 0]), "demo.npz")
+Traceback (most recent call last):
+...
+p7keras.data.errors.DataError: demo.npz: key 'article_ids' is not contiguous: article 0 comes back at row 3 ...
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import dataclasses
 
 import numpy as np
 
+from p7keras.data.corpus import article_runs
 from p7keras.data.errors import DataError
 
 # A row whose L2 norm differs from 1 by more than this is "not unit": it is normalised and counted.
@@ -140,3 +147,61 @@ def check_vectors(vectors: np.ndarray, where: str, key: str) -> tuple[np.ndarray
             f"{_first_row(zero)}); a failed encoder often writes zeros"
         )
     return normalize_rows(vectors)
+
+
+def check_contiguous(article_ids: np.ndarray, where: str) -> None:
+    """Raise unless each article's rows are contiguous (an id never comes back after another id).
+
+    Args:
+        article_ids: ``(N,)`` ints.
+        where: file name for the message.
+
+    Raises:
+        DataError: naming the first article id that reappears and the row where it does.
+    """
+    starts, _ = article_runs(article_ids)
+    run_ids = np.asarray(article_ids)[starts]
+    _, first = np.unique(run_ids, return_index=True)
+    if first.size != run_ids.size:
+        repeat = np.setdiff1d(np.arange(run_ids.size), first)[0]
+        raise DataError(
+            f"{where}: key 'article_ids' is not contiguous: article {run_ids[repeat]} comes back at "
+            f"row {starts[repeat]} after other articles (store each article's chunks together, in "
+            "reading order)"
+        )
+
+
+def check_positions(positions: np.ndarray, article_ids: np.ndarray, where: str) -> None:
+    """Raise unless positions increase strictly inside every article (chunks in reading order).
+
+    Args:
+        positions, article_ids: ``(N,)`` ints.
+        where: file name for the message.
+
+    Raises:
+        DataError: naming the article, the row and the two positions.
+    """
+    same = article_ids[1:] == article_ids[:-1]
+    bad = np.flatnonzero(same & (positions[1:] <= positions[:-1]))
+    if bad.size:
+        row = int(bad[0]) + 1
+        raise DataError(
+            f"{where}: key 'positions' does not increase inside article {article_ids[row]} at row "
+            f"{row} ({positions[row - 1]} then {positions[row]}); store chunks in reading order"
+        )
+
+
+def check_same_dim(first, second) -> None:
+    """Raise when two loaded datasets (corpus or sequence file) have different D.
+
+    Args:
+        first, second: :class:`ChunkCorpus` or :class:`SequenceFile`.
+
+    Raises:
+        DataError: naming both sources and both dimensions.
+    """
+    if first.dim != second.dim:
+        raise DataError(
+            f"vector dimension differs between files: {first.source} has D = {first.dim} but "
+            f"{second.source} has D = {second.dim}"
+        )

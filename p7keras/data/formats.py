@@ -31,7 +31,7 @@ import zipfile
 
 import numpy as np
 
-from p7keras.data.checks import check_vectors
+from p7keras.data.checks import check_contiguous, check_positions, check_vectors
 from p7keras.data.corpus import ChunkCorpus, SequenceFile, article_runs
 from p7keras.data.errors import DataError
 from p7keras.data.shards import MANIFEST, is_sharded, open_sharded
@@ -133,48 +133,6 @@ def _vectors(array: np.ndarray, where: str, key: str, check_values: bool) -> tup
     if check_values:
         return check_vectors(array, where, key)
     return np.asarray(array, dtype=np.float32), 0
-
-
-def check_contiguous(article_ids: np.ndarray, where: str) -> None:
-    """Raise unless each article's rows are contiguous (an id never comes back after another id).
-
-    Args:
-        article_ids: ``(N,)`` ints.
-        where: file name for the message.
-
-    Raises:
-        DataError: naming the first article id that reappears and the row where it does.
-    """
-    starts, _ = article_runs(article_ids)
-    run_ids = np.asarray(article_ids)[starts]
-    _, first = np.unique(run_ids, return_index=True)
-    if first.size != run_ids.size:
-        repeat = np.setdiff1d(np.arange(run_ids.size), first)[0]
-        raise DataError(
-            f"{where}: key 'article_ids' is not contiguous: article {run_ids[repeat]} comes back at "
-            f"row {starts[repeat]} after other articles (store each article's chunks together, in "
-            "reading order)"
-        )
-
-
-def check_positions(positions: np.ndarray, article_ids: np.ndarray, where: str) -> None:
-    """Raise unless positions increase strictly inside every article (chunks in reading order).
-
-    Args:
-        positions, article_ids: ``(N,)`` ints.
-        where: file name for the message.
-
-    Raises:
-        DataError: naming the article, the row and the two positions.
-    """
-    same = article_ids[1:] == article_ids[:-1]
-    bad = np.flatnonzero(same & (positions[1:] <= positions[:-1]))
-    if bad.size:
-        row = int(bad[0]) + 1
-        raise DataError(
-            f"{where}: key 'positions' does not increase inside article {article_ids[row]} at row "
-            f"{row} ({positions[row - 1]} then {positions[row]}); store chunks in reading order"
-        )
 
 
 def corpus_from_arrays(arrays: dict, where: str, check_values: bool = True) -> ChunkCorpus:
@@ -331,22 +289,6 @@ def load_sequence_file(path: str | os.PathLike, check_values: bool = True) -> Se
         FileNotFoundError, DataError.
     """
     return _load_as(path, SequenceFile, check_values)
-
-
-def check_same_dim(first, second) -> None:
-    """Raise when two loaded datasets (corpus or sequence file) have different D.
-
-    Args:
-        first, second: :class:`ChunkCorpus` or :class:`SequenceFile`.
-
-    Raises:
-        DataError: naming both sources and both dimensions.
-    """
-    if first.dim != second.dim:
-        raise DataError(
-            f"vector dimension differs between files: {first.source} has D = {first.dim} but "
-            f"{second.source} has D = {second.dim}"
-        )
 
 
 def save_corpus(corpus: ChunkCorpus, path: str | os.PathLike) -> None:

@@ -25,15 +25,41 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+from typing import Protocol
 
 import keras
 import numpy as np
 
 from p7keras.config import CONTEXT_KEY, DEFAULTS, HARD_NEGATIVES_KEY, TARGET_KEY
 from p7keras.data.negatives import sample_hard_negatives
-from p7keras.data.sequences import SequenceSet
 
 logger = logging.getLogger(__name__)
+
+
+class BatchSource(Protocol):
+    """What the batches read of a sequence set: a :class:`p7keras.data.SequenceSet` is one.
+
+    The pipeline takes any object with these attributes, so it does not import ``sequences`` (whose
+    ``as_dataset`` builds a :class:`P7Dataset`).
+    """
+
+    bank: np.ndarray  # (V, D) unit rows (or a ShardedArray)
+    context_rows: np.ndarray  # (N, K) rows of bank
+    target_rows: np.ndarray  # (N,) rows of bank
+    bank_article_ids: np.ndarray | None
+    source: str
+    split: str
+
+    def __len__(self) -> int: ...
+
+    @property
+    def context_length(self) -> int: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def has_article_ids(self) -> bool: ...
 
 
 def _positive_int(value, name: str, minimum: int) -> int:
@@ -50,7 +76,7 @@ class P7Dataset(keras.utils.PyDataset):
         ``model.fit(P7Dataset(splits.train, batch_size=64, hard_negatives=2), epochs=10)``
 
     Args:
-        sequences: a :class:`p7keras.data.SequenceSet`.
+        sequences: a :class:`p7keras.data.SequenceSet` (any :class:`BatchSource`).
         batch_size: B (default ``DEFAULTS.batch_size``).
         hard_negatives: M in-article hard negatives per sample (default ``DEFAULTS.hard_negatives``);
             without article ids they are random chunks of the dataset (logged once).
@@ -66,7 +92,7 @@ class P7Dataset(keras.utils.PyDataset):
 
     def __init__(
         self,
-        sequences: SequenceSet,
+        sequences: BatchSource,
         batch_size: int | None = None,
         hard_negatives: int | None = None,
         shuffle: bool = True,
@@ -152,12 +178,12 @@ class P7Dataset(keras.utils.PyDataset):
         return dict(zip((CONTEXT_KEY, TARGET_KEY, HARD_NEGATIVES_KEY), self._rows))
 
 
-def make_dataset(sequences: SequenceSet, batch_size: int | None = None, hard_negatives: int | None = None,
+def make_dataset(sequences: BatchSource, batch_size: int | None = None, hard_negatives: int | None = None,
                  shuffle: bool = True, seed: int = 0, **kwargs) -> P7Dataset:
     """Batches of ``sequences`` for ``model.fit`` (same as ``sequences.as_dataset(...)``).
 
     Args:
-        sequences: a :class:`p7keras.data.SequenceSet`.
+        sequences: a :class:`p7keras.data.SequenceSet` (any :class:`BatchSource`).
         batch_size, hard_negatives, shuffle, seed, **kwargs: see :class:`P7Dataset`.
 
     Returns:
@@ -166,7 +192,7 @@ def make_dataset(sequences: SequenceSet, batch_size: int | None = None, hard_neg
     return P7Dataset(sequences, batch_size, hard_negatives, shuffle=shuffle, seed=seed, **kwargs)
 
 
-def make_tf_dataset(sequences: SequenceSet, batch_size: int | None = None, hard_negatives: int | None = None,
+def make_tf_dataset(sequences: BatchSource, batch_size: int | None = None, hard_negatives: int | None = None,
                     shuffle: bool = True, seed: int = 0, drop_remainder: bool = False):
     """The batches of :class:`P7Dataset` as a prefetched ``tf.data.Dataset``.
 

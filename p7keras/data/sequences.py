@@ -26,9 +26,10 @@ import os
 import numpy as np
 
 from p7keras.config import DEFAULTS
+from p7keras.data.checks import check_contiguous, check_same_dim
 from p7keras.data.corpus import ChunkCorpus, SequenceFile, article_runs
 from p7keras.data.errors import DataError
-from p7keras.data.formats import check_contiguous, check_same_dim, load
+from p7keras.data.formats import load
 from p7keras.data.shards import take_rows
 from p7keras.data.splits import ALL, SPLIT_FRACTIONS, SPLITS, check_split, split_mask
 from p7keras.data.windows import check_context_length, require_windows, window_rows

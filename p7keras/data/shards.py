@@ -1,4 +1,4 @@
-"""Sharded chunk corpora: a folder of memory-mapped ``.npy`` shards and a JSON manifest.
+"""Reading sharded chunk corpora: a folder of memory-mapped ``.npy`` shards and a JSON manifest.
 
 A corpus larger than memory is stored as a folder that every command reads wherever it reads a chunk
 corpus ``.npz`` (:func:`p7keras.data.load` opens it); nothing reads it whole:
@@ -15,12 +15,14 @@ vectors are opened with ``np.load(..., mmap_mode="r")`` and gathered per batch (
 float16 rows are upcast to float32 and renormalised as they are read; a NaN/inf or zero row found then
 raises a :class:`DataError` naming its shard file and row. Opening checks the manifest against every
 file (present, ``.npy`` header, shape, dtype, size, articles not crossing shards) before any work;
-:func:`verify_shards` also checks every checksum and every row.
+:func:`verify_shards` also checks every checksum and every row. The folders are written by
+:mod:`p7keras.data.shard_writer`.
 
 Example:
 
 >>> import numpy as np, os, tempfile
 >>> from p7keras.data import make_synthetic_corpus
+>>> from p7keras.data.shard_writer import write_shards
 >>> corpus = make_synthetic_corpus(num_articles=6, chunks_per_article=10, dim=8)
 >>> folder = os.path.join(tempfile.mkdtemp(), "corpus")
 >>> manifest = write_shards(corpus, folder, shard_chunks=25)
@@ -33,7 +35,6 @@ True
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -41,16 +42,13 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from p7keras.data.checks import check_vectors, row_norms
+from p7keras.data.checks import check_contiguous, check_positions, row_norms
 from p7keras.data.corpus import ChunkCorpus, article_runs
 from p7keras.data.errors import DataError
-from p7keras.io import atomic_path, check_writable, write_json
 
 FORMAT, VERSION = "p7keras-sharded-corpus", 1
 MANIFEST = "manifest.json"
-PROGRESS = "progress.json"  # a folder being written: the shards finished so far (resumable)
 DTYPES = ("float32", "float16")
-DEFAULT_SHARD_CHUNKS = 100_000
 ROW_KEYS = ("vectors", "article_ids", "positions", "texts")  # one row per chunk
 HASH_BLOCK = 1 << 22
 
@@ -60,7 +58,8 @@ def is_sharded(path: str | os.PathLike) -> bool:
     return os.path.isdir(path) and os.path.isfile(os.path.join(path, MANIFEST))
 
 
-def _sha256(path: str) -> str:
+def file_sha256(path: str) -> str:
+    """The sha256 of a file, in hex (the manifest records one per shard file)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(HASH_BLOCK), b""):
@@ -68,7 +67,6 @@ def _sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-# ------------------------------------------------------------------------------------------ reading
 class ShardedArray:
     """Rows of one key of a sharded corpus, read from the shards' memory maps only when indexed.
 
@@ -214,7 +212,7 @@ class ShardedArray:
         return values
 
 
-def _read_manifest(folder: str) -> dict:
+def read_manifest(folder: str) -> dict:
     path = os.path.join(folder, MANIFEST)
     try:
         with open(path, encoding="utf-8") as handle:
@@ -280,7 +278,7 @@ def open_sharded(folder: str | os.PathLike, check_values: bool = True) -> ChunkC
         DataError: naming the manifest or the shard file and the problem.
     """
     folder = os.fspath(folder)
-    manifest = _read_manifest(folder)
+    manifest = read_manifest(folder)
     dim, dtype = int(manifest["dim"]), manifest["dtype"]
     files = {key: [] for key in ROW_KEYS}
     maps = {key: [] for key in ROW_KEYS}  # the memory maps opened to check the files, kept for reading
@@ -313,8 +311,6 @@ def open_sharded(folder: str | os.PathLike, check_values: bool = True) -> ChunkC
     if expected_row != manifest["num_chunks"]:
         raise DataError(f"{os.path.join(folder, MANIFEST)}: the shards hold {expected_row} chunks, the manifest "
                         f"says {manifest['num_chunks']}")
-    from p7keras.data.formats import check_contiguous, check_positions  # noqa: PLC0415 (formats imports this)
-
     article_ids, all_positions = np.concatenate(ids), np.concatenate(positions)
     check_contiguous(article_ids, folder)
     check_positions(all_positions, article_ids, folder)
@@ -329,209 +325,6 @@ def take_rows(array, rows: np.ndarray):
     return array.view(rows) if isinstance(array, ShardedArray) else np.asarray(array)[rows]
 
 
-# ------------------------------------------------------------------------------------------ writing
-def check_out_folder(folder: str | os.PathLike) -> None:
-    """Raise unless a sharded corpus can be written to ``folder`` (created when missing).
-
-    Raises:
-        DataError: ``folder`` is a file or already holds a finished sharded corpus.
-        PermissionError / OSError: it cannot be written.
-    """
-    folder = os.fspath(folder)
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        raise DataError(f"{folder}: is a file, not a folder")
-    if is_sharded(folder):
-        raise DataError(f"{folder}: already holds a sharded corpus ({MANIFEST}); remove it or choose another --out")
-    os.makedirs(folder, exist_ok=True)
-    check_writable(os.path.join(folder, MANIFEST))
-@dataclasses.dataclass
-class _Buffer:
-    vectors: list = dataclasses.field(default_factory=list)
-    ids: list = dataclasses.field(default_factory=list)
-    positions: list = dataclasses.field(default_factory=list)
-    names: list = dataclasses.field(default_factory=list)
-    texts: list = dataclasses.field(default_factory=list)
-    rows: int = 0
-
-
-class ShardWriter:
-    """Writes a sharded corpus article by article; a killed write resumes from its finished shards.
-
-    Each shard is written (atomically, file by file) once adding the next article would pass
-    ``shard_chunks`` rows; ``progress.json`` then records it with ``state`` (what the caller needs to
-    resume, such as how many input files were consumed). :meth:`close` writes ``manifest.json`` last, so
-    a folder without it is never mistaken for a finished corpus.
-
-    Example:
-
-        with ShardWriter("out/", dim=768, dtype="float16") as writer:
-            for name, vectors in articles:
-                writer.add(name, article_id, vectors)
-
-    Args:
-        folder: the output folder (created; must not hold a finished corpus).
-        dim: D (``None``: the first article's).
-        dtype: ``float32`` or ``float16`` on disk.
-        shard_chunks: the most rows in a shard (an article longer than that gets a shard of its own).
-        texts: whether every article comes with its chunk texts.
-        settings: what must match for a resume (source, encoder ...), stored in the progress file.
-    """
-
-    def __init__(self, folder: str | os.PathLike, dim: int | None = None, dtype: str = "float32",
-                 shard_chunks: int = DEFAULT_SHARD_CHUNKS, texts: bool = False, settings: dict | None = None):
-        self.folder = os.fspath(folder)
-        if dtype not in DTYPES:
-            raise DataError(f"dtype must be one of {list(DTYPES)}, got {dtype!r}")
-        if int(shard_chunks) < 1:
-            raise DataError(f"shard_chunks must be >= 1, got {shard_chunks!r}")
-        check_out_folder(self.folder)
-        self.dim = None if dim is None else int(dim)
-        self.dtype, self.shard_chunks, self.texts = dtype, int(shard_chunks), bool(texts)
-        self.settings = dict(settings or {}, dtype=dtype, shard_chunks=self.shard_chunks, texts=self.texts)
-        self.shards: list[dict] = []
-        self.state: dict = {}
-        self._buffer = _Buffer()
-        self._resume()
-
-    @property
-    def rows_written(self) -> int:
-        return sum(shard["rows"] for shard in self.shards)
-
-    def _resume(self) -> None:
-        path = os.path.join(self.folder, PROGRESS)
-        if not os.path.exists(path):
-            return
-        try:
-            with open(path, encoding="utf-8") as handle:
-                progress = json.load(handle)
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DataError(f"{path}: not a readable progress file ({exc}); remove the folder to start again") from None
-        if progress.get("settings") != self.settings:
-            raise DataError(f"{path}: a write with other settings was interrupted here ({progress.get('settings')}); "
-                            "remove the folder or give the same settings to resume")
-        for shard in progress["shards"]:  # keep the finished shards whose files are intact
-            for entry in shard["files"].values():
-                file = os.path.join(self.folder, entry["file"])
-                if not os.path.isfile(file) or os.path.getsize(file) != entry["bytes"]:
-                    raise DataError(f"{file}: missing or changed since it was written; remove the folder to start "
-                                    "again")
-        if self.dim is not None and progress.get("dim") not in (None, self.dim):
-            raise DataError(f"{path}: an interrupted write of D = {progress['dim']} vectors is here, these have "
-                            f"D = {self.dim}; remove the folder to start again")
-        self.shards, self.state = progress["shards"], progress.get("state", {})
-        self.dim = progress.get("dim", self.dim)
-
-    def add(self, name: str, article_id: int, vectors: np.ndarray, positions: np.ndarray | None = None,
-            texts: np.ndarray | None = None, state: dict | None = None) -> None:
-        """Add one article (its rows in reading order); writes a shard first when it would not fit.
-
-        ``state`` is what a resume needs to start again at this article (recorded with that shard).
-        """
-        vectors = np.asarray(vectors)
-        if self.dim is None and vectors.ndim == 2:
-            self.dim = int(vectors.shape[1])
-        if vectors.ndim != 2 or vectors.shape[1] != self.dim or not len(vectors):
-            raise DataError(f"article {name!r}: vectors of shape {vectors.shape}, expected (n >= 1, {self.dim})")
-        vectors = check_vectors(vectors, f"article {name!r}", "vectors")[0]  # unit rows on disk
-        if self.texts and (texts is None or len(texts) != len(vectors)):
-            raise DataError(f"article {name!r}: one text per chunk is needed ({len(vectors)} chunks)")
-        n = len(vectors)
-        if self._buffer.rows and self._buffer.rows + n > self.shard_chunks:
-            self.flush(state)
-        buffer = self._buffer
-        buffer.vectors.append(vectors.astype(self.dtype))
-        buffer.ids.append(np.full(n, int(article_id), dtype=np.int64))
-        buffer.positions.append(np.arange(n, dtype=np.int64) if positions is None else np.asarray(positions, np.int64))
-        buffer.names.append(str(name))
-        if self.texts:
-            buffer.texts.append(np.asarray(texts, dtype=str))
-        buffer.rows += n
-
-    def flush(self, state: dict | None = None) -> None:
-        """Write the buffered articles as the next shard (nothing when empty); record ``state``."""
-        if state is not None:
-            self.state = dict(state)
-        buffer = self._buffer
-        if not buffer.rows:
-            return self._save_progress()
-        name = f"shard-{len(self.shards):05d}"
-        arrays = {"vectors": np.concatenate(buffer.vectors), "article_ids": np.concatenate(buffer.ids),
-                  "positions": np.concatenate(buffer.positions), "article_names": np.asarray(buffer.names, dtype=str)}
-        if self.texts:
-            arrays["texts"] = np.concatenate(buffer.texts)
-        files = {}
-        for key, array in arrays.items():
-            file = f"{name}.{key}.npy"
-            path = os.path.join(self.folder, file)
-            with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-                np.save(handle, array, allow_pickle=False)
-            files[key] = {"file": file, "bytes": os.path.getsize(path), "sha256": _sha256(path)}
-        self.shards.append({"name": name, "rows": buffer.rows, "first_row": self.rows_written,
-                            "articles": len(buffer.names), "files": files})
-        self._buffer = _Buffer()
-        self._save_progress()
-
-    def _save_progress(self) -> None:
-        write_json(os.path.join(self.folder, PROGRESS),
-                   {"settings": self.settings, "dim": self.dim, "shards": self.shards, "state": self.state})
-
-    def close(self) -> dict:
-        """Write the last shard and the manifest; returns the manifest."""
-        self.flush()
-        if not self.shards:
-            raise DataError(f"{self.folder}: no article was written")
-        manifest = {"format": FORMAT, "version": VERSION, "dim": self.dim, "dtype": self.dtype,
-                    "num_chunks": self.rows_written, "num_articles": sum(s["articles"] for s in self.shards),
-                    "texts": self.texts, "shard_chunks": self.shard_chunks, "shards": self.shards}
-        write_json(os.path.join(self.folder, MANIFEST), manifest)
-        os.remove(os.path.join(self.folder, PROGRESS))
-        return manifest
-
-    def __enter__(self) -> ShardWriter:
-        return self
-
-    def __exit__(self, kind, value, traceback) -> None:
-        if kind is None:
-            self.close()
-
-
-def write_shards(corpus: ChunkCorpus, folder: str | os.PathLike, shard_chunks: int = DEFAULT_SHARD_CHUNKS,
-                 dtype: str = "float32") -> dict:
-    """Write ``corpus`` as a sharded corpus folder (``p7keras data shard``).
-
-    Example:
-        ``write_shards(load_corpus("corpus.npz"), "corpus_shards/", shard_chunks=100_000, dtype="float16")``
-
-    Args:
-        corpus: a loaded (checked, unit-row) chunk corpus.
-        folder: the output folder (must not hold a finished corpus).
-        shard_chunks: the most chunks in a shard; articles are never split.
-        dtype: ``float32`` (exact) or ``float16`` (half the size; rows renormalised when read).
-
-    Returns:
-        The manifest written.
-
-    Raises:
-        DataError: a bad setting or an output folder that already holds a corpus.
-    """
-    starts, lengths = article_runs(corpus.article_ids)
-    writer = ShardWriter(folder, corpus.dim, dtype, shard_chunks, texts=corpus.texts is not None,
-                         settings={"source": os.path.abspath(corpus.source) if os.path.exists(corpus.source)
-                                   else corpus.source, "num_chunks": corpus.num_chunks})
-    done = int(writer.state.get("articles", 0))
-    names = np.asarray(corpus.article_names, dtype=str)
-    for index, (start, length) in enumerate(zip(starts.tolist(), lengths.tolist())):
-        if index < done:
-            continue
-        rows = slice(start, start + length)
-        writer.add(names[index], int(corpus.article_ids[start]), np.asarray(corpus.vectors[rows], np.float32),
-                   np.asarray(corpus.positions[rows]),
-                   None if corpus.texts is None else np.asarray(corpus.texts[rows], dtype=str),
-                   state={"articles": index})
-    return writer.close()
-
-
-# ----------------------------------------------------------------------------------------- verifying
 def verify_shards(folder: str | os.PathLike, stream=None) -> dict:
     """Check a sharded corpus completely: the manifest, every file's sha256 and every vector row.
 
@@ -550,11 +343,11 @@ def verify_shards(folder: str | os.PathLike, stream=None) -> dict:
     """
     folder = os.fspath(folder)
     corpus = open_sharded(folder)
-    manifest = _read_manifest(folder)
+    manifest = read_manifest(folder)
     for index, shard in enumerate(manifest["shards"]):
         for entry in shard["files"].values():
             path = os.path.join(folder, entry["file"])
-            if _sha256(path) != entry["sha256"]:
+            if file_sha256(path) != entry["sha256"]:
                 raise DataError(f"{path}: sha256 differs from the manifest's (the file was changed or damaged)")
         first, stop = int(shard["first_row"]), int(shard["first_row"]) + int(shard["rows"])
         for block in range(first, stop, 65536):

@@ -35,7 +35,7 @@ from p7keras.data.checks import check_vectors
 from p7keras.data.corpus import ChunkCorpus
 from p7keras.data.errors import DataError
 from p7keras.data.formats import save_corpus
-from p7keras.data.shards import DEFAULT_SHARD_CHUNKS, ShardWriter
+from p7keras.data.shard_writer import DEFAULT_SHARD_CHUNKS, ShardWriter
 
 TARGET_CHARS = 400
 MIN_CHARS = 50
@@ -337,7 +337,7 @@ def text_to_shards(
 
     Args:
         directory, encoder, target_chars, min_chars, min_chunks: as :func:`text_to_corpus`.
-        out: the output folder (see :class:`p7keras.data.shards.ShardWriter`).
+        out: the output folder (see :class:`p7keras.data.shard_writer.ShardWriter`).
         shard_chunks: the most chunks in a shard.
         dtype: ``float32`` or ``float16`` on disk.
         stream: where progress goes (``None``: nowhere).

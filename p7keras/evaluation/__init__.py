@@ -4,9 +4,10 @@
 its command line. Modules: ``retrieval`` (blocked ranking and the protocols), ``baselines`` (DIRECT,
 MEAN), ``directional`` (cos_next, cos_prev, margin, cos_anchor), ``gate`` (the ship gate),
 ``predictors`` (run directories, ``.keras`` files, SavedModels -> predictions and latency),
-``evaluator`` (:func:`evaluate`), ``report`` (terminal table, HTML page), ``examples`` (a sequence's
-context, true next chunk and top-k bank chunks, readable), ``predict`` (``p7keras predict``:
-:func:`predict_examples`, :func:`predict_passage`).
+``evaluator`` (:func:`evaluate`), ``report`` (terminal table), ``html_page`` (HTML page), ``plots`` (its
+SVG plots), ``gains`` (gain over DIRECT), ``examples`` (a sequence's context, true next chunk and top-k
+bank chunks, readable), ``predict`` (``p7keras predict``: :func:`predict_examples`,
+:func:`predict_passage`).
 The retrieval scale probe is ``p7keras bench --what retrieval`` (:mod:`p7keras.bench.retrieval`).
 
 Names are imported on first use: the numpy-only modules (``retrieval``, ``predictors`` ...) load
@@ -42,8 +43,9 @@ _EXPORTS = {
     "predict_examples": "predict",
     "predict_passage": "predict",
     "format_table": "report",
-    "render_html": "report",
-    "write_html": "report",
+    "gain_over_direct": "gains",
+    "render_html": "html_page",
+    "write_html": "html_page",
     "PROTOCOLS": "retrieval",
     "rank_queries": "retrieval",
     "recall_curve": "retrieval",

@@ -23,11 +23,10 @@ from p7keras.training.distribute import (
     check_same_weights,
     data_parallel,
     process_slice,
-    request_cpu_devices,
     share_text,
-    start_processes,
 )
 from p7keras.training.config import TrainConfig
+from p7keras.training.preflight import preflight
 from p7keras.training.run_dir import FAILED, RunDirectory, bytes_needed
 
 # Metrics shown in the closing table.
@@ -45,67 +44,6 @@ class RunResult:
     files: dict
     resumed: bool
     train_sequences: int  # sequences of the training split (after --train-chunks)
-
-
-def select_backend(backend: str | None, device: str) -> None:
-    """Sets ``KERAS_BACKEND`` (and hides GPUs for ``--device cpu``) before Keras is imported.
-
-    Raises:
-        ValueError: when Keras is already imported with another backend.
-    """
-    if device == "cpu":
-        os.environ["CUDA_VISIBLE_DEVICES"] = ""
-        os.environ["JAX_PLATFORMS"] = "cpu"
-    if backend is None:
-        return
-    if "keras" in sys.modules:
-        current = sys.modules["keras"].backend.backend()
-        if current != backend:
-            raise ValueError(
-                f"backend {backend!r} requested but Keras is already running on {current!r}; "
-                f"set KERAS_BACKEND={backend} before importing keras (the p7keras command does this)"
-            )
-        return
-    os.environ["KERAS_BACKEND"] = backend
-
-
-def _accelerators(backend: str) -> set[str]:
-    found = set()
-    if backend == "tensorflow":
-        import tensorflow as tf  # noqa: PLC0415
-
-        if tf.config.list_physical_devices("GPU"):
-            found.add("gpu")
-    elif backend == "jax":
-        import jax  # noqa: PLC0415
-
-        platforms = {d.platform.lower() for d in jax.devices()}
-        if platforms & {"gpu", "cuda", "rocm"}:
-            found.add("gpu")
-        if "metal" in platforms:
-            found.add("metal")
-    elif backend == "torch":
-        import torch  # noqa: PLC0415
-
-        if torch.cuda.is_available():
-            found.add("gpu")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            found.add("metal")
-    return found
-
-
-def check_device(device: str) -> None:
-    """Raises ``ValueError`` when ``device`` (gpu or metal) is not available to the active backend."""
-    import keras  # noqa: PLC0415
-
-    if device in ("auto", "cpu"):
-        return
-    backend = keras.backend.backend()
-    found = _accelerators(backend)
-    if device not in found:
-        seen = ", ".join(sorted(found)) or "none"
-        raise ValueError(f"--device {device} requested, but the {backend} backend finds no {device.upper()} "
-                         f"(accelerators found: {seen})")
 
 
 def load_data(config: TrainConfig):
@@ -248,16 +186,8 @@ def train(config: TrainConfig | None = None, stream=None, **overrides) -> RunRes
         p7keras.callbacks.NonFiniteLossError: a NaN/inf loss (the run is marked failed, checkpoints kept).
     """
     config = dataclasses.replace(config or TrainConfig(), **overrides)
-    config.check()
-    from p7keras.export import export_problems  # noqa: PLC0415
-
-    for problem in export_problems(config.export):
-        raise ValueError(problem)
+    preflight(config)
     stream = stream or sys.stdout
-    select_backend(config.backend, config.device)
-    request_cpu_devices(config.cpu_devices)
-    start_processes(config.distribute)  # several processes: JAX's distributed runtime, before JAX starts
-    check_device(config.device)
     splits = load_data(config)
     with data_parallel(config.distribute, config.batch_size) as replicas:
         return _train(config, splits, replicas, stream)

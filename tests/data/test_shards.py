@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from p7keras.data import DataError, inspect_data, load, load_splits, make_synthetic_corpus, save_corpus
-from p7keras.data.shards import MANIFEST, PROGRESS, ShardedArray, ShardWriter, verify_shards, write_shards
+from p7keras.data.shard_writer import PROGRESS, ShardWriter, write_shards
+from p7keras.data.shards import MANIFEST, ShardedArray, verify_shards
 from p7keras.data.text import text_to_shards
 from p7keras.evaluation.retrieval import rank_queries
 from tests.data.toy_encoder import DIM, encode

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from p7keras.evaluation import evaluate, render_html
-from p7keras.evaluation.report import gain_over_direct
+from p7keras.evaluation.gains import gain_over_direct
 from tests.evaluation.conftest import last_context
 from tests.helpers import K
 

@@ -125,7 +125,7 @@ def _empty(folder: Path) -> list[str]:
 
 def _shards(folder: Path) -> Path:
     from p7keras.data import load  # noqa: PLC0415
-    from p7keras.data.shards import write_shards  # noqa: PLC0415
+    from p7keras.data.shard_writer import write_shards  # noqa: PLC0415
 
     write_shards(load(_corpus(folder)), folder / "shards", shard_chunks=50)
     return folder / "shards"

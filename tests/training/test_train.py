@@ -65,7 +65,7 @@ def test_missing_data_file_and_unwritable_output_are_reported(tmp_path, corpus_f
 
 
 def test_absent_device_is_a_clear_error(tmp_path, corpus_file, capsys):
-    from p7keras.training.train import _accelerators
+    from p7keras.training.preflight import _accelerators
 
     if "gpu" in _accelerators(keras.backend.backend()):
         pytest.skip("this machine has a GPU")

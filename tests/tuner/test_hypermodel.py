@@ -58,15 +58,13 @@ def test_fit_trains_on_the_trials_windows_and_writes_the_trial_files(tiny_base, 
     assert (tmp_path / FINAL_WEIGHTS).is_file()
 
 
-def test_fit_refuses_outside_data_and_impossible_values(tiny_base):
+def test_fit_refuses_outside_data_and_unknown_objectives(tiny_base):
     hypermodel = _hypermodel(tiny_base)
     hp = _hp(hypermodel.space)
     with pytest.raises(TypeError, match="takes its data from its WindowCache"):
         hypermodel.fit(hp, None, [1, 2])
     with pytest.raises(ValueError, match="unknown objective 'loss'"):
         _hypermodel(tiny_base, objective="loss")
-    with pytest.raises(ValueError, match=r"anchor_lambda must be in \[0.6, 0.9\], got 0.95"):
-        hypermodel.config_for(_hp(hypermodel.space, anchor_lambda=0.95))
 
 
 def test_the_issue_11_options_are_hyperparameters_of_a_trial(tiny_base):

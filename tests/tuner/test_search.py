@@ -8,6 +8,9 @@ import keras_tuner
 import pytest
 
 from p7keras.cli.main import main
+from p7keras.training import TrainConfig
+from p7keras.training.preflight import preflight
+from tuner import search
 from tuner.config import SearchConfig
 from tuner.oracles import ResumableGridSearchOracle
 from tuner.hypermodel import P7HyperModel
@@ -57,6 +60,20 @@ def test_tiny_grid_search_writes_table_best_run_and_hparams(tmp_path, capsys):
     assert "2 trial(s) already finished" in capsys.readouterr().out
     assert [e["event"] for e in events(project)] == ["start", "end", "start", "end"]
     assert len(list((tmp_path / "models").iterdir())) == 1
+
+
+def test_a_search_runs_preflight_once_and_its_trials_check_nothing(tmp_path, monkeypatch):
+    """The search checks its settings and every grid point, then preflight once; the trials check nothing."""
+    calls = []
+    real_check = TrainConfig.check
+    monkeypatch.setattr(search, "preflight", lambda config: (calls.append("preflight"), preflight(config)))
+    monkeypatch.setattr(TrainConfig, "check", lambda self: (calls.append("check"), real_check(self)))
+    train = {**MODEL, **SYNTHETIC, "output_dir": str(tmp_path / "models")}
+    config = SearchConfig(grid="recommended", max_trials=2, directory=str(tmp_path / "tuning"), train=train,
+                          trials_per_process=0)
+    assert run_search(config).completed == 2
+    points = config.space.size
+    assert calls == ["check"] * points + ["preflight", "check"]  # every grid point, then the base in preflight
 
 
 def test_tuner_kinds_are_selectable(tiny_base, tmp_path):
