@@ -43,7 +43,6 @@ _EXPORTS = {
     "predict_examples": "predict",
     "predict_passage": "predict",
     "format_table": "report",
-    "gain_over_direct": "gains",
     "render_html": "html_page",
     "write_html": "html_page",
     "PROTOCOLS": "retrieval",

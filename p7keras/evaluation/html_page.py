@@ -1,8 +1,9 @@
 """The evaluation report as one self-contained HTML page (inline CSS and SVG, no external files).
 
-The page shows the ship-gate verdict of each model, its gain over DIRECT, the retrieval and directional
-tables, recall-at-k curves of models and baselines and the per-sequence margin histogram
-(:mod:`p7keras.evaluation.plots`), latency and throughput, and each model's best and worst sequences
+The page shows each model's gain over DIRECT with its 95% article-clustered interval and the learned-gain
+judgement, the ship-gate verdict, the retrieval and directional tables, recall-at-k curves of models and
+baselines and the per-sequence margin histogram (:mod:`p7keras.evaluation.plots`), latency and throughput,
+the diagnostic battery (:mod:`p7keras.evaluation.html_diagnostics`), and each model's best and worst sequences
 (the context, the true next chunk and the model's and DIRECT's top chunks, with their texts when the
 corpus has them; :mod:`p7keras.evaluation.examples`).
 
@@ -22,14 +23,17 @@ from p7keras.config import DEFAULTS
 from p7keras.evaluation.baselines import DIRECT
 from p7keras.evaluation.directional import DIRECTIONAL_NAMES
 from p7keras.evaluation.examples import CONTEXT_MARK, NEXT_MARK, chunk_label, describe_example
-from p7keras.evaluation.gains import gain_over_direct
+from p7keras.evaluation.html_diagnostics import diagnostics_section
 from p7keras.evaluation.plots import margin_plot, recall_plot
 from p7keras.evaluation.report import (
     TRAINING_DATA_NOTE,
     VERDICTS,
+    GAIN_SHOWN,
     format_directional,
+    format_gain,
     format_number,
     gate_requirement,
+    judgement_line,
     may_hold_training_data,
     result_rows,
 )
@@ -66,6 +70,9 @@ td.na { color: #8c959f; font-style: italic; }
 td.best, tr.baseline td.best { color: #0550ae; font-weight: 700; }
 .plot svg { max-width: 100%; height: auto; }
 .gain { font-size: 15px; margin: 4px 0; }
+.gain .judgement { font-weight: 600; }
+.ci { color: #57606a; font-size: 12px; }
+table.diag td { white-space: nowrap; }
 .example { border: 1px solid #d0d7de; border-radius: 8px; padding: 8px 14px; margin: 10px 0; font-size: 14px; }
 .example .where { font-weight: 600; margin: 4px 0; }
 .example ol { margin: 4px 0 6px; padding-left: 28px; line-height: 1.45; }
@@ -96,16 +103,21 @@ def _meta(data: dict) -> str:
 
 
 def _gain_lines(result: dict) -> str:
-    """One line per model at the top of the report: its R@5 and MRR@10 gain over DIRECT per protocol."""
-    if DIRECT not in result.get("baselines", {}):
-        return ""
+    """At the top of the report, per model: its gain over DIRECT with 95% intervals and the judgement."""
     lines = []
-    for name in result["models"]:
-        parts = []
-        for protocol, gains in gain_over_direct(result, name).items():
-            shown = "n/a" if gains is None else " ".join(f"{m} {format_number(g, True)}" for m, g in gains.items())
-            parts.append(f"{protocol}: {shown}")
-        lines.append(f"<p class='gain'><b>{_e(name)}</b> gain over DIRECT — {_e(' · '.join(parts))}</p>")
+    for name, model in result["models"].items():
+        if "gains" not in model:
+            continue
+        rows = model["gains"][DIRECT]
+        shown = " · ".join(f"{m} {format_gain(rows['all'].get(m))}" for m in GAIN_SHOWN)
+        others = " · ".join(f"{protocol}: R@5 {format_gain(rows[protocol]['R@5'])}" for protocol in rows
+                            if protocol != "all")
+        lines.append(f"<p class='gain'><b>{_e(name)}</b> gain over DIRECT (all) — {_e(shown)}<br>"
+                     f"<span class='judgement'>{_e(judgement_line(model))}</span>"
+                     + (f"<br><span class='ci'>{_e(others)}</span>" if others else "") + "</p>")
+    if lines:
+        lines.append(f"<p class='note'>{_e(result['uncertainty']['note'])}; brackets: the 95% interval of the "
+                     "paired gain (the same sequences scored by both).</p>")
     return "\n".join(lines)
 
 
@@ -298,8 +310,10 @@ def render_html(result: dict) -> str:
             "<h2>Directional test</h2>", _directional_table(result),
             "<h2>Per-sequence margin</h2>", f"<div class='plot'>{margin_plot(result)}</div>",
             "<h2>Latency and throughput</h2>", _latency_table(result),
-            _examples_section(result),
         ]
+    parts += [diagnostics_section(result)]
+    if models:
+        parts += [_examples_section(result)]
     parts += ["<h2>Notes</h2>", _notes(result), "</main></body></html>"]
     return "\n".join(parts)
 

@@ -1,8 +1,10 @@
 """The report's plots as inline SVG (matplotlib's ``Figure``, no pyplot, no display needed).
 
 :func:`recall_plot` draws recall at k per protocol for models and baselines; :func:`margin_plot` the
-per-sequence margin histogram of each model. Both take an :func:`p7keras.evaluation.evaluate` result
-and return an ``<svg>`` element the HTML page (:mod:`p7keras.evaluation.html_page`) embeds.
+per-sequence margin histogram of each model; :func:`diagnostic_curves_plot` the offset sweep and the
+rollout of every query set, and :func:`ablation_plot` the order ablations, each with its 95% interval.
+Each takes an :func:`p7keras.evaluation.evaluate` result and returns an ``<svg>`` element the HTML page
+(:mod:`p7keras.evaluation.html_page`) embeds.
 
 Example:
 
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import io
 
-from p7keras.evaluation.baselines import DIRECT, MEAN
+from p7keras.evaluation.baselines import BASELINES, DIRECT, MEAN
 from p7keras.evaluation.retrieval import PROTOCOLS
 from p7keras.verdict import good_model_limits
 
@@ -86,4 +88,67 @@ def margin_plot(result: dict) -> str:
     ax.set_ylabel("sequences")
     ax.grid(alpha=0.3)
     ax.legend(frameon=False)
+    return _svg(figure)
+
+
+def _style(i: int, name: str) -> dict:
+    """Baselines grey and dashed, models in colour (as in :func:`recall_plot`)."""
+    return {DIRECT: dict(color="#555555", linestyle="--"), MEAN: dict(color="#999999", linestyle=":")}.get(
+        name, dict(color=f"C{i}", linestyle="-"))
+
+
+def _error_bars(means: list, lows: list, highs: list) -> list[list[float]]:
+    """Matplotlib's ``yerr`` (distances below and above) of means with intervals; 0 where one is missing."""
+    below = [0.0 if None in (m, lo) else m - lo for m, lo in zip(means, lows)]
+    above = [0.0 if None in (m, hi) else hi - m for m, hi in zip(means, highs)]
+    return [below, above]
+
+
+def diagnostic_curves_plot(result: dict) -> str:
+    """The offset sweep and the rollout of every model and baseline (bars: 95% intervals), as inline SVG."""
+    from matplotlib.figure import Figure  # noqa: PLC0415
+
+    figure = Figure(figsize=(12, 3.8))
+    sweep_ax, rollout_ax = figure.subplots(1, 2)
+    for i, (name, found) in enumerate(result["diagnostics"].items()):
+        style = _style(i - len(BASELINES), name)
+        for ax, section, xs in ((sweep_ax, found["offset_sweep"], found["offset_sweep"]["offsets"]),
+                                (rollout_ax, found["rollout"], found["rollout"]["steps"])):
+            ys = [float("nan") if v is None else v for v in section["mean_cos"]]
+            ax.errorbar(xs, ys, yerr=_error_bars(section["mean_cos"], section["low"], section["high"]),
+                        label=name, marker="o", markersize=3, capsize=3, linewidth=1.8, **style)
+    sweep_ax.axvline(0, color="#2e7d32", linewidth=1, linestyle=":")
+    sweep_ax.set_title("offset sweep (0 = the true next chunk, -1 = c_K)")
+    sweep_ax.set_xlabel("offset from the true next chunk")
+    rollout_ax.set_title("rollout (step h vs the true chunk h-1 after the target)")
+    rollout_ax.set_xlabel("step")
+    for ax in (sweep_ax, rollout_ax):
+        ax.set_ylabel("mean cosine")
+        ax.grid(alpha=0.3)
+    handles, labels = sweep_ax.get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), frameon=False,
+                  bbox_to_anchor=(0.5, -0.08))
+    return _svg(figure)
+
+
+def ablation_plot(result: dict, names: list[str]) -> str:
+    """The change in cos-to-target of each order ablation per query set (bars: 95% paired intervals)."""
+    from matplotlib.figure import Figure  # noqa: PLC0415
+
+    found = result["diagnostics"]
+    figure = Figure(figsize=(12, 3.6))
+    ax = figure.subplots()
+    width = 0.8 / max(1, len(found))
+    for i, (name, diagnostics) in enumerate(found.items()):
+        figures = [diagnostics["ablations"]["ablations"][a] for a in names]
+        deltas = [f["delta_cos_target"] for f in figures]
+        intervals = [f.get("delta_cos_target_interval") or [d, d] for f, d in zip(figures, deltas)]
+        xs = [j + (i - (len(found) - 1) / 2) * width for j in range(len(names))]
+        ax.bar(xs, deltas, width=width, label=name, yerr=_error_bars(deltas, *zip(*intervals)), capsize=2,
+               color=_style(i - len(BASELINES), name)["color"])
+    ax.axhline(0, color="#333333", linewidth=0.8)
+    ax.set_xticks(range(len(names)), names, rotation=20)
+    ax.set_ylabel("change in cos(prediction, next)")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(frameon=False, ncol=min(len(found), 6))
     return _svg(figure)

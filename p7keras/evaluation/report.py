@@ -13,11 +13,14 @@ Example:
 from __future__ import annotations
 
 from p7keras.config import DEFAULTS
+from p7keras.evaluation.baselines import DIRECT
+from p7keras.evaluation.diagnostics_report import diagnostics_lines
 from p7keras.evaluation.directional import DIRECTIONAL_NAMES
 from p7keras.evaluation.retrieval import METRIC_NAMES, PROTOCOLS
 from p7keras.verdict import describe_criteria, quality_criteria
 
 VERDICTS = {True: "PASS", False: "FAIL", None: "UNDECIDED"}
+GAIN_SHOWN = ("R@5", "MRR@10", "margin")  # the gains the terminal table shows
 NOT_AVAILABLE = "n/a"
 TRAINING_DATA_NOTE = (
     "split '{split}' evaluates sequences a model may have been trained on; for an honest test of a "
@@ -60,6 +63,43 @@ def result_rows(result: dict) -> list[tuple[str, dict]]:
     rows = list(result["baselines"].items())
     rows += [(name, model["retrieval"]) for name, model in result["models"].items()]
     return rows
+
+
+def format_gain(row: dict | None) -> str:
+    """A gain and its interval, ``+0.0096 [+0.0027, +0.0169]`` (``n/a`` for None).
+
+    Example: ``format_gain({"gain": 0.01, "low": -0.002, "high": 0.02})`` -> ``'+0.0100 [-0.0020, +0.0200]'``.
+    """
+    if row is None:
+        return NOT_AVAILABLE
+    return f"{row['gain']:+.4f} [{row['low']:+.4f}, {row['high']:+.4f}]"
+
+
+def judgement_line(model: dict) -> str:
+    """The learned-gain judgement of one model and the smallest gain its split resolves, in words."""
+    learned = model["learned_gain"]
+    return (f"{learned['judgement']} ({learned['metric']} over DIRECT, protocol '{learned['protocol']}'); this "
+            f"split resolves gains of about ±{learned['resolution']:.4f} {learned['metric']} (half the interval)")
+
+
+def _gain_section(result: dict, width: int) -> list[str]:
+    """Each model's gain over each baseline under ``all``, with intervals, p-values and the judgement."""
+    models = {name: m for name, m in result["models"].items() if "gains" in m}
+    if not models:
+        return []
+    note = result["uncertainty"]["note"]
+    cell = 29
+    lines = []
+    for baseline in next(iter(models.values()))["gains"]:
+        lines += ["", f"gain over {baseline}, protocol 'all' ({note}; p: paired permutation test)",
+                  f"{'':<{width}}" + "".join(f"{m:<{cell}}" for m in GAIN_SHOWN) + f"{'p(R@5)':>8}"]
+        for name, model in models.items():
+            rows = model["gains"][baseline]["all"]
+            lines.append(f"{name:<{width}}" + "".join(f"{format_gain(rows.get(m)):<{cell}}" for m in GAIN_SHOWN)
+                         + f"{rows['R@5']['p_value']:>8.3f}")
+        if baseline == DIRECT:
+            lines += [f"  {name}: {judgement_line(model)}" for name, model in models.items()]
+    return lines
 
 
 def gate_requirement(gate: dict) -> str:
@@ -120,6 +160,8 @@ def format_table(result: dict) -> str:
         )
     if any(m["ship_gate"]["passed"] is None for m in models.values()):
         lines.append(f"  UNDECIDED: fewer than {DEFAULTS.ship_gate_min_sequences} sequences evaluated")
+    lines += _gain_section(result, width)
+    lines += diagnostics_lines(result, width)
     lines += ["", f"{'latency':<{width}}{'p50 ms':>10}{'p95 ms':>10}{'batch seq/s':>14}"]
     for name, model in models.items():
         lat = model["latency_ms"]

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from p7keras.evaluation import evaluate, render_html
-from p7keras.evaluation.gains import gain_over_direct
 from tests.evaluation.conftest import last_context
 from tests.helpers import K
 
@@ -20,21 +19,26 @@ def _mean_context(contexts):
     return (mean / np.linalg.norm(mean, axis=1, keepdims=True)).astype(np.float32)
 
 
-def test_gain_line_at_the_top_holds_the_r5_and_mrr10_differences(corpus):
+def test_gain_line_at_the_top_holds_the_gains_with_intervals_and_the_judgement(corpus):
     result = evaluate({"direct_copy": last_context, "mean_copy": _mean_context}, corpus, context_length=K,
-                      strict_gate=False, latency_calls=1)
+                      strict_gate=False, latency_calls=1, resamples=200)
     html = render_html(result)
     direct, mean = result["baselines"]["DIRECT"], result["baselines"]["MEAN"]
     for protocol in ("all", "exclude-context", "within-article"):
-        expected = {m: mean[protocol][m] - direct[protocol][m] for m in ("R@5", "MRR@10")}
-        assert gain_over_direct(result, "mean_copy")[protocol] == expected
-        assert gain_over_direct(result, "direct_copy")[protocol] == {"R@5": 0.0, "MRR@10": 0.0}
-        shown = f"{protocol}: R@5 {expected['R@5']:+.4f} MRR@10 {expected['MRR@10']:+.4f}"
-        assert shown in html
-    lines = [line for line in html.splitlines() if "gain over DIRECT" in line]
+        gains = result["models"]["mean_copy"]["gains"]["DIRECT"][protocol]
+        for metric in ("R@5", "MRR@10"):
+            assert gains[metric]["gain"] == pytest.approx(mean[protocol][metric] - direct[protocol][metric])
+            assert gains[metric]["low"] <= gains[metric]["gain"] <= gains[metric]["high"]
+        same = result["models"]["direct_copy"]["gains"]["DIRECT"][protocol]["R@5"]
+        assert (same["gain"], same["low"], same["high"]) == (0.0, 0.0, 0.0)
+    top = result["models"]["mean_copy"]["gains"]["DIRECT"]["all"]["R@5"]
+    lines = [line for line in html.splitlines() if "gain over DIRECT (all)" in line]
     assert len(lines) == 2 and "<b>direct_copy</b>" in lines[0] and "<b>mean_copy</b>" in lines[1]
-    assert "all: R@5 +0.0000 MRR@10 +0.0000" in lines[0]
+    assert "R@5 +0.0000 [+0.0000, +0.0000]" in lines[0] and "no evidence of a gain" in lines[0]
+    assert f"R@5 {top['gain']:+.4f} [{top['low']:+.4f}, {top['high']:+.4f}]" in lines[1]
+    assert result["models"]["mean_copy"]["learned_gain"]["judgement"] in lines[1]
     assert html.index("gain over DIRECT") < html.index("<h2>")  # at the top
+    assert "paired bootstrap over" in html and "<h2 id='diagnostics'>Diagnostics</h2>" in html
 
 
 def test_no_gain_line_without_a_model(corpus):
