@@ -206,7 +206,8 @@ def run_one(run: StudyRun, stream, device: str | None = None) -> dict:
     start = time.perf_counter()
     config = run.config()
     result = train(config, stream=stream)
-    evaluated = evaluate(result.run_dir, run.data, split="ood", seed=run.seed, latency_calls=2, strict_gate=False)
+    evaluated = evaluate(result.run_dir, run.data, split="ood", seed=run.seed, latency_calls=2, strict_gate=False,
+                         diagnostics=False)
     return {
         "key": run.key, "recipe": run.recipe, "data": _short(run.data), "train_chunks": run.train_chunks or "all",
         "train_sequences": result.train_sequences,
@@ -223,7 +224,7 @@ def transfer_one(run: StudyRun, target: str, device: str | None = None) -> dict:
     from p7keras.evaluation import evaluate  # noqa: PLC0415
 
     evaluated = evaluate(os.path.join(run.output_dir, run.run_name), target, split="all", latency_calls=2,
-                         strict_gate=False)
+                         strict_gate=False, diagnostics=False)
     return {"key": f"transfer|{run.key}|{os.path.basename(target)}", "kind": "transfer", "recipe": run.recipe,
             "trained on": _short(run.data), "data": _short(run.data), "train_chunks": run.train_chunks or "all",
             "seed": run.seed, "evaluated on": _short(target), **_figures(evaluated),

@@ -9,7 +9,8 @@ memory maps do not count, they belong to the page cache):
 * ``inspect``: ``p7keras data inspect FOLDER`` (every chunk and sequence, block by block);
 * ``train``: one epoch of the default transformer capped at ``--steps`` batches (``model.fit`` on the
   folder's train split), saved as ``bench.keras`` in the folder;
-* ``evaluate``: ``p7keras evaluate bench.keras --data FOLDER --split all --max-samples N``: N queries
+* ``evaluate``: ``p7keras evaluate bench.keras --data FOLDER --split all --max-samples N --no-diagnostics``
+  (the figures measured before the diagnostic battery existed): N queries
   ranked against every chunk of the corpus (DIRECT, MEAN and the model, three protocols).
 
 The synthetic articles are random walks on the sphere (each chunk the previous one plus noise,
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         "inspect": [python, "-m", "p7keras", "data", "inspect", folder],
         "train": [python, "-m", "p7keras.bench.shards", "--stage-train", folder, str(args.steps), model],
         "evaluate": [python, "-m", "p7keras", "evaluate", model, "--data", folder, "--split", "all",
-                     "--max-samples", str(args.queries), "--latency-calls", "5"],
+                     "--max-samples", str(args.queries), "--latency-calls", "5", "--no-diagnostics"],
     }
     figures = {"chunks": args.chunks, "dim": args.dim, "dtype": args.dtype, "steps": args.steps,
                "queries": args.queries, "limit_mib": LIMIT_MIB, "stages": {}}

@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         strict_gate=not args.allow_small,
         resamples=args.resamples,
         per_sequence=args.per_sequence,
+        diagnostics=args.diagnostics,
     )
     print(format_table(result))
     if args.json:
@@ -134,6 +135,9 @@ def register(subparsers) -> None:
     parser.add_argument("--per-sequence", action="store_true",
                         help="the JSON also holds every sequence's ranks under each protocol and its cosines, "
                         "for every model and baseline")
+    parser.add_argument("--no-diagnostics", dest="diagnostics", action="store_false",
+                        help="skip the diagnostic battery (offset sweep, order ablations, rollout, within-article "
+                        "retrieval, coherence bins; about K + 10 more prediction and ranking passes per model)")
     add_backend_argument(parser)
     parser.add_argument("--json", metavar="OUT", help="write the result as JSON")
     parser.add_argument("--html", metavar="OUT", help="write a self-contained HTML report")
