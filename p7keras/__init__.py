@@ -10,15 +10,16 @@ Example:
     model = p7keras.load_model("saved_models/p7_20260101-120000/best.keras")
 
 ``import p7keras`` is light (no Keras, no TensorFlow): every public name loads its room on first use,
-so the command line starts in a fraction of a second. The models and layers register themselves with
-Keras when ``p7keras.models`` or ``p7keras.layers`` is first used (any model class, or
-``p7keras.load_model``); to read a ``.keras`` file with ``keras.saving.load_model`` directly, call
-``p7keras.load_model`` instead or ``import p7keras.models`` first.
+so the command line starts in a fraction of a second. Still, ``keras.saving.load_model`` finds every p7keras
+model and layer once p7keras is imported, whichever of Keras and p7keras is imported first:
+``p7keras.registration`` imports the models as soon as Keras is loaded.
 """
 
 from __future__ import annotations
 
 import importlib
+
+from p7keras.registration import register_with_keras
 
 __version__ = "0.1.0"
 
@@ -53,3 +54,6 @@ def __getattr__(name: str):
 
 def __dir__():
     return __all__
+
+
+register_with_keras()  # now if Keras is loaded, else right after Keras is imported

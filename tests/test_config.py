@@ -11,6 +11,36 @@ def test_defaults_pass_every_check():
     TrainConfig().check()
 
 
+# Every number P7_SPEC.md states as a default, written out here (not read from DEFAULTS), by section.
+SPEC_NUMBERS = {
+    # 2: models and semantic anchoring
+    "d_model": 512, "num_heads": 8, "num_layers": 4, "ff_dim": 2048, "dropout": 0.1, "lstm_layers": 2,
+    "anchor_lambda": 0.8, "anchor_lambda_min": 0.6, "anchor_lambda_max": 0.9, "anchor_bound_offset": 1e-3,
+    "anchor_mode": "mean",
+    # 3: negative pool
+    "hard_negatives": 2, "duplicate_cosine": 0.9999,
+    # 4: losses
+    "temperature": 0.07, "margin": 0.07, "gate_threshold": 0.03, "gate_weak_weight": 0.25,
+    "gate_mode": "last-vs-first", "floor_threshold": 0.20, "w_rank": 1.0, "w_margin": 0.5, "w_teacher": 0.2,
+    "warmup_epochs": 2,
+    # 5: training
+    "context_length": 5, "batch_size": 64, "epochs": 10, "learning_rate": 5e-4, "weight_decay": 1e-4,
+    "global_clipnorm": 1.0,
+    # 6: monitoring and verdict
+    "drift_warn_cos_anchor": 0.10, "drift_stop_cos_anchor": 0.05, "teacher_overpull_cos_next": 0.7,
+    "poor_data_gate_weight": 0.5, "lambda_bound_tolerance": 0.01,
+    "pass_margin": 0.20, "pass_cos_next": 0.45, "pass_cos_anchor": 0.40,
+    "marginal_margin": 0.10, "marginal_cos_next": 0.35, "marginal_cos_anchor": 0.30,
+    # 8: evaluation
+    "good_model_cos_prev_max": 0.20, "ship_gate_r5_gain": 0.10, "ship_gate_mrr10_gain": 0.05,
+    "ship_gate_min_sequences": 200,
+}
+
+
+def test_defaults_are_the_spec_numbers():
+    assert {name: getattr(DEFAULTS, name) for name in SPEC_NUMBERS} == SPEC_NUMBERS
+
+
 @pytest.mark.parametrize("problems, message", [
     (model_problems(context_length=1), "context_length must be >= 2, got 1"),
     (model_problems(d_model=10, num_heads=4), "d_model must be divisible by num_heads=4, got 10"),

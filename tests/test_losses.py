@@ -6,14 +6,11 @@ from keras import ops
 
 from p7keras import losses
 from tests.helpers import rotation_batches, unit
+from tests.reference import mixed_gate_batch, reference_combined
 
 
 def to_np(x):
     return np.asarray(ops.convert_to_numpy(x))
-
-
-def cos(a, b):
-    return np.sum(unit(a) * unit(b), axis=-1)
 
 
 def test_info_nce_hand_computed():
@@ -71,6 +68,81 @@ def test_directional_gate_weights_differ_when_delta_differs():
         losses.directional_gate_weights(context, target, mode="sideways")
 
 
+R = np.sqrt(0.5)  # cos 45°
+
+
+def _gate_contexts():
+    """Two K = 5 contexts whose chunks all give different cosines, target e1 for both.
+
+    Sample 0: c = [e2, e1, ½(e1+e2+e3+e4), u(−e1+e3), u(e1+e2)]. With y = e1 the cosines with y are
+    0, 1, 0.5, −R, R, and c_K = u(e1+e2) has cosines R, R, R, −0.5 with c_1 … c_4. Sample 1 swaps c_1 and c_2.
+    """
+    e1, e2, e3, e4 = np.eye(4, dtype="float32")
+    chunks = [e2, e1, (e1 + e2 + e3 + e4) / 2, -e1 + e3, e1 + e2]
+    swapped = [chunks[1], chunks[0], *chunks[2:]]
+    return np.stack([np.stack(chunks), np.stack(swapped)]).astype("float32"), np.stack([e1, e1])
+
+
+def test_gate_delta_compares_the_spec_chunks():
+    """Hand-computed Δ of both modes: a gate comparing any other chunk gives other numbers."""
+    context, target = _gate_contexts()
+    # last-vs-first: cos(c_K, y) − cos(c_1, y). (With c_2: R − 1 and R − 0; with c_4: R + R.)
+    delta = to_np(losses.directional_gate_delta(context, target, mode="last-vs-first"))
+    np.testing.assert_allclose(delta, [R - 0.0, R - 1.0], atol=1e-6)
+    # next-vs-prev: cos(c_K, y) − cos(c_K, c_{K−1}) = R − (−0.5). (With c_{K−2}: R − R = 0.)
+    delta = to_np(losses.directional_gate_delta(context, target, mode="next-vs-prev"))
+    np.testing.assert_allclose(delta, [R + 0.5, R + 0.5], atol=1e-6)
+
+
+def test_gate_weights_of_the_spec_chunks_at_the_spec_defaults():
+    """Defaults 0.03 / 0.25 / last-vs-first: sample 0 (Δ = R) is strong, sample 1 (Δ = R − 1) is weak; with
+    next-vs-prev both are strong (Δ = R + 0.5) where c_{K−2} would give Δ = 0, weak."""
+    context, target = _gate_contexts()
+    np.testing.assert_array_equal(to_np(losses.directional_gate_weights(context, target)), [1.0, 0.25])
+    np.testing.assert_array_equal(to_np(losses.directional_gate_weights(context, target, mode="next-vs-prev")),
+                                  [1.0, 1.0])
+
+
+def test_issue_example_delta_and_weight():
+    """Issue 20's example: context [e2, e1, u(e1+e2)], target e1: Δ last-vs-first = R − 0 = 0.7071."""
+    e1, e2 = np.eye(2, dtype="float32")
+    context, target = np.stack([e2, e1, e1 + e2])[None], e1[None]
+    np.testing.assert_allclose(to_np(losses.directional_gate_delta(context, target)), [0.7071068], atol=1e-6)
+    assert to_np(losses.directional_gate_weights(context, target)).tolist() == [1.0]
+
+
+def _exact_quarter_contexts():
+    """Contexts with Δ = 0.25 exactly in float32 (both modes), from vectors whose norms are powers of two.
+
+    y = e1; c_K = (1, 1, 1, 1, 0 …)/2 has cos 0.5 with y; c_1 = (1, …, 1)/4 over D = 16 has cos 0.25 with y;
+    c_{K−1} = (e1 + e5 + e6 + e7)/2 shares one axis with c_K: cos 0.5 · 0.5 = 0.25. Every norm (2, 4), product
+    and sum is exact, so Δ = 0.5 − 0.25 in both modes.
+    """
+    eye = np.eye(16, dtype="float32")
+    c_k, c_1, c_prev = eye[:4].sum(0), np.ones(16, "float32"), eye[[0, 4, 5, 6]].sum(0)
+    return np.stack([c_1, eye[9], c_prev, c_k])[None], eye[:1]
+
+
+@pytest.mark.parametrize("mode", ["last-vs-first", "next-vs-prev"])
+def test_a_delta_exactly_at_the_threshold_gets_full_weight(mode):
+    context, target = _exact_quarter_contexts()
+    assert to_np(losses.directional_gate_delta(context, target, mode=mode)).tolist() == [0.25]  # exact in float32
+    at = losses.directional_gate_weights(context, target, threshold=0.25, weak_weight=0.1, mode=mode)
+    assert to_np(at).tolist() == [1.0]  # Δ ≥ threshold, equality included
+    step_above = float(np.nextafter(np.float32(0.25), np.float32(1.0)))  # Δ one float32 step below it
+    below = losses.directional_gate_weights(context, target, threshold=step_above, weak_weight=0.1, mode=mode)
+    np.testing.assert_allclose(to_np(below), [0.1])
+
+
+def test_default_threshold_is_0_03_and_weak_weight_0_25():
+    """Δ = cos(c_K, e1) with c_1 ⟂ e1: just above 0.03 is full weight, just below gets 0.25."""
+    e1, e2, e3 = np.eye(3, dtype="float32")
+    context = np.stack([np.stack([e3, e2, u]) for u in (0.0302 * e1 + e2, 0.0298 * e1 + e2)])
+    delta = to_np(losses.directional_gate_delta(context, np.stack([e1, e1])))
+    assert 0.03 < delta[0] < 0.0302 and 0.0297 < delta[1] < 0.03
+    np.testing.assert_array_equal(to_np(losses.directional_gate_weights(context, np.stack([e1, e1]))), [1.0, 0.25])
+
+
 def test_cosine_floor_teacher_hand_computed():
     q = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]], "float32")
     y = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 1.0]], "float32")  # cos 1, 0, −0.7071
@@ -81,50 +153,13 @@ def test_cosine_floor_teacher_hand_computed():
     assert float(to_np(n)) == 0.0 and float(to_np(loss)) == 0.0
 
 
-def reference_combined(q, batch, teacher_active, context_negatives="prev", extra=None, extra_mask=None, **p):
-    """Straight numpy transcription of spec sections 3-5 (and issue 11's pool options)."""
-    c, y, h = batch["context"], batch["target"], batch["hard_negatives"]
-    q, y, prev = unit(q), unit(y), unit(c[:, -1])
-    b = len(q)
-    rank = np.zeros(b)
-    shared = [] if extra is None else [unit(e) for e, keep in zip(extra, extra_mask) if keep]
-    for i in range(b):
-        own = {"prev": [prev[i]], "none": [], "older": list(unit(c[i][:-1])), "all": list(unit(c[i]))}[context_negatives]
-        others = [n for n in shared if max(np.dot(unit(c[i]), n)) < 0.9999]  # the context's role is own's
-        left_out = {"none": list(unit(c[i])), "older": [prev[i]]}.get(context_negatives, [])
-        hard = [n for n in unit(h[i]) if all(np.dot(n, x) < 0.9999 for x in left_out)]
-        pool = own + hard + [y[j] for j in range(b) if j != i] + others
-        pool = [n for n in pool if np.dot(n, y[i]) < 0.9999]
-        logits = np.array([np.dot(q[i], y[i])] + [np.dot(q[i], n) for n in pool]) / p["temperature"]
-        rank[i] = -logits[0] + np.log(np.sum(np.exp(logits)))
-    cn, cp = cos(q, y), cos(q, prev)
-    margin = np.maximum(0, p["margin"] - cn + cp)
-    delta = cos(c[:, -1], y) - cos(c[:, 0], y)
-    w = np.where(delta >= p["gate_threshold"], 1.0, p["gate_weak_weight"])
-    viol = cn < p["floor_threshold"]
-    teacher = np.sum((1 - cn)[viol]) / max(1, viol.sum())
-    total = np.mean(w * (p["w_rank"] * rank + p["w_margin"] * margin)) + teacher_active * p["w_teacher"] * teacher
-    anchor = unit(c.mean(axis=1))
-    return {
-        "loss": total,
-        "loss_rank": np.mean(w * rank),
-        "loss_margin": np.mean(w * margin),
-        "loss_teacher": teacher_active * teacher,
-        "cos_next": cn.mean(),
-        "cos_prev": cp.mean(),
-        "margin": cn.mean() - cp.mean(),
-        "cos_anchor": cos(q, anchor).mean(),
-        "gate_weight_mean": w.mean(),
-        "teacher_violations": float(viol.sum()),
-    }
-
-
-@pytest.mark.parametrize("teacher_active, context_negatives, shared", [
-    (0.0, "prev", False), (1.0, "prev", False), (0.0, "none", False), (1.0, "all", False), (0.0, "older", False),
-    (0.0, "prev", True), (0.0, "none", True), (1.0, "all", True), (0.0, "older", True),
+@pytest.mark.parametrize("teacher_active, context_negatives, shared, gate_mode", [
+    (0.0, "prev", False, "last-vs-first"), (1.0, "prev", False, "next-vs-prev"), (0.0, "none", False, "last-vs-first"),
+    (1.0, "all", False, "last-vs-first"), (0.0, "older", False, "next-vs-prev"), (0.0, "prev", True, "last-vs-first"),
+    (0.0, "none", True, "next-vs-prev"), (1.0, "all", True, "last-vs-first"), (0.0, "older", True, "last-vs-first"),
 ])
-def test_p7_combined_loss_matches_reference(teacher_active, context_negatives, shared):
-    batch = rotation_batches(n=12, seed=3)
+def test_p7_combined_loss_matches_reference(teacher_active, context_negatives, shared, gate_mode):
+    batch = mixed_gate_batch(n=12, seed=3)
     extra = extra_mask = None
     if shared:  # 9 shared negatives: one masked, one equal to a positive, one equal to a context chunk
         extra = np.concatenate([rotation_batches(n=6, seed=4)["target"], batch["target"][2:3],
@@ -141,13 +176,15 @@ def test_p7_combined_loss_matches_reference(teacher_active, context_negatives, s
     )
     got = losses.p7_combined_loss(
         q, batch["context"], batch["target"], batch["hard_negatives"], teacher_active=teacher_active,
-        context_negatives=context_negatives, extra_negatives=extra, extra_negative_mask=extra_mask, **params
+        context_negatives=context_negatives, extra_negatives=extra, extra_negative_mask=extra_mask,
+        gate_mode=gate_mode, **params
     )
-    want = reference_combined(q, batch, teacher_active, context_negatives, extra, extra_mask, **params)
+    want = reference_combined(q, batch, teacher_active, context_negatives, extra, extra_mask, gate_mode, **params)
     assert set(got) == set(want)
     for name, value in want.items():
         np.testing.assert_allclose(float(to_np(got[name])), value, rtol=1e-4, atol=1e-5, err_msg=name)
     assert want["teacher_violations"] > 0  # the case exercises the teacher term
+    assert 0.25 < want["gate_weight_mean"] < 1.0  # and both gate weights
     if teacher_active == 0.0:
         assert float(to_np(got["loss_teacher"])) == 0.0
 

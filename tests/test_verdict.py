@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 
 from p7keras import verdict as v
-from p7keras.config import DEFAULTS
 
 ROOT = Path(__file__).resolve().parents[1]
 NAN = float("nan")
-PASS_AT = {"margin": DEFAULTS.pass_margin, "cos_next": DEFAULTS.pass_cos_next, "cos_anchor": DEFAULTS.pass_cos_anchor}
-MARGINAL_AT = {"margin": DEFAULTS.marginal_margin, "cos_next": DEFAULTS.marginal_cos_next,
-               "cos_anchor": DEFAULTS.marginal_cos_anchor}
+# Spec section 6's thresholds, written out (not read from DEFAULTS, so that a changed default fails here).
+PASS_AT = {"margin": 0.20, "cos_next": 0.45, "cos_anchor": 0.40}
+MARGINAL_AT = {"margin": 0.10, "cos_next": 0.35, "cos_anchor": 0.30}
 
 
 # --------------------------------------------------------------------------------- no Keras inside
@@ -108,8 +107,9 @@ def _rules(history, epoch, **settings):
 
 
 def test_drift_thresholds_are_strict():
-    assert "orthogonal_drift" not in _rules({"val_cos_anchor": [DEFAULTS.drift_warn_cos_anchor]}, 0)
-    assert "orthogonal_drift_hard" not in _rules({"val_cos_anchor": [DEFAULTS.drift_stop_cos_anchor] * 2}, 1)
+    assert "orthogonal_drift" not in _rules({"val_cos_anchor": [0.10]}, 0)
+    assert "orthogonal_drift" in _rules({"val_cos_anchor": [0.0999]}, 0)
+    assert "orthogonal_drift_hard" not in _rules({"val_cos_anchor": [0.05] * 2}, 1)
     assert "orthogonal_drift_hard" in _rules({"val_cos_anchor": [0.049, 0.049]}, 1)
 
 
@@ -120,7 +120,7 @@ def test_nan_metrics_fire_no_rule():
 
 
 def test_teacher_rule_at_the_share_boundary():
-    share = DEFAULTS.teacher_still_high_share
+    share = 0.5
     assert "teacher_not_converging" in _rules({"teacher_violations": [10.0, 10.0 * share]}, 1, warmup_epochs=2)
     assert "teacher_not_converging" not in _rules({"teacher_violations": [10.0, 10.0 * share - 0.01]}, 1,
                                                   warmup_epochs=2)
@@ -152,8 +152,7 @@ def test_warmup_violations_start_and_end():
 
 # ------------------------------------------------------------------------------------- good model
 def test_good_model_checks_at_the_limits():
-    at = {"cos_next": DEFAULTS.pass_cos_next, "cos_prev": DEFAULTS.good_model_cos_prev_max,
-          "margin": DEFAULTS.pass_margin}
+    at = {"cos_next": 0.45, "cos_prev": 0.20, "margin": 0.20}
     assert v.good_model_checks(at) == {"cos_next": True, "cos_prev": True, "margin": True}
     off = {"cos_next": at["cos_next"] - 1e-9, "cos_prev": at["cos_prev"] + 1e-9, "margin": NAN}
     assert v.good_model_checks(off) == {"cos_next": False, "cos_prev": False, "margin": False}

@@ -27,7 +27,8 @@ SUBCOMMANDS = ("train", "evaluate", "predict", "data", "tune", "bench")
 
 EPILOG = (
     "exit codes: 0 success (training verdict PASS or MARGINAL), 1 FAIL verdict or failed gate, "
-    "2 bad input or usage, 130 interrupted. Set P7KERAS_DEBUG=1 to see the traceback behind a one-line error."
+    "2 bad input or usage, 3 a fault during the run (full disk, failed write, non-finite loss, anything "
+    "unexpected), 130 interrupted. Set P7KERAS_DEBUG=1 to see the traceback behind a one-line error."
 )
 
 

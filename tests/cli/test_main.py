@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,14 @@ def test_help_is_light(command):
     line = result.stdout.strip().splitlines()[-1]
     assert line.endswith("[]"), line
     assert float(line.split()[1]) < 100, line  # peak resident MiB of the whole process
+
+
+def test_help_lists_every_exit_code():
+    from p7keras.cli.main import EPILOG
+    from p7keras.console import EXIT_CODES
+
+    listed = [int(code) for code in re.findall(r"(?:: |, )(\d+) ", EPILOG)]
+    assert listed == sorted(EXIT_CODES) == [0, 1, 2, 3, 130]
 
 
 def test_a_bad_flag_is_rejected_before_keras_loads():

@@ -29,12 +29,15 @@ def test_window_rows_rejects_short_context():
 def test_split_counts_and_determinism():
     assert split_counts(230) == [184, 23, 23]
     assert split_counts(3) == [1, 1, 1]
-    assert sum(split_counts(7, (0.5, 0.25, 0.25))) == 7
+    assert split_counts(7, (0.5, 0.25, 0.25)) == [3, 2, 2]  # 1.75 rounds to 2 twice; train keeps the rest
+    assert split_counts(10, (1.0, 0.0, 0.0)) == [10, 0, 0]
     with pytest.raises(DataError, match="summing to 1"):
         split_counts(10, (0.5, 0.5, 0.5))
     groups = np.repeat(np.arange(50), 3)
     masks = {s: split_mask(groups, s, seed=4) for s in ("train", "val", "ood")}
     np.testing.assert_array_equal(sum(masks.values()), 1)  # every row in exactly one split
+    assert [int(masks[s].sum()) for s in ("train", "val", "ood")] == [120, 15, 15]  # 40/5/5 articles of 3 rows
+    assert all(len(set(masks["val"][groups == g])) == 1 for g in range(50))  # an article is never split
     np.testing.assert_array_equal(masks["val"], split_mask(groups, "val", seed=4))
     assert not np.array_equal(masks["val"], split_mask(groups, "val", seed=5))
     with pytest.raises(DataError, match="split must be one of"):

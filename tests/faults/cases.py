@@ -268,9 +268,11 @@ FAULTS: tuple[Fault, ...] = (
           "property name enclosed in double quotes: line 1 column 2 (char 1))", _corrupt_keras),
     Fault("a .keras file that is not one", "p7keras evaluate DIR/model.keras --data …", 2,
           "p7keras evaluate: error: {dir}/model.keras: not a .keras model archive (not a zip file)", _not_a_model),
-    Fault("keras.saving.load_model before importing p7keras", "keras.saving.load_model('best.keras')", 0,
-          "(nothing: use p7keras.load_model, or import p7keras.models first; both load the model)",
-          test="tests/faults/test_faults.py::test_a_saved_model_loads_in_a_fresh_process"),
+    Fault("keras.saving.load_model without importing p7keras",
+          "python -c \"import keras; keras.saving.load_model('best.keras')\"", 1,
+          "TypeError: Could not locate class 'TransformerP7Ranker'. … (after import p7keras, before or after "
+          "import keras, it loads)",
+          test="tests/test_registration.py::test_without_importing_p7keras_keras_cannot_locate_the_class"),
     # During a run: the same command continues it.
     Fault("the disk fills up mid-training", "p7keras train …", 3,
           "p7keras train: fault: [Errno 28] No space left on device: 'DIR/…/history.json'; free space and run the "

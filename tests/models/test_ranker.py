@@ -9,6 +9,7 @@ from keras import ops
 
 import p7keras
 from tests.helpers import D, K, rotation_batches, unit
+from tests.reference import mixed_gate_batch, reference_combined
 
 SMALL = dict(context_length=K, d_model=32, num_heads=4, num_layers=2, ff_dim=64, dropout=0.0)
 
@@ -91,14 +92,21 @@ def test_residual_head_starts_at_the_anchored_last_chunk_and_learns(make, learna
     assert np.abs(model.predict(contexts, verbose=0) - direct).max() > 1e-2
 
 
-@pytest.mark.parametrize("mode", ["none", "all"])
-def test_context_negatives_reach_the_loss(mode):
-    batch = rotation_batches(n=8, seed=3)
-    model = transformer(input_dim=D, context_negatives=mode)
+@pytest.mark.parametrize("mode, gate_mode", [("prev", "last-vs-first"), ("none", "next-vs-prev"),
+                                             ("all", "last-vs-first")])
+def test_loss_terms_match_the_spec_formula(mode, gate_mode):
+    """The model's loss terms equal the spec's formula written out in numpy (tests/reference.py), with the spec's
+    numbers as literals and gate weights that are not all 1; context_negatives and gate_mode reach the loss."""
+    batch = mixed_gate_batch(n=8, seed=3)
+    model = transformer(input_dim=D, context_negatives=mode, gate_mode=gate_mode)
     query = model.predict(batch["context"], verbose=0)
-    want = p7keras.losses.p7_combined_loss(query, batch["context"], batch["target"], batch["hard_negatives"],
-                                           context_negatives=mode)["loss_rank"]
-    assert model.loss_terms(batch)["loss_rank"] == pytest.approx(float(ops.convert_to_numpy(want)), rel=1e-5)
+    want = reference_combined(query, batch, 1.0, mode, gate_mode=gate_mode, temperature=0.07, margin=0.07,
+                              w_rank=1.0, w_margin=0.5, w_teacher=0.2, floor_threshold=0.20, gate_threshold=0.03,
+                              gate_weak_weight=0.25)
+    got = model.loss_terms(batch)
+    for name, value in want.items():
+        assert got[name] == pytest.approx(value, rel=1e-4, abs=1e-5), name
+    assert 0.25 < want["gate_weight_mean"] < 1.0 and want["teacher_violations"] > 0
 
 
 def queue_of(model):
