@@ -6,7 +6,9 @@ used by the callbacks, the tuner and evaluation alike.
 
 * ``check_rules``: the monitoring rules of spec section 6 (``MonitorSettings`` in, ``MonitorWarning`` out).
 * ``verdict``: PASS / MARGINAL / FAIL of spec section 6 for one epoch's validation metrics.
-* ``best_epoch`` and ``history_verdict``: the best epoch (highest ``val_margin``) and its verdict.
+* ``best_epoch``, ``selected_epoch`` and ``history_verdict``: the best epoch (highest ``val_margin``, or the
+  selected retrieval metric among the epochs that beat the starting model beyond noise; else the start)
+  and its verdict.
 * ``patience_stop`` and ``lambda_range_notes``: early stopping on the selected metric, and the note of a
   λ range outside the spec's (issue 11).
 * ``good_model_checks``: the directional figures spec section 8 expects of a good model.
@@ -273,14 +275,38 @@ def verdict(metrics: Mapping, hard_drift: bool = False) -> dict:
     return {"status": FAIL, "reasons": reasons[MARGINAL], "metrics": values}
 
 
+# The selection rule of a retrieval metric (issue 21): the starting model (epoch 0: for the residual head,
+# DIRECT) is a candidate, and an epoch replaces it only when its validation gain over the start is above
+# noise, the lower bound of its 95% interval over the validation articles above 0. RetrievalMetrics logs,
+# per epoch, "<monitor>_gain_low" (that bound) and "start_<metric>" (the starting model's figures).
+GAIN_LOW_SUFFIX = "_gain_low"
+START_PREFIX = "start_"
+START_EPOCH = 0  # the 1-based "epoch" of the starting model
+KEPT_START = ("no epoch beat the starting model on validation beyond noise: best.keras is the starting model")
+
+
+def _gain_low_key(monitor: str) -> str:
+    return monitor + GAIN_LOW_SUFFIX
+
+
+def start_key(metric: str) -> str:
+    """The history column of the starting model's ``metric`` (``val_R@5`` -> ``start_R@5``)."""
+    return START_PREFIX + metric.removeprefix("val_")
+
+
 def best_epoch(history: Mapping, monitor: str = "val_margin") -> int | None:
     """Index (0-based) of the epoch with the highest finite ``monitor`` value, or None if there is none.
+
+    When the history holds ``<monitor>_gain_low`` (a retrieval metric logged by ``RetrievalMetrics``), only
+    epochs whose gain over the starting model is above noise (that bound > 0) are candidates; None when
+    no epoch is (then :func:`selected_epoch` keeps the start).
 
     Example:
 
         ```python
         best_epoch({"val_margin": [0.1, float("nan"), 0.3, 0.2]})  # 2
         best_epoch({"val_margin": [float("nan")]})                 # None
+        best_epoch({"val_R@5": [0.4, 0.5], "val_R@5_gain_low": [0.01, -0.002]})  # 0: epoch 2 is not beyond noise
         ```
 
     Args:
@@ -288,16 +314,50 @@ def best_epoch(history: Mapping, monitor: str = "val_margin") -> int | None:
         monitor: the metric to maximise.
 
     Returns:
-        The epoch's index, or None when no epoch logged a finite value.
+        The epoch's index, or None when no epoch qualifies.
     """
     values = np.array(_series(history, monitor), dtype="float64")
-    if not len(values) or not np.isfinite(values).any():
+    usable = np.isfinite(values)
+    if _gain_low_key(monitor) in history:
+        lows = np.array(_series(history, _gain_low_key(monitor)), dtype="float64")[: len(values)]
+        usable &= np.pad(np.nan_to_num(lows, nan=-1.0) > 0, (0, len(values) - len(lows)))
+    if not len(values) or not usable.any():
         return None
-    return int(np.nanargmax(np.where(np.isfinite(values), values, np.nan)))
+    return int(np.nanargmax(np.where(usable, values, np.nan)))
+
+
+def selected_epoch(history: Mapping, monitor: str = "val_margin") -> int | None:
+    """The 1-based epoch whose model ``best.keras`` holds; :data:`START_EPOCH` (0) for the starting model.
+
+    Example:
+
+        ```python
+        selected_epoch({"val_R@5": [0.4], "val_R@5_gain_low": [-0.01], "start_R@5": [0.39]})  # 0
+        ```
+
+    Returns:
+        The epoch, 0 when the selection rule keeps the starting model, None when nothing finite was logged.
+    """
+    index = best_epoch(history, monitor)
+    if index is not None:
+        return index + 1
+    return START_EPOCH if _gain_low_key(monitor) in history and start_key(monitor) in history else None
+
+
+def selected_value(history: Mapping, monitor: str) -> float | None:
+    """The ``monitor`` value of the selected model (the start's when it is kept), or None.
+
+    This is what a search ranks trials by (the same rule as the run's own selection).
+    """
+    epoch = selected_epoch(history, monitor)
+    if epoch is None:
+        return None
+    key = start_key(monitor) if epoch == START_EPOCH else monitor
+    return float(history[key][-1 if epoch == START_EPOCH else epoch - 1])
 
 
 def history_verdict(history: Mapping, monitor: str = "val_margin", hard_drift: bool = False) -> dict:
-    """The verdict of the best epoch of ``history`` (highest ``monitor``), with that epoch (1-based).
+    """The verdict of the selected epoch of ``history`` (highest ``monitor``, :func:`selected_epoch`).
 
     Example:
 
@@ -309,19 +369,25 @@ def history_verdict(history: Mapping, monitor: str = "val_margin", hard_drift: b
 
     Args:
         history: metric name -> per-epoch values, with ``val_margin``, ``val_cos_next`` and
-            ``val_cos_anchor``.
+            ``val_cos_anchor`` (and the ``start_*`` figures when selecting on retrieval).
         monitor: the metric whose maximum picks the best epoch.
         hard_drift: whether the hard orthogonal-drift rule fired during training.
 
     Returns:
-        ``verdict``'s dict plus ``best_epoch`` (1-based); FAIL with ``best_epoch`` None when no epoch
-        logged a finite ``monitor``.
+        ``verdict``'s dict plus ``best_epoch`` (1-based; 0: the starting model was kept, with
+        ``kept_start`` and the reason); FAIL with ``best_epoch`` None when no epoch logged a finite
+        ``monitor``.
     """
-    epoch = best_epoch(history, monitor)
+    epoch = selected_epoch(history, monitor)
     if epoch is None:
         return {"status": FAIL, "reasons": [f"no finite {monitor} was logged"], "metrics": {}, "best_epoch": None}
-    result = verdict({name: history[f"val_{name}"][epoch] for name in VERDICT_METRICS}, hard_drift)
-    result["best_epoch"] = epoch + 1
+    if epoch == START_EPOCH:
+        result = verdict({name: history[START_PREFIX + name][-1] for name in VERDICT_METRICS}, hard_drift)
+        result["reasons"].insert(0, KEPT_START)
+        result["kept_start"] = True
+    else:
+        result = verdict({name: history[f"val_{name}"][epoch - 1] for name in VERDICT_METRICS}, hard_drift)
+    result["best_epoch"] = epoch
     return result
 
 
@@ -351,11 +417,15 @@ def patience_stop(history: Mapping, monitor: str, patience: int) -> str | None:
     epochs = len(_series(history, monitor))
     if int(patience) <= 0 or not epochs:
         return None
-    best = best_epoch(history, monitor)
+    best = best_epoch(history, monitor)  # an epoch not beyond noise over the start is no improvement
     waited = epochs if best is None else epochs - 1 - best
     if waited < int(patience):
         return None
-    seen = "no finite value" if best is None else f"best {float(history[monitor][best]):.4f} at epoch {best + 1}"
+    if best is not None:
+        seen = f"best {float(history[monitor][best]):.4f} at epoch {best + 1}"
+    else:
+        seen = "no epoch beyond noise over the starting model" if _gain_low_key(monitor) in history else \
+            "no finite value"
     return f"{monitor} has not improved for {waited} epochs ({seen}): training stops (patience {patience})"
 
 

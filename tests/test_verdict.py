@@ -204,3 +204,45 @@ def test_quality_criteria_name_both_definitions_and_which_decides():
     assert criteria["good_model"] == {"cos_next": True, "cos_prev": False, "margin": True}
     note = describe_criteria()
     assert "spec section 6" in note and "it decides" in note and "section 8" in note and "not deciding" in note
+
+
+# ------------------------------------------------------------------ issue 21: selection never ships below the start
+def _retrieval_history(r5, lows, start_r5=0.30):
+    n = len(r5)
+    return {"val_R@5": r5, "val_R@5_gain_low": lows, "start_R@5": [start_r5] * n,
+            "val_margin": [0.25] * n, "val_cos_next": [0.5] * n, "val_cos_anchor": [0.5] * n,
+            "start_margin": [0.05] * n, "start_cos_next": [0.40] * n, "start_cos_anchor": [0.90] * n}
+
+
+def test_an_epoch_replaces_the_start_only_beyond_noise():
+    from p7keras.verdict import best_epoch, history_verdict, selected_epoch, selected_value
+
+    history = _retrieval_history([0.36, 0.34, 0.35], [-0.001, 0.004, 0.002])
+    # epoch 1 has the highest R@5 but its gain over the start is within noise: epoch 3 (beyond noise, higher than 2)
+    assert best_epoch(history, "val_R@5") == 2 and selected_epoch(history, "val_R@5") == 3
+    assert selected_value(history, "val_R@5") == 0.35
+    result = history_verdict(history, "val_R@5")
+    assert result["best_epoch"] == 3 and "kept_start" not in result
+
+
+def test_no_epoch_beyond_noise_keeps_the_starting_model_and_says_so():
+    from p7keras.verdict import KEPT_START, history_verdict, patience_stop, selected_epoch, selected_value
+
+    history = _retrieval_history([0.33, 0.31], [-0.01, float("nan")])
+    assert selected_epoch(history, "val_R@5") == 0
+    assert selected_value(history, "val_R@5") == 0.30  # the start's, not the best epoch's 0.33
+    result = history_verdict(history, "val_R@5")
+    assert result["best_epoch"] == 0 and result["kept_start"] is True
+    assert result["reasons"][0] == KEPT_START
+    assert result["metrics"] == {"margin": 0.05, "cos_next": 0.40, "cos_anchor": 0.90}  # the start's figures
+    assert result["status"] == "FAIL"  # margin 0.05 < 0.10
+    # an epoch within noise is no improvement for early stopping either
+    assert patience_stop(history, "val_R@5", 2) == ("val_R@5 has not improved for 2 epochs (no epoch beyond noise over "
+                                                   "the starting model): training stops (patience 2)")
+
+
+def test_the_margin_selection_is_unchanged_by_the_rule():
+    from p7keras.verdict import selected_epoch
+
+    assert selected_epoch({"val_margin": [0.1, 0.3, 0.2]}) == 2
+    assert selected_epoch({"val_margin": [float("nan")]}) is None
