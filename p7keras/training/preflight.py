@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import sys
 
+from p7keras.config import export_problems
 from p7keras.training.config import TrainConfig
 from p7keras.training.distribute import request_cpu_devices, start_processes
 
@@ -40,8 +41,6 @@ def preflight(config: TrainConfig) -> None:
             backend, or an absent device.
         RuntimeError: several processes whose coordinator cannot be reached.
     """
-    from p7keras.export import export_problems  # noqa: PLC0415 (its room may load Keras: not at --help)
-
     config.check()
     for problem in export_problems(config.export):
         raise ValueError(problem)
