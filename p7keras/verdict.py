@@ -280,6 +280,7 @@ def verdict(metrics: Mapping, hard_drift: bool = False) -> dict:
 # noise, the lower bound of its 95% interval over the validation articles above 0. RetrievalMetrics logs,
 # per epoch, "<monitor>_gain_low" (that bound) and "start_<metric>" (the starting model's figures).
 GAIN_LOW_SUFFIX = "_gain_low"
+SELECTED_SUFFIX = "_selected"  # "<monitor>_selected": the kept model's value so far (what a search ranks by)
 START_PREFIX = "start_"
 START_EPOCH = 0  # the 1-based "epoch" of the starting model
 KEPT_START = ("no epoch beat the starting model on validation beyond noise: best.keras is the starting model")
@@ -388,6 +389,13 @@ def history_verdict(history: Mapping, monitor: str = "val_margin", hard_drift: b
     else:
         result = verdict({name: history[f"val_{name}"][epoch - 1] for name in VERDICT_METRICS}, hard_drift)
     result["best_epoch"] = epoch
+    if _gain_low_key(monitor) in history:
+        low = None if epoch == START_EPOCH else float(history[_gain_low_key(monitor)][epoch - 1])
+        result["learned_gain"] = {
+            "judgement": "no learned gain" if low is None else "learned gain: yes",
+            "over": "the starting model", "metric": monitor, "split": "validation",
+            "gain_low": low, "rule": "an epoch replaces the starting model only when the lower bound of the 95% "
+            "interval of its gain (paired bootstrap over the validation articles) is above 0"}
     return result
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import typing
 
@@ -158,9 +157,6 @@ def default_callbacks(
     callbacks += [TeacherWarmup(warmup_epochs), NaNGuard(),
                   P7Monitor(warmup_epochs=warmup_epochs, history=history, select=select, patience=patience)]
     if run_dir is not None:
-        previous = (history or {}).get(select) or []
-        finite = [v for v in previous if math.isfinite(v)]
-        callbacks.append(BestModelCheckpoint(os.path.join(run_dir, "best.keras"), monitor=select,
-                                             best=max(finite, default=None)))
+        callbacks.append(BestModelCheckpoint(os.path.join(run_dir, "best.keras"), monitor=select, history=history))
         callbacks.append(HistoryWriter(os.path.join(run_dir, "history.json"), history=history))
     return callbacks

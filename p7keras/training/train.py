@@ -28,6 +28,7 @@ from p7keras.training.distribute import (
 from p7keras.training.config import TrainConfig
 from p7keras.training.preflight import preflight
 from p7keras.training.run_dir import FAILED, RunDirectory, bytes_needed
+from p7keras.verdict import start_key
 
 # Metrics shown in the closing table.
 SUMMARY_METRICS = ("loss", "margin", "cos_next", "cos_prev", "cos_anchor", "gate_weight_mean", "anchor_lambda",
@@ -138,16 +139,21 @@ def _summary(history: dict, verdict: dict, files: dict, stream) -> None:
     best = verdict.get("best_epoch")
     last = len(history.get("loss", []))
     print("\nFinal metrics (validation)", file=stream)
-    header = f"  {'metric':<18}{'best epoch ' + str(best):>16}{'last epoch ' + str(last):>16}"
+    kept = verdict.get("kept_start", False)
+    header = f"  {'metric':<18}{'start (kept)' if kept else 'best epoch ' + str(best):>16}{'last epoch ' + str(last):>16}"
     print(header, file=stream)
     for name in SUMMARY_METRICS:
         values = history.get(f"val_{name}") or []
         if values:
-            at_best = values[best - 1] if best else float("nan")
+            at_best = (history.get(start_key(f"val_{name}")) or [float("nan")])[-1] if kept else \
+                values[best - 1] if best else float("nan")
             print(f"  {name:<18}{at_best:>16.4f}{values[-1]:>16.4f}", file=stream)
     print(f"\nVerdict: {verdict['status']} (best epoch by {verdict.get('best_by', 'val_margin')})", file=stream)
     for reason in verdict.get("reasons", []):
         print(f"  - {reason}", file=stream)
+    if "learned_gain" in verdict:
+        print(f"  learned gain over the starting model on validation: {verdict['learned_gain']['judgement']}",
+              file=stream)
     for note in verdict.get("notes", []):
         print(f"  note: {note}", file=stream)
     if verdict.get("stopped_early"):

@@ -283,16 +283,22 @@ def test_best_model_and_verdict_follow_select_and_patience_stops(tmp_path, corpu
     history = json.loads((run / "history.json").read_text())
     verdict = json.loads((run / "verdict.json").read_text())
     mrr = history["val_MRR@10"]
-    best = int(np.argmax(mrr))  # the first maximum: a tie is no improvement
+    # the selection rule (issue 21): the highest MRR@10 among the epochs whose gain over the starting model is
+    # beyond noise, else the starting model (epoch 0)
+    candidates = [i for i, low in enumerate(history["val_MRR@10_gain_low"]) if low > 0]
+    best = max(candidates, key=lambda i: (mrr[i], -i)) if candidates else -1
     assert verdict["best_by"] == "val_MRR@10" and verdict["best_epoch"] == best + 1
-    assert verdict["metrics"]["margin"] == pytest.approx(history["val_margin"][best])
+    if best >= 0:
+        assert verdict["metrics"]["margin"] == pytest.approx(history["val_margin"][best])
+    else:
+        assert verdict["kept_start"] and verdict["metrics"]["margin"] == pytest.approx(history["start_margin"][-1])
     # patience 1: the run ends one epoch after its best (or at --epochs)
     assert verdict["epochs_run"] == len(mrr) == min(4, best + 2)
     assert ("stopped_early" in verdict) == (len(mrr) < 4)
-    # best.keras is the best epoch's model: its validation MRR@10 is the logged one
+    # best.keras is the selected model: its validation MRR@10 is the logged one (the start's when kept)
     config = TrainConfig(**json.loads((run / "config.json").read_text()))
     scores = retrieval_scores(keras.saving.load_model(run / "best.keras"), load_data(config).val)
-    assert scores["MRR@10"] == pytest.approx(mrr[best], abs=1e-6)
+    assert scores["MRR@10"] == pytest.approx(mrr[best] if best >= 0 else history["start_MRR@10"][-1], abs=1e-6)
     assert "best epoch by val_MRR@10" in capsys.readouterr().out
 
 
@@ -360,3 +366,36 @@ def test_run_name_fixes_the_folder_resumes_it_and_refuses_a_finished_one(tmp_pat
                    "--run-name or remove it")
     assert main(["train", "--run-name", "a/b", "--output-dir", str(tmp_path)]) == 2
     assert "run_name must be a plain folder name, got 'a/b'" in capsys.readouterr().err
+
+
+def test_a_run_where_training_cannot_help_keeps_the_starting_model_and_says_so(tmp_path, capsys):
+    """Issue 21: i.i.d. random chunks (nothing to learn); selecting on R@5, the residual head starts as
+    DIRECT, no epoch beats it beyond noise, and best.keras is the starting model."""
+    from p7keras.data import ChunkCorpus
+    from p7keras.evaluation import evaluate
+    from p7keras.verdict import KEPT_START
+
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((600, 16)).astype("float32")
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    path = tmp_path / "random.npz"
+    save_corpus(ChunkCorpus(vectors, np.repeat(np.arange(40), 15)), path)
+    code = main(["train", "--data", str(path), "--preset", "real-text", "--d-model", "16", "--batch-size", "32",
+                 "--epochs", "2", "--learning-rate", "0.01", "--no-export", "--run-name", "random",
+                 "--output-dir", str(tmp_path), "--backend", keras.backend.backend()])
+    assert code in (0, 1)
+    out = capsys.readouterr().out
+    assert f"  - {KEPT_START}" in out and "learned gain over the starting model on validation: no learned gain" in out
+    run = tmp_path / "random"
+    verdict = read_json(run / "verdict.json")
+    assert verdict["best_epoch"] == 0 and verdict["kept_start"] is True
+    assert verdict["learned_gain"]["judgement"] == "no learned gain"
+    history = read_json(run / "history.json")
+    assert all(low <= 0 for low in history["val_R@5_gain_low"])
+    assert history["val_R@5_selected"] == history["start_R@5"]
+    # best.keras is the starting model: the residual head at its start predicts DIRECT exactly (λ = 1)
+    result = evaluate(str(run / "best.keras"), str(path), split="val", strict_gate=False, latency_calls=1,
+                      diagnostics=False)
+    (model,) = result["models"].values()
+    assert model["retrieval"]["all"] == result["baselines"]["DIRECT"]["all"]
+    assert history["start_R@5"][0] == pytest.approx(model["retrieval"]["all"]["R@5"])
