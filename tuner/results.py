@@ -20,7 +20,7 @@ import math
 import os
 
 from p7keras.config import SELECT_METRICS
-from p7keras.verdict import VERDICT_METRICS, history_verdict  # noqa: F401 (VERDICT_METRICS: re-exported)
+from p7keras.verdict import START_EPOCH, VERDICT_METRICS, history_verdict, start_key  # noqa: F401 (VERDICT_METRICS: re-exported)
 from p7keras.io import read_json, write_json
 
 # What a search can maximise: the validation margin (default) or the ship gate's retrieval numbers.
@@ -28,7 +28,8 @@ OBJECTIVES = SELECT_METRICS  # the first is the default
 TRIAL_FILE = "p7_trial.json"
 FINAL_WEIGHTS = "final.weights.h5"
 # Metrics of the ranked table (validation values at the trial's best epoch).
-TABLE_METRICS = ("val_margin", "val_cos_next", "val_cos_anchor", "val_R@5", "val_MRR@10")
+TABLE_METRICS = ("val_margin", "val_cos_next", "val_cos_anchor", "val_R@5", "val_MRR@10",
+                 "val_R@5_gain_low", "val_MRR@10_gain_low")  # gain_low: the 95% lower bound over the start
 COMPLETED = "COMPLETED"
 
 
@@ -47,7 +48,10 @@ def summarize_history(history: dict, objective: str, hard_drift: bool = False) -
     epoch = result["best_epoch"]
     if epoch is None:
         return {"best_epoch": None, "metrics": {}, "verdict": result}
-    metrics = {name: float(history[name][epoch - 1]) for name in TABLE_METRICS if name in history}
+    if epoch == START_EPOCH:  # no epoch beat the starting model beyond noise: the start's figures
+        metrics = {name: float(history[start_key(name)][-1]) for name in TABLE_METRICS if start_key(name) in history}
+    else:
+        metrics = {name: float(history[name][epoch - 1]) for name in TABLE_METRICS if name in history}
     return {"best_epoch": epoch, "metrics": metrics, "verdict": result}
 
 

@@ -45,7 +45,7 @@ from tuner.best_run import save_best_run
 from tuner.config import SETTINGS_FILE, SearchConfig
 from tuner.hparams_log import write_hparams
 from tuner.report import format_table, printed_columns, table_columns, write_table
-from tuner.results import COMPLETED, error_line, read_trial_summary, rank_rows, trial_row
+from tuner.results import COMPLETED, OBJECTIVES, error_line, read_trial_summary, rank_rows, trial_row
 from tuner.windows import WindowCache
 
 RESULTS_CSV = "results.csv"
@@ -129,7 +129,9 @@ def report(tuner, config: SearchConfig, stream=None) -> SearchResult:
     if importlib.util.find_spec("tensorboard") and importlib.util.find_spec("tensorflow"):
         files["tensorboard"] = write_hparams(os.path.join(project_dir, TENSORBOARD_DIR), rows, space.columns,
                                              summaries)  # HParams logs need TensorFlow's writer
-    print(f"\nRanked trials ({config.grid}, {config.tuner}, objective {config.objective} = score, maximised)",
+    kept = " of the model each trial keeps (its start unless an epoch beats it beyond noise)" \
+        if config.objective != OBJECTIVES[0] else ""
+    print(f"\nRanked trials ({config.grid}, {config.tuner}, objective {config.objective}{kept} = score, maximised)",
           file=stream)
     print(format_table(rows, printed_columns(columns)), file=stream)
     print(f"\nBest model: {best_run or 'none (no trial finished)'}", file=stream)

@@ -29,7 +29,9 @@ import time
 
 import keras_tuner
 
+from p7keras.callbacks.retrieval import RETRIEVAL_METRICS
 from p7keras.io import write_json
+from p7keras.verdict import SELECTED_SUFFIX
 from tuner.config import check_tuner
 from tuner.hypermodel import P7HyperModel
 from tuner.memory import release_memory
@@ -43,6 +45,18 @@ EVENTS_FILE = "trial_events.jsonl"
 
 class QuotaReached(Exception):
     """This process ran the trials it was given (``TrialLog.stop_after``); the search goes on in another."""
+
+
+def objective_metric(objective: str) -> str:
+    """The logged metric a trial's score is the best of.
+
+    On a retrieval objective it is ``<objective>_selected`` (``RetrievalMetrics``): the value of the model
+    the run's own selection rule keeps, the starting model's until an epoch beats it beyond noise
+    (issue 21), so a search ranks trials by the model each trial would ship. On ``val_margin``, itself.
+
+    Example: ``objective_metric("val_R@5")`` -> ``'val_R@5_selected'``.
+    """
+    return objective + SELECTED_SUFFIX if objective in RETRIEVAL_METRICS else objective
 
 
 def log_event(project_dir: str, **event) -> None:
@@ -150,7 +164,7 @@ def make_tuner(
     check_tuner(kind, max_trials)
     if kind == "bayesian":
         max_trials = max_trials or hypermodel.space.size
-    objective = keras_tuner.Objective(hypermodel.objective, direction="max")
+    objective = keras_tuner.Objective(objective_metric(hypermodel.objective), direction="max")
     oracle = make_oracle(kind, objective, max_trials=max_trials, max_epochs=hypermodel.base.epochs, seed=seed)
     base = TUNERS[kind]
     return type(f"P7{base.__name__}", (TrialLog, base), {})(
