@@ -30,7 +30,7 @@ _LAZY = {
     "P7Ranker": "p7keras.models",
     "Predictor": "p7keras.evaluation.predictors",
     "TransformerP7Ranker": "p7keras.models",
-    "load_model": "p7keras.models",
+    "load_model": "p7keras.models.saving",
     "evaluate": "p7keras.evaluation",
     "train": "p7keras.training",
     "TrainConfig": "p7keras.training",

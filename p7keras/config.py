@@ -6,9 +6,10 @@ tuner read these values instead of repeating literals, so a default changes in e
 
 A parameter has one name from flag to layer (the spec's: ``num_heads``, ``learning_rate``,
 ``anchor_lambda_min``...; the flag is the name with dashes), and each group of parameters has one
-check function here (``model_problems``, ``anchor_problems``, ``loss_problems``, ``run_problems``)
-with one wording, ``"<name> must be <rule>, got <value>"``. Models, layers and ``TrainConfig`` all
-raise through :func:`raise_problems`, so the same bad value gets the same message wherever it is given.
+check function here (``model_problems``, ``anchor_problems``, ``loss_problems``, ``run_problems``;
+``export_problems`` checks the environment for ``--export``) with one wording,
+``"<name> must be <rule>, got <value>"``. Models, layers and ``TrainConfig`` all raise through
+:func:`raise_problems`, so the same bad value gets the same message wherever it is given.
 This module imports nothing but the standard library (the command line reads it before Keras loads).
 
 Example:
@@ -21,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 
 
 @dataclasses.dataclass(frozen=True)
@@ -283,6 +285,24 @@ def run_problems(batch_size: int = DEFAULTS.batch_size, epochs: int = DEFAULTS.e
     _rule(problems, keep in KEEP_CHOICES, "keep", f"one of {KEEP_CHOICES}", keep)
     _rule(problems, jit_compile in JIT_COMPILE_CHOICES, "jit_compile", f"one of {JIT_COMPILE_CHOICES}", jit_compile)
     return problems
+
+
+def export_problems(export: bool = True) -> list[str]:
+    """Why a run's SavedModel export cannot be written here (checked before a run starts); empty when it can.
+
+    The export itself is ``p7keras.models.saving``; this check stays here, without Keras, because it runs
+    before the backend is chosen.
+
+    Args:
+        export: whether the run will export.
+
+    Returns:
+        One line per problem: TensorFlow missing (a JAX or PyTorch install on a GPU image, say).
+    """
+    if export and importlib.util.find_spec("tensorflow") is None:
+        return ["the SavedModel export needs TensorFlow, which is not installed here: install it or pass "
+                "--no-export"]
+    return []
 
 
 def raise_problems(problems: list[str]) -> None:

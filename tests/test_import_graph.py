@@ -4,7 +4,9 @@
   function);
 * ``tuner`` never imports ``p7keras.cli``;
 * the lower rooms (``p7keras.losses``, ``layers``, ``ops``, ``config``, ``verdict``) import nothing of the
-  data, training, callbacks, evaluation or CLI rooms; evaluation does not import training.
+  data, training, callbacks, evaluation or CLI rooms; evaluation does not import training;
+* ``p7keras.models`` imports nothing of the callbacks, evaluation, training or CLI rooms, nor the tuner (what
+  switches the model, its saving and export live under ``models/``), not even inside a function.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ def test_tuner_never_imports_the_p7keras_command_line():
     ("p7keras/config.py", ("p7keras", "keras", "tensorflow", "numpy")),
     ("p7keras/evaluation", ("p7keras.training", "p7keras.cli", "tuner")),
     ("p7keras/data", ("p7keras.training", "p7keras.evaluation", "p7keras.cli", "tuner")),
+    ("p7keras/models", ("p7keras.callbacks", "p7keras.evaluation", "p7keras.training", "p7keras.cli", "tuner")),
 ])
 def test_lower_rooms_do_not_import_higher_ones(room, forbidden):
     paths = [ROOT / room] if room.endswith(".py") else _sources(room)

@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 
-from p7keras.export import export_problems
+from p7keras.config import export_problems
 from p7keras.io import atomic_path, read_json
 from p7keras.training.run_dir import FINISHED, STATE_FILE
 from p7keras.training.train import check_device, select_backend

@@ -151,7 +151,7 @@ class RunDirectory:
         """
         import keras  # noqa: PLC0415
 
-        from p7keras.export import export_saved_model  # noqa: PLC0415
+        from p7keras.models.saving import export_saved_model  # noqa: PLC0415
         from p7keras.training.curves import plot_curves  # noqa: PLC0415
 
         files = {"final": save_model(model, self.file("final.keras"))}

@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from p7keras.config import DEFAULTS, TORCH_COMPILE_MIN_STEPS
+from p7keras.config import TORCH_COMPILE_MIN_STEPS, export_problems
 from p7keras.training.distribute import (
     check_same_weights,
     data_parallel,
@@ -147,16 +147,12 @@ def jit_compile_setting(config: TrainConfig, train_sequences: int | None = None)
 
 def build_model(config: TrainConfig, input_dim: int, train_sequences: int | None = None):
     """The compiled model a config describes (``train_sequences``: see :func:`jit_compile_setting`)."""
-    import keras  # noqa: PLC0415
-
     from p7keras.models import MODEL_CLASSES  # noqa: PLC0415
+    from p7keras.models.optimizer import default_optimizer  # noqa: PLC0415
 
     model = MODEL_CLASSES[config.model_type](input_dim=input_dim, **config.model_kwargs())
     model.compile(
-        optimizer=keras.optimizers.AdamW(
-            learning_rate=config.learning_rate, weight_decay=config.weight_decay,
-            global_clipnorm=DEFAULTS.global_clipnorm,
-        ),
+        optimizer=default_optimizer(learning_rate=config.learning_rate, weight_decay=config.weight_decay),
         jit_compile=jit_compile_setting(config, train_sequences),
     )
     return model
@@ -249,8 +245,6 @@ def train(config: TrainConfig | None = None, stream=None, **overrides) -> RunRes
     """
     config = dataclasses.replace(config or TrainConfig(), **overrides)
     config.check()
-    from p7keras.export import export_problems  # noqa: PLC0415
-
     for problem in export_problems(config.export):
         raise ValueError(problem)
     stream = stream or sys.stdout

@@ -25,7 +25,7 @@ def test_disk_full_mid_training_is_exit_3_and_the_run_resumes(tmp_path, capsys, 
                 raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return real_write_json(path, payload)
 
-    monkeypatch.setattr("p7keras.callbacks.write_json", full_after_two_epochs)
+    monkeypatch.setattr("p7keras.callbacks.history.write_json", full_after_two_epochs)
     assert main(flags) == 3
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err
