@@ -93,3 +93,75 @@ def test_no_pickle_anywhere():
         found = {name for name in imports(path) if name.split(".")[0] in ("pickle", "cPickle", "dill", "cloudpickle")}
         assert not found, f"{path.relative_to(ROOT)} imports {sorted(found)}"
         assert "allow_pickle=True" not in path.read_text(encoding="utf-8"), path
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """Every module of p7keras and tuner -> the modules of both it imports (at any depth of its code).
+
+    ``import a.b.c`` names the module ``a.b.c`` (or the deepest existing prefix), not the packages above it:
+    a package's ``__init__`` re-exporting its rooms is no circle with them.
+    """
+    files = [*ROOT.joinpath("p7keras").rglob("*.py"), *ROOT.joinpath("tuner").rglob("*.py")]
+    modules = {_module(p): p for p in files}
+
+    def known(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*parts, base] if base else parts)
+                found |= {base} | {f"{base}.{alias.name}" for alias in node.names}
+        graph[name] = {m for m in map(known, found) if m and m != name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_package_has_no_import_cycle():
+    """Issue 20: no two modules import each other, directly or round a circle, even inside functions."""
+    assert _cycles(_module_graph()) == []
+
+
+def test_the_cycle_finder_sees_a_circle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert _cycles(graph) == [["a", "b", "c"]]
