@@ -31,8 +31,8 @@ from p7keras.evaluation.uncertainty import (
     DEFAULT_BLOCK,
     DEFAULT_LEVEL,
     DEFAULT_RESAMPLES,
+    clustered_gains,
     clusters,
-    gains_over,
     sequence_scores,
 )
 from p7keras.evaluation.vectors import blocks
@@ -172,8 +172,8 @@ def gains(model: dict, baselines: dict[str, dict], labels: np.ndarray, resamples
             with_margin = protocol == GATE_PROTOCOL
             ours = sequence_scores(model["ranks"][protocol], model["cosines"]["margin"] if with_margin else None)
             theirs = sequence_scores(base["ranks"][protocol], base["cosines"]["margin"] if with_margin else None)
-            out[name][protocol] = gains_over(ours, theirs, labels, resamples=resamples, level=level, seed=seed,
-                                             baseline=name)
+            out[name][protocol] = clustered_gains({m: ours[m] - theirs[m] for m in ours}, labels,
+                                                  resamples=resamples, level=level, seed=seed, baseline=name)
     return out
 
 

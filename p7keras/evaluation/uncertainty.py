@@ -260,24 +260,3 @@ def paired_gain(
     result = clustered_gains({"gain": model - baseline}, labels, resamples=resamples, level=level, seed=seed,
                              baseline=baseline_name)["gain"]
     return {**result, "unit": unit, "clusters": int(labels.max()) + 1}
-
-
-def gains_over(
-    model_scores: dict[str, np.ndarray],
-    baseline_scores: dict[str, np.ndarray],
-    labels: np.ndarray,
-    *,
-    resamples: int = DEFAULT_RESAMPLES,
-    level: float = DEFAULT_LEVEL,
-    seed: int = 0,
-    baseline: str = "DIRECT",
-) -> dict[str, dict]:
-    """:func:`clustered_gains` of every metric the two score sets share (see :func:`sequence_scores`).
-
-    Returns:
-        ``{metric: {"gain", "low", "high", "half_width", "p_value", "judgement"}}`` in the order of
-        ``model_scores``.
-    """
-    shared = [m for m in model_scores if m in baseline_scores]
-    return clustered_gains({m: model_scores[m] - baseline_scores[m] for m in shared}, labels,
-                           resamples=resamples, level=level, seed=seed, baseline=baseline)

@@ -9,7 +9,6 @@ from p7keras.evaluation import uncertainty
 from p7keras.evaluation.uncertainty import (
     clustered_gains,
     clusters,
-    gains_over,
     judgement,
     paired_gain,
     sequence_scores,
@@ -23,7 +22,8 @@ def _articles(num_articles: int, per_article: int) -> np.ndarray:
 def test_identical_predictions_give_the_interval_zero_zero_and_p_one():
     ranks = np.random.default_rng(0).integers(1, 50, 600)
     scores = sequence_scores(ranks, margins=np.linspace(-0.2, 0.4, 600))
-    out = gains_over(scores, scores, clusters(600, _articles(30, 20))[0], resamples=300)
+    out = clustered_gains({m: scores[m] - scores[m] for m in scores}, clusters(600, _articles(30, 20))[0],
+                          resamples=300)
     for metric, row in out.items():
         assert (row["gain"], row["low"], row["high"], row["half_width"]) == (0.0, 0.0, 0.0, 0.0), metric
         assert row["p_value"] == 1.0
@@ -45,8 +45,8 @@ def test_direct_plus_known_hits_gives_the_exact_recall_gain():
     direct = np.full(600, 8)
     model = direct.copy()
     model[::10] = 2
-    out = gains_over(sequence_scores(model), sequence_scores(direct), clusters(600, _articles(60, 10))[0],
-                     resamples=500)
+    ours, theirs = sequence_scores(model), sequence_scores(direct)
+    out = clustered_gains({m: ours[m] - theirs[m] for m in ours}, clusters(600, _articles(60, 10))[0], resamples=500)
     assert out["R@5"]["gain"] == pytest.approx(0.1)
     assert out["R@10"]["gain"] == 0.0 and out["R@10"]["low"] == 0.0 and out["R@10"]["high"] == 0.0
     assert out["MRR@10"]["gain"] == pytest.approx(0.1 * (1 / 2 - 1 / 8))
