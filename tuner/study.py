@@ -386,7 +386,8 @@ def write_report(rows: list[dict], out: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tuner.study", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", nargs="+", required=True, help="chunk corpora (.npz), one study each")
+    parser.add_argument("--data", nargs="+", default=[], help="chunk corpora (.npz), one study each (required "
+                        "unless --rerun)")
     parser.add_argument("--recipes", nargs="+", default=["small"], choices=sorted(RECIPES),
                         help="recipes to run (default small)")
     parser.add_argument("--train-chunks", nargs="+", type=int, default=[ALL_CHUNKS],
@@ -493,6 +494,8 @@ def run_study(args: argparse.Namespace, argv: list[str] | None = None) -> int:
             raise FileNotFoundError(f"{path}: no such corpus file")
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    if not args.data and args.rerun is None:
+        raise ValueError("--data is required: the corpora to study (or --rerun N, a row of the study folder)")
     if args.rerun is not None:
         import tempfile  # noqa: PLC0415
 

@@ -166,3 +166,11 @@ def test_every_row_command_parses_back_to_the_run(recipe):
     add_train_arguments(parser, unset=True)
     assert TrainConfig(**train_settings(parser.parse_args(words[2:]))) == run.config()
     assert words[words.index("--backend") + 1] == run.backend and "--run-name" in words
+
+
+def test_without_data_or_rerun_is_one_line(tmp_path, capsys):
+    assert study.main(["--out", str(tmp_path / "x.md")]) == 2
+    assert capsys.readouterr().err.strip() == ("python -m tuner.study: error: --data is required: the corpora to "
+                                               "study (or --rerun N, a row of the study folder)")
+    assert study.main(["--rerun", "1", "--folder", str(tmp_path / "empty")]) == 2
+    assert "--rerun must be a row number from 1 to 0, got 1" in capsys.readouterr().err
