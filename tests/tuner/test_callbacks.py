@@ -20,7 +20,12 @@ def test_callback_adds_the_evaluation_modules_numbers_to_the_logs(tiny_base):
     callback.set_model(model)
     logs = {"val_margin": 0.1}
     callback.on_epoch_end(0, logs)
-    assert set(logs) == {"val_margin", *LOGGED_METRICS}
+    start = {f"start_{name}" for name in ("R@1", "R@5", "R@10", "MRR@10", "margin", "cos_next", "cos_prev",
+                                          "cos_anchor")}
+    compared = {f"val_{m}{suffix}" for m in ("R@5", "MRR@10") for suffix in ("_gain_low", "_selected")}
+    assert set(logs) == {"val_margin", *LOGGED_METRICS, *start, *compared}
+    # no on_train_begin: the model as it is is the start, so the gain over it is exactly 0
+    assert logs["val_R@5_gain_low"] == 0.0 and logs["start_R@5"] == logs["val_R@5"] == logs["val_R@5_selected"]
     expected = evaluate(model, val, strict_gate=False, latency_calls=1)["models"][model.name]["retrieval"]["all"]
     assert {name: logs[f"val_{name}"] for name in expected} == pytest.approx(expected, abs=1e-12)
     assert 0.0 <= logs["val_MRR@10"] <= logs["val_R@10"] <= 1.0
