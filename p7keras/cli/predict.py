@@ -7,6 +7,7 @@ Example:
     $ p7keras predict saved_models/p7_20250101-120000                  # 3 random sequences of the run's ood split
     $ p7keras predict run/best.keras --data docs.npz --split all --article guide.md --position 7 --top-k 5
     $ p7keras predict run/ --data docs.npz --text "$(cat notes.txt)" --encoder my_encoders:encode --json out.json
+    $ p7keras predict run/ --data techprose.npz --texts techprose.texts.json.gz   # texts kept beside the .npz
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.json)
     args.models = [args.model]
     resolve_data(args)
+    if args.texts is not None:  # numpy only: a wrong file or count is one line before Keras loads
+        from p7keras.data.formats import load_corpus, with_texts  # noqa: PLC0415
+
+        args.data = with_texts(load_corpus(args.data), args.texts)
 
     from p7keras.console import import_keras_quietly  # noqa: PLC0415
 
@@ -105,6 +110,9 @@ def register(subparsers) -> None:
                        help=f"most characters per chunk (default {text.TARGET_CHARS})")
     typed.add_argument("--min-chars", type=int, default=text.MIN_CHARS,
                        help=f"drop chunks of this many characters or fewer (default {text.MIN_CHARS})")
+    parser.add_argument("--texts", default=None, metavar="FILE",
+                        help="the chunks' texts, for a corpus whose .npz has none: a JSON list of strings (.json or "
+                        ".json.gz), one per chunk, in the corpus's row order")
     parser.add_argument("--top-k", type=int, default=TOP_K, help=f"bank chunks shown per query (default {TOP_K})")
     parser.add_argument("--width", type=int, default=None,
                         help=f"characters per printed line (default: the terminal's, {MIN_WIDTH} to {MAX_WIDTH})")

@@ -5,6 +5,8 @@
   text of each chunk, for showing a person what was predicted; ``p7keras data from-text`` writes it).
 * **Sequence file** (upstream format): ``contexts (N, K, D)`` float, ``targets (N, D)`` float, optional
   ``article_ids (N,)`` int.
+* **Texts file** (beside a corpus whose ``.npz`` has no ``texts``): a JSON list of N strings, row-aligned with
+  the corpus's vectors, plain (``.json``) or gzipped (``.json.gz``); :func:`with_texts` attaches it.
 
 Files are always opened with ``allow_pickle=False``. Every problem raises one :class:`DataError` (a
 ``ValueError``) naming the file, the key and the problem. Vectors that are not unit length are
@@ -26,6 +28,9 @@ np.str_('chunk 4')
 
 from __future__ import annotations
 
+import dataclasses
+import gzip
+import json
 import os
 import zipfile
 
@@ -38,7 +43,7 @@ from p7keras.data.shards import MANIFEST, is_sharded, open_sharded
 from p7keras.io import atomic_path
 
 CORPUS_KEYS = ("vectors", "article_ids")
-ZIP_MAGIC, NPY_MAGIC = b"PK", b"\x93NUMPY"  # how an .npz (a zip) and an .npy file begin
+ZIP_MAGIC, NPY_MAGIC, GZIP_MAGIC = b"PK", b"\x93NUMPY", b"\x1f\x8b"  # how an .npz (a zip) and an .npy file begin
 SEQUENCE_KEYS = ("contexts", "targets")
 CORPUS_HINT_KEYS = ("article_ids", "positions", "article_names", "texts")  # keys that suggest a chunk corpus
 
@@ -289,6 +294,69 @@ def load_sequence_file(path: str | os.PathLike, check_values: bool = True) -> Se
         FileNotFoundError, DataError.
     """
     return _load_as(path, SequenceFile, check_values)
+
+
+def read_texts(path: str | os.PathLike, rows: int | None = None) -> np.ndarray:
+    """Read a texts file: a JSON list of strings, plain or gzipped (told apart by its first bytes).
+
+    Example:
+        ``read_texts("techprose_minilm384.texts.json.gz", rows=80573)[0]``
+
+    Args:
+        path: the ``.json`` or ``.json.gz`` file.
+        rows: the number of strings required (the corpus's chunks), or ``None`` for any.
+
+    Returns:
+        ``(N,)`` object array of ``str`` (Python strings: a ``<U`` array would pad every row to the longest).
+
+    Raises:
+        FileNotFoundError: no such file.
+        DataError: a folder, not UTF-8 JSON, not a list of strings, or ``rows`` strings expected and another
+            count found.
+    """
+    where = os.fspath(path)
+    if os.path.isdir(where):
+        raise DataError(f"{where}: is a folder, expected a texts file (a JSON list of strings, .json or .json.gz)")
+    with open(where, "rb") as handle:
+        raw = handle.read()
+    try:
+        if raw[:2] == GZIP_MAGIC:
+            raw = gzip.decompress(raw)
+        texts = json.loads(raw.decode("utf-8"))
+    except (OSError, EOFError, UnicodeDecodeError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{where}: not a texts file (a JSON list of strings, plain or gzipped): {reason}") from None
+    if not isinstance(texts, list):
+        raise DataError(f"{where}: a texts file holds a JSON list of strings, found a JSON {type(texts).__name__}")
+    bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+    if bad is not None:
+        raise DataError(f"{where}: entry {bad} is a {type(texts[bad]).__name__}, not a string: a texts file "
+                        "holds one string per chunk")
+    if rows is not None and len(texts) != rows:
+        raise DataError(f"{where}: holds {len(texts)} texts but the corpus has {rows} chunks: the texts must be "
+                        "row-aligned with its vectors, one per chunk")
+    out = np.empty(len(texts), dtype=object)
+    out[:] = texts
+    return out
+
+
+def with_texts(corpus: ChunkCorpus, path: str | os.PathLike) -> ChunkCorpus:
+    """``corpus`` with the row-aligned texts of a texts file (:func:`read_texts`) as its ``texts``.
+
+    Example:
+        ``with_texts(load_corpus("techprose.npz"), "techprose.texts.json.gz").texts[0]``
+
+    Args:
+        corpus: a chunk corpus (its own ``texts``, if any, are replaced).
+        path: the texts file, one string per chunk of ``corpus``.
+
+    Returns:
+        A new :class:`ChunkCorpus`; ``corpus`` is unchanged.
+
+    Raises:
+        FileNotFoundError, DataError: see :func:`read_texts`.
+    """
+    return dataclasses.replace(corpus, texts=read_texts(path, corpus.num_chunks))
 
 
 def save_corpus(corpus: ChunkCorpus, path: str | os.PathLike) -> None:

@@ -145,3 +145,60 @@ def test_an_unwritable_json_path_stops_before_any_work(text_corpus, tmp_path, ca
     assert captured.out == ""  # nothing was loaded or printed
     assert captured.err.strip() == (f"p7keras predict: error: {blocker / 'out.json'}: cannot write there: "
                                     f"{blocker} is a file, not a folder")
+
+
+@pytest.fixture(scope="module")
+def bare_corpus(text_corpus, tmp_path_factory):
+    """``(corpus.npz without texts, texts.json.gz, the texts)``: the from-text corpus with its texts kept apart."""
+    import gzip
+
+    import numpy as np
+
+    folder = tmp_path_factory.mktemp("bare")
+    with np.load(text_corpus[0]) as arrays:
+        texts = [str(t) for t in arrays["texts"]]
+        np.savez(folder / "bare.npz", **{k: arrays[k] for k in arrays.files if k != "texts"})
+    with gzip.open(folder / "bare.texts.json.gz", "wt", encoding="utf-8") as handle:
+        json.dump(texts, handle)
+    return str(folder / "bare.npz"), str(folder / "bare.texts.json.gz"), texts
+
+
+def test_texts_from_a_texts_file_equal_the_texts_inside_the_corpus(text_corpus, bare_corpus, tmp_path, capsys):
+    corpus, model = text_corpus
+    bare, texts_file, texts = bare_corpus
+    chosen = ["--article", "two.txt", "--position", "5", "--top-k", "3"]
+    inside, beside, none = tmp_path / "inside.json", tmp_path / "beside.json", tmp_path / "none.json"
+    assert main(["predict", model, "--data", corpus, *chosen, "--json", str(inside)]) == 0
+    assert main(["predict", model, "--data", bare, "--texts", texts_file, *chosen, "--json", str(beside)]) == 0
+    out = capsys.readouterr().out
+    assert "    Part 5 of two.txt is about" in out.split("wrote")[1]  # the second run shows texts too
+    assert main(["predict", model, "--data", bare, *chosen, "--json", str(none)]) == 0
+    assert "the corpus has no texts" in capsys.readouterr().out
+    a, b, c = (json.loads(p.read_text()) for p in (inside, beside, none))
+    assert a["examples"] == b["examples"] and b["data"]["texts"] and not c["data"]["texts"]
+    assert b["examples"][0]["next"]["text"] in texts
+
+
+@pytest.mark.parametrize("content, message", [
+    (lambda texts: json.dumps(texts[:-1]), "holds {n1} texts but the corpus has {n} chunks"),
+    (lambda texts: json.dumps({"texts": texts}), "a texts file holds a JSON list of strings, found a JSON dict"),
+    (lambda texts: json.dumps([*texts[:-1], 7]), "entry {n1} is a int, not a string"),
+    (lambda texts: "[\"unterminated", "not a texts file (a JSON list of strings, plain or gzipped)"),
+])
+def test_a_wrong_texts_file_is_one_line_with_exit_2(bare_corpus, text_corpus, tmp_path, capsys, content,
+                                                           message):
+    bare, _, texts = bare_corpus
+    path = tmp_path / "texts.json"
+    path.write_text(content(texts))
+    assert main(["predict", text_corpus[1], "--data", bare, "--texts", str(path)]) == 2
+    err = capsys.readouterr().err
+    expected = message.format(n=len(texts), n1=len(texts) - 1)
+    assert err.startswith(f"p7keras predict: error: {path}: ") and expected in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_missing_texts_file_is_named(bare_corpus, text_corpus, tmp_path, capsys):
+    missing = tmp_path / "nowhere.json.gz"
+    assert main(["predict", text_corpus[1], "--data", bare_corpus[0], "--texts", str(missing)]) != 0
+    err = capsys.readouterr().err
+    assert str(missing) in err and len(err.strip().splitlines()) == 1

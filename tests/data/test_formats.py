@@ -271,3 +271,26 @@ def test_without_texts_a_bank_row_is_known_by_article_and_position(corpus_arrays
     chunk = seqs.chunk(int(seqs.target_rows[0]))
     assert chunk["text"] is None and chunk["article"] in ("a.md", "b.md", "c.md", "d.md")
     assert chunk["position"] == 2  # the first target of an article follows its K = 2 first chunks
+
+
+def test_read_texts_reads_plain_and_gzipped_json_into_python_strings(tmp_path):
+    import gzip
+    import json
+
+    from p7keras.data.formats import read_texts, with_texts
+
+    texts = ["first chunk", "zweiter Abschnitt é", "x" * 900]
+    plain, zipped = tmp_path / "t.json", tmp_path / "t.json.gz"
+    plain.write_text(json.dumps(texts), encoding="utf-8")
+    zipped.write_bytes(gzip.compress(json.dumps(texts).encode("utf-8")))
+    for path in (plain, zipped):
+        read = read_texts(path, rows=3)
+        assert read.dtype == object and list(read) == texts
+    corpus = ChunkCorpus(np.eye(3, dtype=np.float32), np.array([0, 0, 1]))
+    attached = with_texts(corpus, zipped)
+    assert attached.texts[2] == "x" * 900 and corpus.texts is None
+    assert attached.vectors is corpus.vectors and list(attached.positions) == [0, 1, 0]
+    with pytest.raises(DataError, match="holds 3 texts but the corpus has 4 chunks"):
+        read_texts(plain, rows=4)
+    with pytest.raises(DataError, match="is a folder"):
+        read_texts(tmp_path)
