@@ -209,7 +209,7 @@ def degeneracy(data: ChunkCorpus | SequenceFile, context_length: int | None = No
     Distinct rows are counted by their projections on three fixed random directions rounded to
     ``DISTINCT_GRID`` (exact duplicates always count once). NaN/inf and zero rows are left out
     (:func:`inspect_data` counts them). A sharded corpus is read block by block. All of techprose
-    (80,573 x 384) takes about 0.3 s on a 2-core CPU.
+    (80,573 x 384) takes 0.4-0.7 s on a busy 2-core CPU.
 
     Example:
 
