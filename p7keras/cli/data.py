@@ -94,9 +94,13 @@ def _shard(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from p7keras.data.shards import verify_shards  # noqa: PLC0415
+    from p7keras.data import DataError  # noqa: PLC0415
+    from p7keras.data.shards import damage_line, verify_shards  # noqa: PLC0415
 
     report = verify_shards(args.path, stream=sys.stdout)
+    damage = damage_line(report)
+    if damage is not None:  # every shard has its line above; exit code 2 like any damaged input
+        raise DataError(damage)
     print(f"ok: {report['folder']}: {report['shards']} shards, {report['chunks']} chunks, {report['articles']} "
           f"articles, D = {report['dim']}, {report['dtype']}; every checksum and row checked")
     return 0

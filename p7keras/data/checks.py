@@ -85,6 +85,24 @@ def usable_rows(vectors: np.ndarray) -> np.ndarray:
     return ~(bad | zero)
 
 
+def unusable_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Masks ``(...)`` of the rows holding NaN/inf and of the zero rows (never both), without raising.
+
+    Example:
+
+        non_finite, zero = unusable_rows(np.array([[np.nan, 0.0], [0.0, 0.0], [0.6, 0.8]]))
+        # non_finite [True, False, False], zero [False, True, False]
+
+    Args:
+        vectors: array ``(..., D)`` of floats.
+
+    Returns:
+        ``(non_finite, zero)`` boolean masks.
+    """
+    _, bad, zero, _ = _classify(vectors)
+    return bad, zero
+
+
 def normalize_rows(vectors: np.ndarray) -> tuple[np.ndarray, int]:
     """Return float32 ``vectors`` with non-unit rows scaled to unit length, and how many were scaled.
 

@@ -42,7 +42,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from p7keras.data.checks import check_contiguous, check_positions, row_norms
+from p7keras.data.checks import check_contiguous, check_positions, row_norms, unusable_rows
 from p7keras.data.corpus import ChunkCorpus, article_runs
 from p7keras.data.errors import DataError
 
@@ -51,6 +51,8 @@ MANIFEST = "manifest.json"
 DTYPES = ("float32", "float16")
 ROW_KEYS = ("vectors", "article_ids", "positions", "texts")  # one row per chunk
 HASH_BLOCK = 1 << 22
+VERIFY_BLOCK = 65536  # vector rows verify reads at once
+LISTED_ROWS = 5  # row numbers verify names per shard and problem (then "and N more")
 
 
 def is_sharded(path: str | os.PathLike) -> bool:
@@ -206,7 +208,8 @@ class ShardedArray:
             row = int(local[np.flatnonzero(bad)[0]])
             what = "is zero" if np.isfinite(norms[bad][0]) else "holds NaN or inf"
             raise DataError(f"{self.files[shard]}: row {row} {what} (a chunk vector must be finite and non-zero; "
-                            f"`p7keras data verify {os.path.dirname(self.files[shard]) or '.'}` lists every such row)")
+                            f"`p7keras data verify {os.path.dirname(self.files[shard]) or '.'}` lists such rows in "
+                            "every shard: how many, and the first ones)")
         if part.dtype != np.float32:
             values /= np.where(bad, 1.0, norms)[:, None]
         return values
@@ -325,35 +328,102 @@ def take_rows(array, rows: np.ndarray):
     return array.view(rows) if isinstance(array, ShardedArray) else np.asarray(array)[rows]
 
 
+def describe_rows(rows: np.ndarray, what: tuple[str, str]) -> str:
+    """``"1 row holds NaN or inf (row 7)"`` / ``"7 rows are zero (rows 1, 2, 3, 4, 5 and 2 more)"``.
+
+    Example:
+
+        describe_rows(np.array([3, 9]), ("is zero", "are zero"))   # '2 rows are zero (rows 3, 9)'
+
+    Args:
+        rows: the row numbers (at least one).
+        what: the verb phrase for one row and for several.
+
+    Returns:
+        The count, the phrase and the first :data:`LISTED_ROWS` row numbers.
+    """
+    shown = ", ".join(str(int(r)) for r in rows[:LISTED_ROWS])
+    more = f" and {rows.size - LISTED_ROWS} more" if rows.size > LISTED_ROWS else ""
+    if rows.size == 1:
+        return f"1 row {what[0]} (row {shown})"
+    return f"{rows.size} rows {what[1]} (rows {shown}{more})"
+
+
+def _shard_damage(folder: str, shard: dict, vectors: ShardedArray) -> list[str]:
+    """What is wrong with one shard: files whose sha256 differs, rows holding NaN/inf, zero rows."""
+    problems = []
+    changed = [entry["file"] for entry in shard["files"].values()
+               if file_sha256(os.path.join(folder, entry["file"])) != entry["sha256"]]
+    if changed:
+        problems.append(f"sha256 of {', '.join(changed)} differs from the manifest's (changed or damaged)")
+    first, stop = int(shard["first_row"]), int(shard["first_row"]) + int(shard["rows"])
+    non_finite, zero = [], []
+    for start in range(first, stop, VERIFY_BLOCK):
+        bad, empty = unusable_rows(vectors[start:min(start + VERIFY_BLOCK, stop)])
+        non_finite.append(np.flatnonzero(bad) + start - first)
+        zero.append(np.flatnonzero(empty) + start - first)
+    for rows, what in ((np.concatenate(non_finite), ("holds NaN or inf", "hold NaN or inf")),
+                       (np.concatenate(zero), ("is zero", "are zero"))):
+        if rows.size:
+            problems.append(describe_rows(rows, what))
+    return problems
+
+
 def verify_shards(folder: str | os.PathLike, stream=None) -> dict:
     """Check a sharded corpus completely: the manifest, every file's sha256 and every vector row.
 
+    Every shard is checked, damaged or not, and gets one line on ``stream``: ``ok``, or what is wrong
+    with it (the files whose sha256 differs, and how many rows hold NaN/inf or are zero, with the first
+    row numbers, counted from 0 in the shard file, as training's error names them).
+
     Example:
-        ``verify_shards("corpus_shards/")["chunks"]``
+        ``verify_shards("corpus_shards/")["damaged"]   # {} when every shard is intact``
 
     Args:
         folder: the sharded corpus folder.
         stream: where to print one line per shard (``None``: silent).
 
     Returns:
-        ``{"folder", "shards", "chunks", "articles", "dim", "dtype"}``.
+        ``{"folder", "shards", "chunks", "articles", "dim", "dtype", "damaged"}``; ``damaged`` maps the
+        vectors file of each damaged shard to its problems (one phrase each).
 
     Raises:
-        DataError: the first problem, naming the shard file (and row, for a NaN/inf or zero vector).
+        DataError: a manifest or shard file that cannot be opened as the manifest says (missing,
+            another size, shape or dtype: one line naming it, before any row is read).
     """
     folder = os.fspath(folder)
-    corpus = open_sharded(folder)
+    corpus = open_sharded(folder, check_values=False)
     manifest = read_manifest(folder)
-    for index, shard in enumerate(manifest["shards"]):
-        for entry in shard["files"].values():
-            path = os.path.join(folder, entry["file"])
-            if file_sha256(path) != entry["sha256"]:
-                raise DataError(f"{path}: sha256 differs from the manifest's (the file was changed or damaged)")
-        first, stop = int(shard["first_row"]), int(shard["first_row"]) + int(shard["rows"])
-        for block in range(first, stop, 65536):
-            corpus.vectors[block:min(block + 65536, stop)]  # raises on a NaN/inf or zero row, naming it
+    damaged = {}
+    for shard in manifest["shards"]:
+        problems = _shard_damage(folder, shard, corpus.vectors)
+        if problems:
+            damaged[os.path.join(folder, shard["files"]["vectors"]["file"])] = problems
         if stream is not None:
-            print(f"{shard['name']}: {shard['rows']} chunks, {shard['articles']} articles, checksums and rows ok",
-                  file=stream)
+            state = "checksums and rows ok" if not problems else "DAMAGED: " + "; ".join(problems)
+            print(f"{shard['name']}: {shard['rows']} chunks, {shard['articles']} articles, {state}", file=stream)
     return {"folder": folder, "shards": len(manifest["shards"]), "chunks": corpus.num_chunks,
-            "articles": corpus.num_articles, "dim": corpus.dim, "dtype": manifest["dtype"]}
+            "articles": corpus.num_articles, "dim": corpus.dim, "dtype": manifest["dtype"], "damaged": damaged}
+
+
+def damage_line(report: dict) -> str | None:
+    """The one error line for a :func:`verify_shards` report with damaged shards (``None``: none damaged).
+
+    Example:
+
+        damage_line(verify_shards("corpus_shards/"))
+        # 'corpus_shards: 1 of 5 shards damaged: corpus_shards/shard-00003.vectors.npy: 1 row is zero (row 7)'
+
+    Args:
+        report: what :func:`verify_shards` returned.
+
+    Returns:
+        The folder, how many shards are damaged, and the first damaged shard's problems.
+    """
+    if not report["damaged"]:
+        return None
+    path, problems = next(iter(report["damaged"].items()))
+    more = len(report["damaged"]) - 1
+    rest = f"; {more} more damaged shard{'s' if more > 1 else ''} listed above" if more else ""
+    return (f"{report['folder']}: {len(report['damaged'])} of {report['shards']} shards damaged: {path}: "
+            f"{'; '.join(problems)}{rest}")

@@ -59,6 +59,9 @@ TOPIC_SHARE = 0.4
 NEXT_STATE_CORRELATION = 0.4
 JITTER = 0.35
 
+SOURCE = "synthetic"  # the source of the corpus make_synthetic_corpus returns
+ARTICLE_PREFIX = "synthetic-"  # its article names: synthetic-00000, synthetic-00001, ...
+
 # Separate random streams for the world and for the articles.
 _WORLD_STREAM = 7
 _ARTICLE_STREAM = 11
@@ -198,6 +201,31 @@ def make_synthetic_corpus(
         vectors=vectors,
         article_ids=np.repeat(np.arange(num_articles, dtype=np.int64), chunks_per_article),
         positions=np.tile(np.arange(chunks_per_article, dtype=np.int64), num_articles),
-        article_names=np.array([f"synthetic-{i:05d}" for i in range(num_articles)]),
-        source="synthetic",
+        article_names=np.array([f"{ARTICLE_PREFIX}{i:05d}" for i in range(num_articles)]),
+        source=SOURCE,
     )
+
+
+def is_synthetic(data) -> bool:
+    """Whether ``data`` is this module's corpus, in memory or saved (``data synth``, ``data shard``).
+
+    Example:
+
+        is_synthetic(make_synthetic_corpus(num_articles=3))   # True
+        is_synthetic(load("rustdocs_minilm384.npz"))          # False
+
+    Args:
+        data: a :class:`p7keras.data.ChunkCorpus` or :class:`p7keras.data.SequenceFile`.
+
+    Returns:
+        True for a corpus whose source is ``"synthetic"`` or whose article names are all this module's
+        (``synthetic-NNNNN``); False otherwise (a sequence file has no article names).
+    """
+    if getattr(data, "source", None) == SOURCE:
+        return True
+    names = getattr(data, "article_names", None)
+    if names is None or np.size(names) == 0:
+        return False
+    names = np.asarray(names, dtype=str)
+    return bool(np.all(np.char.startswith(names, ARTICLE_PREFIX)) and
+                np.all(np.char.isdigit(np.char.replace(names, ARTICLE_PREFIX, ""))))

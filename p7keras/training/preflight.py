@@ -10,6 +10,10 @@ failure one ``ValueError`` line (the command line turns it into exit code 2):
 4. ``--cpu-devices`` and several processes, before the backend starts (:mod:`p7keras.training.distribute`);
 5. the device asked for (``--device gpu`` / ``metal``) is there.
 
+Once the data is loaded, :func:`check_data` looks for degenerate data (issue 22) before any model is
+built: every vector the same refuses the run (a :class:`~p7keras.data.DataError`, exit code 2); DIRECT
+exact for nearly every sequence, or few distinct vectors, print a warning line and the run goes on.
+
 Example:
 
     preflight(TrainConfig(device="gpu"))
@@ -48,6 +52,34 @@ def preflight(config: TrainConfig) -> None:
     request_cpu_devices(config.cpu_devices)
     start_processes(config.distribute)  # several processes: JAX's distributed runtime, before JAX starts
     check_device(config.device)
+
+
+def check_data(data, context_length: int | None, stream=None) -> None:
+    """Refuses degenerate data, or prints a warning line per problem (``p7keras data inspect`` says the same).
+
+    The checks (:func:`p7keras.data.quality.degeneracy`) look at a seeded sample of
+    ``CHECK_ROWS`` rows and sequences of a larger corpus.
+
+    Example:
+
+        check_data(load("same.npz"), 5)
+        # DataError: same.npz: 1 distinct vector among 400 rows: every chunk is the same; nothing can be ...
+
+    Args:
+        data: the loaded :class:`~p7keras.data.ChunkCorpus` or :class:`~p7keras.data.SequenceFile`.
+        context_length: the run's K (``None``: the default, or the sequence file's).
+        stream: where warnings go (default ``sys.stdout``).
+
+    Raises:
+        DataError: every vector (nearly) the same: nothing can be learned or measured.
+    """
+    from p7keras.data import DataError  # noqa: PLC0415 (numpy only)
+    from p7keras.data.quality import CHECK_ROWS, degeneracy  # noqa: PLC0415
+
+    for refuse, line in degeneracy(data, context_length, max_rows=CHECK_ROWS).problems():
+        if refuse:
+            raise DataError(line)
+        print(f"warning: {line}", file=stream or sys.stdout, flush=True)
 
 
 def select_backend(backend: str | None, device: str) -> None:

@@ -26,7 +26,7 @@ from p7keras.training.distribute import (
     share_text,
 )
 from p7keras.training.config import TrainConfig
-from p7keras.training.preflight import preflight
+from p7keras.training.preflight import check_data, preflight
 from p7keras.training.run_dir import FAILED, RunDirectory, bytes_needed
 from p7keras.verdict import start_key
 
@@ -47,11 +47,19 @@ class RunResult:
     train_sequences: int  # sequences of the training split (after --train-chunks)
 
 
-def load_data(config: TrainConfig):
-    """The run's train/val/ood splits (of ``config.data_source()``: a file or the synthetic corpus)."""
+def load_data(config: TrainConfig, stream=None):
+    """The run's train/val/ood splits (of ``config.data_source()``: a file or the synthetic corpus).
+
+    Each file is checked for degenerate data first (:func:`p7keras.training.preflight.check_data`: warnings
+    on ``stream``, default ``sys.stdout``; every vector the same raises ``DataError``).
+    """
     from p7keras import data  # noqa: PLC0415
 
-    source, val = config.data_source()
+    source, val = (None if s is None else data.load(s) if isinstance(s, (str, os.PathLike)) else s
+                   for s in config.data_source())
+    for loaded in (source, val):
+        if loaded is not None:
+            check_data(loaded, config.context_length, stream)
     return data.load_splits(source, config.context_length, config.seed, val=val, train_chunks=config.train_chunks)
 
 
@@ -190,7 +198,7 @@ def train(config: TrainConfig | None = None, stream=None, **overrides) -> RunRes
     config = dataclasses.replace(config or TrainConfig(), **overrides)
     preflight(config)
     stream = stream or sys.stdout
-    splits = load_data(config)
+    splits = load_data(config, stream)
     with data_parallel(config.distribute, config.batch_size) as replicas:
         return _train(config, splits, replicas, stream)
 

@@ -41,6 +41,31 @@ def test_synth_strength_zero_is_reported_weak(tmp_path, capsys):
     assert "verdict: weak" in capsys.readouterr().out
 
 
+def test_inspect_on_degenerate_data_says_so_before_the_verdict(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    one = rng.standard_normal(16).astype(np.float32)
+    np.savez(tmp_path / "c.npz", vectors=np.tile(one / np.linalg.norm(one), (400, 1)),
+             article_ids=np.repeat(np.arange(20), 20))
+    assert main(["data", "inspect", str(tmp_path / "c.npz"), "--json", str(tmp_path / "r.json")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-3:-1] == [
+        f"  warning: {tmp_path}/c.npz: 1 distinct vector among 400 rows: every chunk is the same; nothing can be "
+        "learned and retrieval figures would mean nothing",
+        "  verdict: unusable: every chunk is the same; training refuses this data"]
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert (report["verdict"], report["distinct_vectors"], report["identical_vectors"]) == ("unusable", 1, True)
+
+
+def test_inspect_on_the_synthetic_corpus_does_not_suggest_the_real_text_preset(tmp_path, capsys):
+    out = os.fspath(tmp_path / "flat.npz")
+    assert main(["data", "synth", "--out", out, "--dim", "16", "--num-articles", "20", "--chunks-per-article", "12",
+                 "--forward-strength", "0", "--seed", "3"]) == 0
+    assert main(["data", "inspect", out]) == 0
+    text = capsys.readouterr().out
+    assert "prev-repel will push" in text and "try p7keras train --preset real-text" not in text
+    assert "this is p7keras's synthetic corpus" in text
+
+
 def test_from_text(tmp_path, capsys):
     docs = tmp_path / "docs"
     docs.mkdir()

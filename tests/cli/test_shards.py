@@ -84,6 +84,32 @@ def test_damaged_shard_is_one_line_exit_2(corpus_and_shards, capsys):
     assert "already holds a sharded corpus" in capsys.readouterr().err
 
 
+def test_a_nan_row_train_names_is_listed_by_verify(corpus_and_shards, tmp_path, capsys):
+    _, folder = corpus_and_shards
+    path = os.path.join(folder, "shard-00003.vectors.npy")
+    vectors = np.load(path)
+    vectors[7, 0] = np.nan
+    vectors[9] = 0.0
+    np.save(path, vectors)
+    assert main(["train", "--data", folder, *TINY, "--epochs", "1", "--output-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"p7keras train: error: {path}: row 7 holds NaN or inf (a chunk vector must be finite and "
+                   f"non-zero; `p7keras data verify {folder}` lists such rows in every shard: how many, and the "
+                   "first ones)"]
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
+    assert main(["data", "verify", folder]) == 2
+    captured = capsys.readouterr()
+    out = captured.out.splitlines()
+    assert len(out) == 5 and "ok:" not in captured.out
+    assert out[3] == ("shard-00003: 96 chunks, 8 articles, DAMAGED: sha256 of shard-00003.vectors.npy differs from "
+                      "the manifest's (changed or damaged); 1 row holds NaN or inf (row 7); 1 row is zero (row 9)")
+    assert captured.err.strip().splitlines() == [
+        f"p7keras data: error: {folder}: 1 of 5 shards damaged: {path}: sha256 of shard-00003.vectors.npy differs "
+        "from the manifest's (changed or damaged); 1 row holds NaN or inf (row 7); 1 row is zero (row 9)"]
+    assert main(["data", "inspect", folder]) == 0
+    assert "verdict: unusable: 1 vector holds NaN or inf, 1 vector is zero" in capsys.readouterr().out
+
+
 def test_from_text_into_a_folder(tmp_path, capsys):
     docs = tmp_path / "docs"
     docs.mkdir()

@@ -6,9 +6,9 @@ import os
 import numpy as np
 import pytest
 
-from p7keras.data import DataError, inspect_data, load, load_splits, make_synthetic_corpus, save_corpus
+from p7keras.data import DataError, format_report, inspect_data, load, load_splits, make_synthetic_corpus, save_corpus
 from p7keras.data.shard_writer import PROGRESS, ShardWriter, write_shards
-from p7keras.data.shards import MANIFEST, ShardedArray, verify_shards
+from p7keras.data.shards import MANIFEST, ShardedArray, damage_line, describe_rows, verify_shards
 from p7keras.data.text import text_to_shards
 from p7keras.evaluation.retrieval import rank_queries
 from tests.data.toy_encoder import DIM, encode
@@ -173,13 +173,17 @@ def test_damage_is_one_error_naming_the_shard_before_any_work(sharded, damage):
 
 
 def test_verify_checks_checksums_and_rows(sharded):
-    assert verify_shards(sharded)["chunks"] == 420
+    report = verify_shards(sharded)
+    assert report["chunks"] == 420 and report["damaged"] == {} and damage_line(report) is None
     path = os.path.join(sharded, "shard-00002.vectors.npy")
     vectors = np.load(path)
     vectors[5] = 0.0  # same size and header: only the checksum and the row tell
     np.save(path, vectors)
-    with pytest.raises(DataError, match="shard-00002.vectors.npy: sha256 differs from the manifest"):
-        verify_shards(sharded)
+    report = verify_shards(sharded)
+    assert report["damaged"] == {path: ["sha256 of shard-00002.vectors.npy differs from the manifest's (changed or "
+                                        "damaged)", "1 row is zero (row 5)"]}
+    assert damage_line(report) == (f"{sharded}: 1 of 5 shards damaged: {path}: sha256 of shard-00002.vectors.npy "
+                                   "differs from the manifest's (changed or damaged); 1 row is zero (row 5)")
     corpus = load(sharded)  # opening is cheap and does not read rows; reading the row names it
     with pytest.raises(DataError, match=r"shard-00002.vectors.npy: row 5 is zero"):
         corpus.vectors[[1, 2 * 98 + 5]]
@@ -187,6 +191,55 @@ def test_verify_checks_checksums_and_rows(sharded):
     np.save(path, vectors)
     with pytest.raises(DataError, match=r"shard-00002.vectors.npy: row 5 holds NaN or inf"):
         load_splits(sharded).train.as_dataset(batch_size=512, hard_negatives=0, shuffle=False)[0]
+
+
+def test_verify_lists_every_damaged_shard_and_its_rows(sharded, capsys):
+    import io
+
+    paths = [os.path.join(sharded, f"shard-0000{i}.vectors.npy") for i in (1, 3)]
+    vectors = np.load(paths[0])
+    vectors[[7, 40]] = np.nan  # two NaN rows and, in the same shard, one zero row
+    vectors[12] = 0.0
+    np.save(paths[0], vectors)
+    vectors = np.load(paths[1])
+    vectors[:8, 0] = np.inf  # eight inf rows: the first five are named
+    np.save(paths[1], vectors)
+    out = io.StringIO()
+    report = verify_shards(sharded, stream=out)
+    assert list(report["damaged"]) == paths
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 5 and lines[0].endswith("checksums and rows ok")
+    assert lines[1] == ("shard-00001: 98 chunks, 7 articles, DAMAGED: sha256 of shard-00001.vectors.npy differs from "
+                        "the manifest's (changed or damaged); 2 rows hold NaN or inf (rows 7, 40); 1 row is zero "
+                        "(row 12)")
+    assert lines[3].endswith("8 rows hold NaN or inf (rows 0, 1, 2, 3, 4 and 3 more)")
+    assert damage_line(report).endswith("1 row is zero (row 12); 1 more damaged shard listed above")
+    assert damage_line(report).startswith(f"{sharded}: 2 of 5 shards damaged: {paths[0]}: ")
+
+
+def test_verify_still_stops_at_a_shard_it_cannot_open(sharded):
+    os.remove(os.path.join(sharded, "shard-00001.positions.npy"))
+    with pytest.raises(DataError, match=r"shard-00001.positions.npy: missing \(listed in manifest.json\)"):
+        verify_shards(sharded)
+
+
+def test_describe_rows():
+    assert describe_rows(np.array([4]), ("is zero", "are zero")) == "1 row is zero (row 4)"
+    assert describe_rows(np.arange(5), ("is zero", "are zero")) == "5 rows are zero (rows 0, 1, 2, 3, 4)"
+    assert describe_rows(np.arange(6), ("is zero", "are zero")) == "6 rows are zero (rows 0, 1, 2, 3, 4 and 1 more)"
+
+
+def test_inspect_on_damaged_shards_is_unusable_and_names_verify(sharded):
+    path = os.path.join(sharded, "shard-00002.vectors.npy")
+    vectors = np.load(path)
+    vectors[5] = np.nan
+    vectors[6] = 0.0
+    np.save(path, vectors)
+    report = inspect_data(sharded)
+    assert (report["non_finite"], report["zero_vectors"], report["verdict"]) == (1, 1, "unusable")
+    assert format_report(report).splitlines()[-1] == (
+        f"  verdict: unusable: 1 vector holds NaN or inf, 1 vector is zero; training refuses this data "
+        f"(`p7keras data verify {sharded}` lists the rows)")
 
 
 def test_a_folder_is_not_written_twice_or_over_a_file(sharded, corpus_npz, tmp_path):

@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from p7keras.data import make_synthetic_corpus, save_corpus
+from p7keras.data import ChunkCorpus, make_synthetic_corpus, save_corpus
 
 DIM = 16
 TINY = ["--d-model", "16", "--num-heads", "2", "--num-layers", "1", "--batch-size", "32", "--context", "4"]
@@ -150,6 +150,14 @@ def _shard_nan_row(folder: Path) -> list[str]:
     return ["data", "verify", str(folder / "shards")]
 
 
+def _identical_corpus(folder: Path) -> Path:
+    """A corpus of 20 articles of 10 chunks whose 200 vectors are all the same."""
+    path = folder / "same.npz"
+    save_corpus(ChunkCorpus(np.tile(_unit(np.random.default_rng(0), (1, DIM)), (200, 1)),
+                            np.repeat(np.arange(20), 10)), path)
+    return path
+
+
 def _output_under_a_file(folder: Path) -> list[str]:
     (folder / "runs").write_text("a file where the output folder should be\n")
     return _train(_corpus(folder), folder)
@@ -233,8 +241,9 @@ FAULTS: tuple[Fault, ...] = (
           "p7keras evaluate: error: {dir}/shards/shard-00001.vectors.npy: 3264 bytes, the manifest says 3328 "
           "(truncated or replaced; `p7keras data verify {dir}/shards` checks every shard)", _shard_truncated),
     Fault("a NaN in a shard's vectors", "p7keras data verify DIR/shards", 2,
-          "p7keras data: error: {dir}/shards/shard-00003.vectors.npy: sha256 differs from the manifest's (the file "
-          "was changed or damaged)", _shard_nan_row),
+          "p7keras data: error: {dir}/shards: 1 of 4 shards damaged: {dir}/shards/shard-00003.vectors.npy: sha256 of "
+          "shard-00003.vectors.npy differs from the manifest's (changed or damaged); 1 row holds NaN or inf (row 7)",
+          _shard_nan_row),
     Fault("evaluate without --data", "p7keras evaluate DIR/model.keras", 2,
           "p7keras evaluate: error: --data is required: no MODEL is a run directory whose config.json names its "
           "data", lambda f: ["evaluate", str(f / "model.keras")]),
@@ -305,6 +314,23 @@ FAULTS: tuple[Fault, ...] = (
     Fault("a search killed between trials", "p7keras tune … (again)", 0,
           "Resuming DIR/tuning/<grid>: N trial(s) already finished (only the trials left run)",
           test="tests/tuner/test_resume.py::test_killed_search_reruns_only_the_trials_left"),
+    # issue 22: quality
+    Fault("a NaN in a shard's vectors, given to train", "p7keras train --data DIR/shards", 2,
+          "p7keras train: error: {dir}/shards/shard-00003.vectors.npy: row 7 holds NaN or inf (a chunk vector must be "
+          "finite and non-zero; `p7keras data verify {dir}/shards` lists such rows in every shard: how many, and the "
+          "first ones)", lambda f: _train(Path(_shard_nan_row(f)[-1]), f)),
+    Fault("every vector the same", "p7keras train --data DIR/same.npz", 2,
+          "p7keras train: error: {dir}/same.npz: 1 distinct vector among 200 rows: every chunk is the same; nothing "
+          "can be learned and retrieval figures would mean nothing", lambda f: _train(_identical_corpus(f), f)),
+    Fault("the next chunk equal to the last context chunk", "p7keras train --data DIR/drift.npz", 0,
+          "(on stdout, before training) warning: DIR/drift.npz: the next chunk equals the last context chunk in 160 "
+          "of 160 sequences (100%): DIRECT (reusing the last chunk) is already perfect, so a model can at best match "
+          "it and retrieval figures will say little",
+          test="tests/training/test_data_checks.py::test_direct_perfect_data_warns_then_trains"),
+    Fault("data inspect on every vector the same", "p7keras data inspect DIR/c.npz", 0,
+          "(on stdout) warning: DIR/c.npz: 1 distinct vector among 400 rows: every chunk is the same; …, then "
+          "verdict: unusable: every chunk is the same; training refuses this data",
+          test="tests/cli/test_data.py::test_inspect_on_degenerate_data_says_so_before_the_verdict"),
 )
 
 
