@@ -102,7 +102,8 @@ class TextCounts:
     Example:
 
     >>> TextCounts(files=4, not_text=1, short=1, articles=2, chunks=14).line("docs", 6, 50)
-    'docs: 4 files read: 2 articles (14 chunks) kept; 1 skipped as too short (fewer than 6 chunks of more than 50 characters); 1 skipped as not text (a NUL byte, or over 1% of its bytes not UTF-8)'
+    'docs: 4 files read: 2 articles (14 chunks) kept; 1 skipped as too short (fewer than 6 chunks of more
+    than 50 characters); 1 skipped as not text (a NUL byte, or over 1% of its bytes not UTF-8)'
 
     Attributes:
         files: ``.txt``/``.md`` files read.

@@ -79,7 +79,8 @@ OUTPUTS = [
                                                         f"{TOY_ENCODER}:encode", "--out", out],
            "x.npz", "p7keras data", load_corpus),
     Output("data from-text --out FOLDER", lambda f, out: ["data", "from-text", _docs(f), "--encoder",
-                                                          f"{TOY_ENCODER}:encode", "--out", out, "--shard-chunks", "10"],
+                                                          f"{TOY_ENCODER}:encode", "--out", out,
+                                                          "--shard-chunks", "10"],
            "shards", "p7keras data", load, folder=True),
     Output("data shard --out", lambda f, out: ["data", "shard", _corpus(f), "--out", out, "--shard-chunks", "60"],
            "shards", "p7keras data", load, folder=True),
@@ -184,7 +185,7 @@ def test_the_benchmark_scripts_refuse_an_existing_json_before_measuring(module, 
 
     out = tmp_path / "bench.json"
     out.write_bytes(OLD)
-    argv = ["--json", str(out), "--folder", str(tmp_path / "bench")] if module.endswith("shards") else ["--json", str(out)]
+    argv = ["--json", str(out)] + (["--folder", str(tmp_path / "bench")] if module.endswith("shards") else [])
     assert importlib.import_module(module).main(argv) == 2
     captured = capsys.readouterr()
     assert captured.err.strip() == f"{prog}error: {out}: exists already; pass --overwrite to replace it"
