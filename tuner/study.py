@@ -7,7 +7,8 @@ DIRECT and MEAN, and writes:
 
 * ``rows.jsonl`` in the study folder, one row per finished run (a rerun of the same command skips them,
   so an interrupted study goes on where it stopped);
-* the markdown table (``--out``, e.g. ``docs/real-text.md``), each row naming the two commands that
+* the markdown table (``--out``, e.g. ``docs/real-text.md``; a study table there is rewritten, keeping its
+  analysis, any other file is refused unless ``--overwrite``), each row naming the two commands that
   reproduce it (``p7keras train ... --run-name NAME --backend B; p7keras evaluate RUN_DIR --backend B``: the
   run folder is fixed and the backend named, and ``;`` runs the evaluation whatever the verdict), each gain
   with its 95% interval by a paired bootstrap over the held-out articles;
@@ -38,7 +39,7 @@ import sys
 import time
 
 from p7keras.data.splits import SPLIT_FRACTIONS
-from p7keras.io import atomic_path
+from p7keras.io import add_overwrite_argument, atomic_path, check_writable
 from p7keras.training.config import TrainConfig, train_flags
 from p7keras.training.presets import preset_settings
 
@@ -384,6 +385,16 @@ def write_report(rows: list[dict], out: str) -> str:
     return out
 
 
+def is_study_table(path: str) -> bool:
+    """Whether ``path`` is a table this study wrote (it holds :data:`ANALYSIS_MARK`): rewritten without
+    ``--overwrite``, as a study resumes."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return ANALYSIS_MARK in handle.read()
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tuner.study", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", nargs="+", default=[], help="chunk corpora (.npz), one study each (required "
@@ -395,7 +406,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="split and initialisation seeds")
     parser.add_argument("--epochs", type=int, default=6, help="epochs per run (default 6)")
     parser.add_argument("--folder", default=STUDY_DIR, help=f"runs and rows.jsonl (default {STUDY_DIR})")
-    parser.add_argument("--out", default=os.path.join("docs", "real-text.md"), help="the markdown table")
+    parser.add_argument("--out", default=os.path.join("docs", "real-text.md"),
+                        help="the markdown table (a study table there is rewritten, keeping its analysis)")
+    add_overwrite_argument(parser, "an --out file that is not a study table")
     parser.add_argument("--workers", type=int, default=1,
                         help="study processes side by side (default 1; more where one run leaves a GPU idle)")
     parser.add_argument("--transfer", nargs="+", default=[], metavar="OTHER.npz",
@@ -496,6 +509,8 @@ def run_study(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     if not args.data and args.rerun is None:
         raise ValueError("--data is required: the corpora to study (or --rerun N, a row of the study folder)")
+    if args.rerun is None:  # the table the study writes at the end, checked before the runs
+        check_writable(args.out, overwrite=args.overwrite or is_study_table(args.out))
     if args.rerun is not None:
         import tempfile  # noqa: PLC0415
 

@@ -21,13 +21,14 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import statistics
 import subprocess
 import sys
 import tempfile
+
+from p7keras.io import add_overwrite_argument, check_writable, write_json
 
 from p7keras.training.distribute import free_port
 
@@ -90,7 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-processes", dest="processes", action="store_false",
                         help="leave out the N-processes setting (JAX only)")
     parser.add_argument("--json", help="also write the figures here")
+    add_overwrite_argument(parser, "the --json file")
     args = parser.parse_args(argv)
+    try:
+        check_writable(args.json, overwrite=args.overwrite)  # before the runs, not after them
+    except OSError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
     names = ["1 device", f"{args.devices or 'all'} devices"]
     if args.processes and args.backend == "jax" and args.devices:
         names.append(f"{args.devices} processes")
@@ -111,8 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"round {number}: {ratios}", flush=True)
             rounds.append(figures)
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump({"backend": args.backend, "rounds": rounds}, handle, indent=2)
+        write_json(args.json, {"backend": args.backend, "rounds": rounds})
     return 0
 
 

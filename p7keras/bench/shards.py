@@ -35,6 +35,8 @@ import time
 
 import numpy as np
 
+from p7keras.io import add_overwrite_argument, check_writable
+
 LIMIT_MIB = 2048  # the bound on peak anonymous memory
 STAGES = ("write", "inspect", "train", "evaluate")
 _LOG_NOISE = ("I0000", "WARNING: All log messages", "E0000", "W0000")  # absl lines TensorFlow prints before logging starts
@@ -139,11 +141,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=10_000, help="evaluated sequences (default 10,000)")
     parser.add_argument("--keep", action="store_true", help="keep the corpus folder")
     parser.add_argument("--json", metavar="OUT", help="also write the figures to this JSON file")
+    add_overwrite_argument(parser, "the --json file")
     parser.add_argument("--stage-train", nargs=3, metavar=("FOLDER", "STEPS", "MODEL"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.stage_train:
         _train_stage(args.stage_train[0], int(args.stage_train[1]), args.stage_train[2])
         return 0
+    try:
+        check_writable(args.json, overwrite=args.overwrite)  # before the stages, not after them
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     folder = os.path.abspath(args.folder)
     if os.path.exists(os.path.join(folder, "manifest.json")):
         shutil.rmtree(folder)  # an earlier run of this benchmark

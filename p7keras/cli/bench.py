@@ -25,6 +25,7 @@ from p7keras.bench.config import (
     resolve_parts,
 )
 from p7keras.cli.main import add_backend_argument
+from p7keras.io import add_overwrite_argument, atomic_path, check_writable
 
 _DEFAULTS = BenchConfig()
 
@@ -77,6 +78,7 @@ def register(subparsers) -> None:
                        help=f"synthetic articles the pipeline batches (default {_DEFAULTS.pipeline_articles})")
     add_backend_argument(parser)
     parser.add_argument("--json", metavar="OUT", help="also write the figures and the configuration to this JSON file")
+    add_overwrite_argument(parser, "the --json file")
     parser.set_defaults(func=run)
 
 
@@ -112,10 +114,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--rounds must be >= 1, got {args.rounds}")
     if args.compare_prototype and "train" not in resolve_parts(args.what):
         raise ValueError("--compare-prototype compares training: measure it with --what train (or all)")
+    check_writable(args.json, overwrite=args.overwrite)  # before the measurements, not after them
     from p7keras.bench import format_report, run as run_bench  # noqa: PLC0415 (imports keras; keep --help fast)
-    from p7keras.io import atomic_path, check_writable  # noqa: PLC0415
 
-    check_writable(args.json)  # before the measurements, not after them
     result = run_bench(args.what, config)
     print(format_report(result))
     if args.json:

@@ -9,6 +9,10 @@ Example:
     $ p7keras data from-text docs/ --encoder my_encoders:encode --out docs.npz
     $ p7keras data shard docs.npz --out docs_shards/ --shard-chunks 100000 --dtype float16
     $ p7keras data verify docs_shards/
+
+Every output (``--out``, ``--json``) is checked before the work and an existing one is refused unless
+``--overwrite`` is given (:func:`p7keras.io.check_writable`); an interrupted ``from-text`` into a folder
+resumes there.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import sys
 from p7keras.config import DEFAULTS
 from p7keras.data import shard_writer, shards, synthetic, text  # numpy only: their defaults are the flags' defaults
 from p7keras.data.splits import ALL, SPLITS
+from p7keras.io import add_overwrite_argument, check_writable
 
 
 class _DeprecatedAlias(argparse.Action):
@@ -38,6 +43,7 @@ def _inspect(args: argparse.Namespace) -> int:
     from p7keras.data import format_report, inspect_data  # noqa: PLC0415
     from p7keras.io import write_json  # noqa: PLC0415
 
+    check_writable(args.json, overwrite=args.overwrite)  # before the report, not after it
     report = inspect_data(args.path, args.context, args.split, args.seed)
     print(format_report(report))
     if args.json:
@@ -49,6 +55,7 @@ def _inspect(args: argparse.Namespace) -> int:
 def _synth(args: argparse.Namespace) -> int:
     from p7keras.data import make_synthetic_corpus, save_corpus  # noqa: PLC0415
 
+    check_writable(args.out, overwrite=args.overwrite)
     corpus = make_synthetic_corpus(
         num_articles=args.num_articles,
         chunks_per_article=args.chunks_per_article,
@@ -64,16 +71,19 @@ def _synth(args: argparse.Namespace) -> int:
 
 def _from_text(args: argparse.Namespace) -> int:
     from p7keras.data import text_to_corpus  # noqa: PLC0415
+    from p7keras.data.shard_writer import check_out_folder  # noqa: PLC0415
     from p7keras.data.text import text_to_shards  # noqa: PLC0415
 
     if _is_folder_out(args.out):
+        check_out_folder(args.out, args.overwrite)
         manifest = text_to_shards(args.directory, args.encoder, args.out, args.shard_chunks, args.dtype,
-                                  args.target_chars, args.min_chars, args.min_chunks, stream=sys.stderr)
+                                  args.target_chars, args.min_chars, args.min_chunks, stream=sys.stderr,
+                                  overwrite=args.overwrite)
         _wrote_shards(args.out, manifest)
         return 0
-    corpus = text_to_corpus(
-        args.directory, args.encoder, args.out, args.target_chars, args.min_chars, args.min_chunks
-    )
+    check_writable(args.out, overwrite=args.overwrite)
+    corpus = text_to_corpus(args.directory, args.encoder, args.out, args.target_chars, args.min_chars,
+                            args.min_chunks, stream=sys.stderr)
     _wrote(args.out, corpus, "chunks")
     return 0
 
@@ -87,9 +97,9 @@ def _shard(args: argparse.Namespace) -> int:
     from p7keras.data import load_corpus  # noqa: PLC0415
     from p7keras.data.shard_writer import check_out_folder, write_shards  # noqa: PLC0415
 
-    check_out_folder(args.out)
+    check_out_folder(args.out, args.overwrite)
     corpus = load_corpus(args.path)
-    _wrote_shards(args.out, write_shards(corpus, args.out, args.shard_chunks, args.dtype))
+    _wrote_shards(args.out, write_shards(corpus, args.out, args.shard_chunks, args.dtype, args.overwrite))
     return 0
 
 
@@ -141,6 +151,7 @@ def register(subparsers) -> None:
                          help="which split to report (default all)")
     inspect.add_argument("--seed", type=int, default=DEFAULTS.seed, help=f"split seed (default {DEFAULTS.seed})")
     inspect.add_argument("--json", metavar="OUT", help="also write the report as JSON")
+    add_overwrite_argument(inspect, "the --json file")
     inspect.set_defaults(func=_inspect)
 
     synth = commands.add_parser("synth", help="write a synthetic forward-flow chunk corpus (synthetic data)")
@@ -157,6 +168,7 @@ def register(subparsers) -> None:
     synth.add_argument("--forward-strength", type=float, default=synthetic.FORWARD_STRENGTH,
                        help=f"0 = no direction (default {synthetic.FORWARD_STRENGTH})")
     synth.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    add_overwrite_argument(synth, "the --out file")
     synth.set_defaults(func=_synth)
 
     from_text = commands.add_parser("from-text", help="turn a folder of .txt/.md files into a chunk corpus")
@@ -174,12 +186,15 @@ def register(subparsers) -> None:
     from_text.add_argument("--min-chunks", type=int, default=text.MIN_CHUNKS,
                            help=f"drop articles with fewer chunks (default {text.MIN_CHUNKS})")
     _shard_options(from_text)
+    add_overwrite_argument(from_text, "the --out file or sharded corpus (an interrupted write into a folder "
+                           "resumes without it)")
     from_text.set_defaults(func=_from_text)
 
     shard = commands.add_parser("shard", help="write a corpus as a folder of memory-mapped shards (larger than memory)")
     shard.add_argument("path", help="chunk corpus (.npz)")
     shard.add_argument("--out", required=True, help="destination folder (must not hold a sharded corpus yet)")
     _shard_options(shard)
+    add_overwrite_argument(shard, "the sharded corpus in --out")
     shard.set_defaults(func=_shard)
 
     verify = commands.add_parser("verify", help="check every checksum and vector of a sharded corpus")

@@ -16,6 +16,7 @@ import argparse
 
 from p7keras.config import DEFAULTS
 from p7keras.console import CLIError
+from p7keras.io import add_overwrite_argument
 from p7keras.training.config import add_backend_argument
 
 DEFAULT_SPLIT = "all"
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("--per-sequence writes into the JSON report: give --json OUT too")
     if args.resamples < 1:
         raise CLIError(f"--resamples must be >= 1, got {args.resamples}")
-    check_writable(args.json, args.html)  # before the evaluation, not after it
+    check_writable(args.json, args.html, overwrite=args.overwrite)  # before the evaluation, not after it
     resolve_data(args)
     result = evaluate(
         args.models or None,
@@ -141,4 +142,5 @@ def register(subparsers) -> None:
     add_backend_argument(parser)
     parser.add_argument("--json", metavar="OUT", help="write the result as JSON")
     parser.add_argument("--html", metavar="OUT", help="write a self-contained HTML report")
+    add_overwrite_argument(parser, "the --json and --html files")
     parser.set_defaults(func=run)

@@ -19,6 +19,7 @@ from p7keras.cli.evaluate import MODEL_HELP, add_data_arguments, resolve_data
 from p7keras.console import CLIError
 from p7keras.data import text  # numpy only: the chunking defaults are the flags' defaults
 from p7keras.evaluation.examples import SAMPLE, TOP_K
+from p7keras.io import add_overwrite_argument
 from p7keras.training.config import add_backend_argument
 
 MIN_WIDTH, MAX_WIDTH = 60, 200
@@ -50,8 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from p7keras.io import check_writable  # noqa: PLC0415
 
     _check_flags(args)
-    if args.json:
-        check_writable(args.json)
+    check_writable(args.json, overwrite=args.overwrite)
     args.models = [args.model]
     resolve_data(args)
     if args.texts is not None:  # numpy only: a wrong file or count is one line before Keras loads
@@ -118,4 +118,5 @@ def register(subparsers) -> None:
                         help=f"characters per printed line (default: the terminal's, {MIN_WIDTH} to {MAX_WIDTH})")
     add_backend_argument(parser)
     parser.add_argument("--json", metavar="OUT", help="also write the examples (full texts) as JSON")
+    add_overwrite_argument(parser, "the --json file")
     parser.set_defaults(func=run, uses_keras=False)  # it imports Keras itself, once the flags are checked

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 
 import numpy as np
 
@@ -27,26 +28,42 @@ from p7keras.data.checks import check_vectors
 from p7keras.data.corpus import ChunkCorpus, article_runs
 from p7keras.data.errors import DataError
 from p7keras.data.shards import DTYPES, FORMAT, MANIFEST, VERSION, file_sha256, is_sharded
-from p7keras.io import atomic_path, check_writable, write_json
+from p7keras.io import atomic_path, check_writable, refuse_existing, write_json
 
 PROGRESS = "progress.json"  # a folder being written: the shards finished so far (resumable)
 DEFAULT_SHARD_CHUNKS = 100_000
+_SHARD_FILE = re.compile(r"shard-\d{5}\.\w+\.npy")  # the files a ShardWriter writes (besides the two JSON)
 
 
-def check_out_folder(folder: str | os.PathLike) -> None:
+def check_out_folder(folder: str | os.PathLike, overwrite: bool = False) -> None:
     """Raise unless a sharded corpus can be written to ``folder`` (created when missing).
 
+    A folder holding an interrupted write (``progress.json``) is fine: the write resumes there.
+
+    Args:
+        folder: the output folder.
+        overwrite: a finished sharded corpus there may be replaced (``--overwrite``).
+
     Raises:
-        DataError: ``folder`` is a file or already holds a finished sharded corpus.
+        DataError: ``folder`` is a file.
+        FileExistsError: it holds a finished sharded corpus and ``overwrite`` is False.
         PermissionError / OSError: it cannot be written.
     """
     folder = os.fspath(folder)
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise DataError(f"{folder}: is a file, not a folder")
-    if is_sharded(folder):
-        raise DataError(f"{folder}: already holds a sharded corpus ({MANIFEST}); remove it or choose another --out")
+    refuse_existing(folder, overwrite, exists=is_sharded(folder), what=f"holds a sharded corpus already ({MANIFEST})")
     os.makedirs(folder, exist_ok=True)
-    check_writable(os.path.join(folder, MANIFEST))
+    check_writable(os.path.join(folder, MANIFEST), overwrite=True)
+
+
+def remove_sharded(folder: str | os.PathLike) -> None:
+    """Remove the sharded corpus in ``folder``, finished or interrupted (``--overwrite``): its manifest first,
+    then its progress file and shard files; anything else in the folder stays."""
+    folder = os.fspath(folder)
+    for name in (MANIFEST, PROGRESS, *sorted(n for n in os.listdir(folder) if _SHARD_FILE.fullmatch(n))):
+        if os.path.isfile(os.path.join(folder, name)):
+            os.remove(os.path.join(folder, name))
 
 
 @dataclasses.dataclass
@@ -80,16 +97,21 @@ class ShardWriter:
         shard_chunks: the most rows in a shard (an article longer than that gets a shard of its own).
         texts: whether every article comes with its chunk texts.
         settings: what must match for a resume (source, encoder ...), stored in the progress file.
+        overwrite: replace a sharded corpus in ``folder`` (finished or interrupted) instead of refusing a
+            finished one or resuming an interrupted one.
     """
 
     def __init__(self, folder: str | os.PathLike, dim: int | None = None, dtype: str = "float32",
-                 shard_chunks: int = DEFAULT_SHARD_CHUNKS, texts: bool = False, settings: dict | None = None):
+                 shard_chunks: int = DEFAULT_SHARD_CHUNKS, texts: bool = False, settings: dict | None = None,
+                 overwrite: bool = False):
         self.folder = os.fspath(folder)
         if dtype not in DTYPES:
             raise DataError(f"dtype must be one of {list(DTYPES)}, got {dtype!r}")
         if int(shard_chunks) < 1:
             raise DataError(f"shard_chunks must be >= 1, got {shard_chunks!r}")
-        check_out_folder(self.folder)
+        check_out_folder(self.folder, overwrite)
+        if overwrite:
+            remove_sharded(self.folder)
         self.dim = None if dim is None else int(dim)
         self.dtype, self.shard_chunks, self.texts = dtype, int(shard_chunks), bool(texts)
         self.settings = dict(settings or {}, dtype=dtype, shard_chunks=self.shard_chunks, texts=self.texts)
@@ -201,7 +223,7 @@ class ShardWriter:
 
 
 def write_shards(corpus: ChunkCorpus, folder: str | os.PathLike, shard_chunks: int = DEFAULT_SHARD_CHUNKS,
-                 dtype: str = "float32") -> dict:
+                 dtype: str = "float32", overwrite: bool = False) -> dict:
     """Write ``corpus`` as a sharded corpus folder (``p7keras data shard``).
 
     Example:
@@ -212,17 +234,19 @@ def write_shards(corpus: ChunkCorpus, folder: str | os.PathLike, shard_chunks: i
         folder: the output folder (must not hold a finished corpus).
         shard_chunks: the most chunks in a shard; articles are never split.
         dtype: ``float32`` (exact) or ``float16`` (half the size; rows renormalised when read).
+        overwrite: replace a sharded corpus already in ``folder``.
 
     Returns:
         The manifest written.
 
     Raises:
-        DataError: a bad setting or an output folder that already holds a corpus.
+        DataError: a bad setting.
+        FileExistsError: the output folder holds a corpus already and ``overwrite`` is False.
     """
     starts, lengths = article_runs(corpus.article_ids)
     writer = ShardWriter(folder, corpus.dim, dtype, shard_chunks, texts=corpus.texts is not None,
                          settings={"source": os.path.abspath(corpus.source) if os.path.exists(corpus.source)
-                                   else corpus.source, "num_chunks": corpus.num_chunks})
+                                   else corpus.source, "num_chunks": corpus.num_chunks}, overwrite=overwrite)
     done = int(writer.state.get("articles", 0))
     names = np.asarray(corpus.article_names, dtype=str)
     for index, (start, length) in enumerate(zip(starts.tolist(), lengths.tolist())):

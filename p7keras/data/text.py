@@ -6,6 +6,13 @@ dropped) are packed greedily into chunks of at most ``target_chars`` characters;
 is split at sentence ends first (a single sentence longer than that at word boundaries). Chunks of
 ``min_chars`` characters or fewer are dropped and an article needs at least ``min_chunks`` chunks.
 
+Files are read as UTF-8. A file that is not text is skipped (:func:`read_text_file`): one holding a NUL
+byte, or one whose bytes are more than 1% undecodable as UTF-8 (a few stray Latin-1 accents pass, replaced
+by U+FFFD; an executable, an archive, an image or UTF-16 text does not). These two plain rules, rather than
+charset detection (charset-normalizer), because every file is decoded as UTF-8 anyway: the question is
+only whether the result is text, and the rules give the same answer everywhere, fast, with no guessing.
+What was read, skipped and kept is counted (:class:`TextCounts`) and said in one line.
+
 The encoder is any callable from a list of strings to an array ``(n, D)``; :func:`load_encoder` turns
 a ``module:callable`` or ``path/to/file.py:callable`` string, or a local sentence-transformers model
 folder (optional extra), into one.
@@ -21,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import importlib.util
@@ -36,18 +44,101 @@ from p7keras.data.corpus import ChunkCorpus
 from p7keras.data.errors import DataError
 from p7keras.data.formats import save_corpus
 from p7keras.data.shard_writer import DEFAULT_SHARD_CHUNKS, ShardWriter
+from p7keras.io import check_writable
 
 TARGET_CHARS = 400
 MIN_CHARS = 50
 MIN_CHUNKS = 6
 EXTENSIONS = (".txt", ".md")
 ENCODE_BATCH = 256
+MAX_UNDECODABLE = 0.01  # a file with more of its bytes not UTF-8 than this fraction is not text
+NOT_TEXT = f"a NUL byte, or over {MAX_UNDECODABLE:.0%} of its bytes not UTF-8"
 
 Encoder = Callable[[list[str]], np.ndarray]
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _DROPPED_MARKDOWN_LINE = re.compile(r"^\s*(#|\|)")  # headings and table rows
+_UNDECODABLE = re.compile("[\udc80-\udcff]")  # one lone surrogate per undecodable byte (surrogateescape)
+
+
+def read_text_file(path: str | os.PathLike) -> str | None:
+    """The text of a UTF-8 file, or None when the file is not text.
+
+    Not text: a NUL byte, or more than :data:`MAX_UNDECODABLE` of the bytes not decodable as UTF-8. A
+    text file's few undecodable bytes become U+FFFD.
+
+    Example:
+
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = open(os.path.join(folder, "a.txt"), "wb").write(b"caf\\xe9 " + b"au lait " * 20)
+    >>> read_text_file(os.path.join(folder, "a.txt")).startswith("caf\\ufffd au lait")
+    True
+    >>> _ = open(os.path.join(folder, "b.txt"), "wb").write(b"\\x7fELF\\x00\\x01")
+    >>> read_text_file(os.path.join(folder, "b.txt")) is None
+    True
+
+    Args:
+        path: the file.
+
+    Returns:
+        Its text, or None.
+    """
+    data = Path(path).read_bytes()
+    if b"\0" in data:
+        return None
+    text = data.decode("utf-8", errors="surrogateescape")
+    undecodable = len(_UNDECODABLE.findall(text))
+    if undecodable > MAX_UNDECODABLE * len(data):
+        return None
+    return _UNDECODABLE.sub("\ufffd", text) if undecodable else text
+
+
+@dataclasses.dataclass
+class TextCounts:
+    """What :func:`text_to_corpus` and :func:`text_to_shards` read, skipped and kept.
+
+    Example:
+
+    >>> TextCounts(files=4, not_text=1, short=1, articles=2, chunks=14).line("docs", 6, 50)
+    'docs: 4 files read: 2 articles (14 chunks) kept; 1 skipped as too short (fewer than 6 chunks of more
+    than 50 characters); 1 skipped as not text (a NUL byte, or over 1% of its bytes not UTF-8)'
+
+    Attributes:
+        files: ``.txt``/``.md`` files read.
+        not_text: files skipped as not text (:func:`read_text_file`).
+        short: files skipped for fewer than ``min_chunks`` chunks of more than ``min_chars`` characters.
+        articles: articles kept (one per file).
+        chunks: chunks kept.
+        first_not_text: the first file skipped as not text, for the line.
+    """
+
+    files: int = 0
+    not_text: int = 0
+    short: int = 0
+    articles: int = 0
+    chunks: int = 0
+    first_not_text: str | None = None
+
+    def line(self, root: str | os.PathLike, min_chunks: int, min_chars: int) -> str:
+        """The summary line (the folder, what was kept, what was skipped and why)."""
+        first = f"; first: {self.first_not_text}" if self.first_not_text else ""
+        return (f"{root}: {self.files} files read: {self.articles} articles ({self.chunks} chunks) kept; "
+                f"{self.short} skipped as too short (fewer than {min_chunks} chunks of more than {min_chars} "
+                f"characters); {self.not_text} skipped as not text ({NOT_TEXT}{first})")
+
+    def add(self, name: str, chunks: list[str] | None) -> None:
+        """Count one file: ``chunks`` as :func:`_article_chunks` returned them."""
+        self.files += 1
+        if chunks is None:
+            self.not_text += 1
+            self.first_not_text = self.first_not_text or name
+        elif not chunks:
+            self.short += 1
+        else:
+            self.articles += 1
+            self.chunks += len(chunks)
 
 
 def paragraphs(text: str, markdown: bool = False) -> list[str]:
@@ -251,8 +342,12 @@ def text_to_corpus(
     target_chars: int = TARGET_CHARS,
     min_chars: int = MIN_CHARS,
     min_chunks: int = MIN_CHUNKS,
+    stream=None,
 ) -> ChunkCorpus:
     """Turn a folder of ``.txt``/``.md`` files (searched recursively) into a chunk corpus.
+
+    Files that are not text (:func:`read_text_file`) and files with too few chunks are skipped; the
+    :class:`TextCounts` line says how many of each, before anything is embedded.
 
     Example:
         ``text_to_corpus("docs/", "my_encoders:minilm", out="docs.npz")``
@@ -260,10 +355,12 @@ def text_to_corpus(
     Args:
         directory: the folder; each file is one article, named by its path relative to the folder.
         encoder: a callable ``list[str] -> (n, D)`` or a spec for :func:`load_encoder`.
-        out: write the corpus here (``.npz``, atomically) when given.
+        out: write the corpus here (``.npz``, atomically) when given; checked to be writable before the
+            work (an existing file is replaced).
         target_chars: the most characters in a chunk.
         min_chars: chunks of this many characters or fewer are dropped.
         min_chunks: articles with fewer chunks are dropped.
+        stream: where the summary line goes (``None``: nowhere).
 
     Returns:
         The :class:`ChunkCorpus` (``source = "text:DIRECTORY"``), with the text of every chunk
@@ -271,18 +368,24 @@ def text_to_corpus(
 
     Raises:
         FileNotFoundError: no such folder.
-        DataError: no text files, no article long enough, bad encoder output.
+        DataError: no text files, no file that is text, no article long enough, bad encoder output.
     """
     root, files = _text_files(directory)
+    if out is not None:
+        check_writable(out, overwrite=True)
     names, texts, ids = [], [], []
+    counts = TextCounts()
     for path in files:
         chunks = _article_chunks(path, target_chars, min_chars, min_chunks)
+        counts.add(path.relative_to(root).as_posix(), chunks)
         if chunks:
             ids.extend([len(names)] * len(chunks))
             names.append(path.relative_to(root).as_posix())
             texts.extend(chunks)
     if not names:
-        raise _no_article(root, min_chunks, min_chars)
+        raise _no_article(root, counts, min_chunks, min_chars)
+    if stream is not None:
+        print(counts.line(root, min_chunks, min_chars), file=stream, flush=True)
     encode, name = _encoder_and_name(encoder)
     vectors, non_unit = _encode(encode, texts, name)
     corpus = ChunkCorpus(vectors, np.asarray(ids, dtype=np.int64), None, np.asarray(names),
@@ -303,15 +406,23 @@ def _text_files(directory: str | os.PathLike) -> tuple[Path, list[Path]]:
     return root, files
 
 
-def _article_chunks(path: Path, target_chars: int, min_chars: int, min_chunks: int) -> list[str]:
-    """The chunks of one file, or ``[]`` when it has fewer than ``min_chunks``."""
-    chunks = chunk_text(path.read_text(encoding="utf-8", errors="replace"), path.suffix.lower() == ".md",
-                        target_chars, min_chars)
+def _article_chunks(path: Path, target_chars: int, min_chars: int, min_chunks: int) -> list[str] | None:
+    """The chunks of one file: ``[]`` when it has fewer than ``min_chunks``, None when it is not text."""
+    text = read_text_file(path)
+    if text is None:
+        return None
+    chunks = chunk_text(text, path.suffix.lower() == ".md", target_chars, min_chars)
     return chunks if len(chunks) >= min_chunks else []
 
 
-def _no_article(root: Path, min_chunks: int, min_chars: int) -> DataError:
-    return DataError(f"{root}: no article has at least {min_chunks} chunks of more than {min_chars} characters")
+def _no_article(root: Path, counts: TextCounts, min_chunks: int, min_chars: int) -> DataError:
+    """The error of a folder with no article: no file is text, or none is long enough."""
+    if counts.not_text == counts.files:
+        return DataError(f"{root}: none of its {counts.files} {' or '.join(EXTENSIONS)} files is text "
+                         f"({NOT_TEXT}; first: {counts.first_not_text})")
+    skipped = f"; {counts.not_text} of its {counts.files} files skipped as not text" if counts.not_text else ""
+    return DataError(f"{root}: no article has at least {min_chunks} chunks of more than {min_chars} characters"
+                     f"{skipped}")
 
 
 def text_to_shards(
@@ -324,6 +435,7 @@ def text_to_shards(
     min_chars: int = MIN_CHARS,
     min_chunks: int = MIN_CHUNKS,
     stream=None,
+    overwrite: bool = False,
 ) -> dict:
     """:func:`text_to_corpus` for corpora larger than memory: writes a sharded corpus folder as it goes.
 
@@ -340,22 +452,26 @@ def text_to_shards(
         out: the output folder (see :class:`p7keras.data.shard_writer.ShardWriter`).
         shard_chunks: the most chunks in a shard.
         dtype: ``float32`` or ``float16`` on disk.
-        stream: where progress goes (``None``: nowhere).
+        stream: where progress and the :class:`TextCounts` line go (``None``: nowhere).
+        overwrite: replace a sharded corpus in ``out`` (finished or interrupted) instead of refusing a
+            finished one or resuming an interrupted one.
 
     Returns:
         The manifest written.
 
     Raises:
         FileNotFoundError: no such folder.
-        DataError: no text files, no article long enough, bad encoder output, other settings than the
-            interrupted write in ``out``.
+        DataError: no text files, no file that is text, no article long enough, bad encoder output, other
+            settings than the interrupted write in ``out``.
+        FileExistsError: ``out`` holds a finished corpus and ``overwrite`` is False.
     """
     root, files = _text_files(directory)
     encode, name = _encoder_and_name(encoder)
     settings = {"source": str(root.resolve()), "encoder": name, "target_chars": target_chars,
                 "min_chars": min_chars, "min_chunks": min_chunks}
-    writer = ShardWriter(out, None, dtype, shard_chunks, texts=True, settings=settings)
+    writer = ShardWriter(out, None, dtype, shard_chunks, texts=True, settings=settings, overwrite=overwrite)
     first_file, article = int(writer.state.get("files", 0)), int(writer.state.get("articles", 0))
+    counts = TextCounts(**writer.state.get("counts", {}))  # the files before first_file, on a resume
     if first_file and stream is not None:
         print(f"resuming {out}: {len(writer.shards)} shards kept, from file {first_file + 1} of {len(files)}",
               file=stream)
@@ -371,7 +487,7 @@ def text_to_shards(
         for index, (article_name, chunks) in enumerate(pending):
             writer.add(article_name, start + index, vectors[row:row + len(chunks)], texts=np.asarray(chunks))
             row += len(chunks)
-        writer.flush(state={"files": next_file, "articles": article})
+        writer.flush(state={"files": next_file, "articles": article, "counts": dataclasses.asdict(counts)})
         if stream is not None:
             print(f"{writer.shards[-1]['name']}: {len(texts)} chunks, {len(pending)} articles "
                   f"(files {next_file}/{len(files)}, {100 * next_file / len(files):.0f}%)", file=stream, flush=True)
@@ -380,15 +496,18 @@ def text_to_shards(
 
     for index in range(first_file, len(files)):
         chunks = _article_chunks(files[index], target_chars, min_chars, min_chunks)
+        if chunks and pending and pending_rows + len(chunks) > writer.shard_chunks:
+            write_pending(index)  # the counts so far are those of the files before this one
+        counts.add(files[index].relative_to(root).as_posix(), chunks)
         if not chunks:
             continue
-        if pending and pending_rows + len(chunks) > writer.shard_chunks:
-            write_pending(index)
         pending.append((files[index].relative_to(root).as_posix(), chunks))
         pending_rows += len(chunks)
         article += 1
     if pending:
         write_pending(len(files))
     if not writer.shards:
-        raise _no_article(root, min_chunks, min_chars)
+        raise _no_article(root, counts, min_chunks, min_chars)
+    if stream is not None:
+        print(counts.line(root, min_chunks, min_chars), file=stream, flush=True)
     return writer.close()

@@ -81,7 +81,8 @@ def test_damaged_shard_is_one_line_exit_2(corpus_and_shards, capsys):
         assert err[-1].endswith("shard-00003.article_ids.npy: missing (listed in manifest.json)"), err
         assert "Traceback" not in "\n".join(err)
     assert main(["data", "shard", npz, "--out", folder]) == 2
-    assert "already holds a sharded corpus" in capsys.readouterr().err
+    assert capsys.readouterr().err.strip() == (f"p7keras data: error: {folder}: holds a sharded corpus already "
+                                               "(manifest.json); pass --overwrite to replace it")
 
 
 def test_a_nan_row_train_names_is_listed_by_verify(corpus_and_shards, tmp_path, capsys):

@@ -243,7 +243,7 @@ def test_inspect_on_damaged_shards_is_unusable_and_names_verify(sharded):
 
 
 def test_a_folder_is_not_written_twice_or_over_a_file(sharded, corpus_npz, tmp_path):
-    with pytest.raises(DataError, match="already holds a sharded corpus"):
+    with pytest.raises(FileExistsError, match=r"holds a sharded corpus already \(manifest.json\); pass --overwrite"):
         write_shards(load(corpus_npz), sharded)
     (tmp_path / "file").write_text("x")
     with pytest.raises(DataError, match="is a file, not a folder"):

@@ -1,12 +1,14 @@
 """Text to chunk corpus: chunking rules, pluggable encoders, errors."""
 
+import io
 import os
+import sys
 
 import numpy as np
 import pytest
 
 from p7keras.data import DataError, load_corpus, load_encoder, text_to_corpus
-from p7keras.data.text import chunk_text, paragraphs
+from p7keras.data.text import chunk_text, paragraphs, read_text_file
 from tests.data.conftest import TOY_ENCODER
 from tests.data.toy_encoder import DIM, encode
 
@@ -138,3 +140,127 @@ def test_embed_passage_chunks_like_from_text():
     np.testing.assert_allclose(vectors, encode(chunks), atol=1e-6)
     with pytest.raises(DataError, match="has no chunk of more than 50 characters"):
         embed_passage("too short", encode)
+
+
+# ------------------------------------------------------------------------------ input that is not text
+@pytest.mark.parametrize("content, is_text", [
+    (("Caf\u00e9 cr\u00e8me, na\u00efve r\u00e9sum\u00e9. " * 20).encode(), True),  # UTF-8 accents
+    (b"caf\xe9 " + b"au lait and more words " * 20, True),  # one Latin-1 byte in ~460: under 1%, replaced
+    (b"caf\xe9 au lait " * 20, False),  # one byte in 14 undecodable: not text
+    (b"plain text with one NUL\x00 byte " * 5, False),
+    ("UTF-16 text".encode("utf-16"), False),  # NUL bytes
+    (np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes(), False),
+    (b"", True),  # empty: text, and too short later
+])
+def test_read_text_file_refuses_what_is_not_text(tmp_path, content, is_text):
+    path = tmp_path / "f.txt"
+    path.write_bytes(content)
+    text = read_text_file(path)
+    assert (text is not None) == is_text
+    if is_text:
+        assert text == content.decode("utf-8", errors="replace")
+
+
+def test_an_executable_is_not_text(tmp_path):
+    path = tmp_path / "ls.txt"
+    path.write_bytes(open(sys.executable, "rb").read())
+    assert read_text_file(path) is None
+
+
+def _mixed_folder(tmp_path):
+    """Two articles, one file too short, one binary file (and one not .txt/.md, never read)."""
+    folder = tmp_path / "mixed"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.md").write_text(_article(8, 5))  # 8 chunks
+    (folder / "sub" / "b.txt").write_text(_article(7, 5))  # 7 chunks
+    (folder / "short.txt").write_text(_article(2, 5))  # 2 chunks
+    (folder / "z-binary.txt").write_bytes(b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 4)
+    (folder / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    return folder
+
+
+def test_binary_and_short_files_are_skipped_and_counted(tmp_path):
+    folder = _mixed_folder(tmp_path)
+    lines = io.StringIO()
+    corpus = text_to_corpus(folder, encode, stream=lines)
+    assert corpus.article_names.tolist() == ["a.md", "sub/b.txt"]
+    assert lines.getvalue() == (
+        f"{folder}: 4 files read: 2 articles ({corpus.num_chunks} chunks) kept; 1 skipped as too short (fewer "
+        "than 6 chunks of more than 50 characters); 1 skipped as not text (a NUL byte, or over 1% of its bytes "
+        "not UTF-8; first: z-binary.txt)\n")
+    assert not any("\x00" in text or "\ufffd" in text for text in corpus.texts)
+
+
+def test_the_summary_names_the_thresholds_given(tmp_path):
+    folder = _mixed_folder(tmp_path)
+    lines = io.StringIO()
+    corpus = text_to_corpus(folder, encode, min_chunks=2, min_chars=60, stream=lines)
+    assert corpus.num_articles == 3
+    assert "3 articles" in lines.getvalue() and "0 skipped as too short (fewer than 2 chunks of more than 60 " \
+        "characters)" in lines.getvalue()
+
+
+def test_a_folder_of_binary_files_is_refused_in_one_line(tmp_path):
+    (tmp_path / "rand.txt").write_bytes(np.random.default_rng(1).integers(0, 256, 20000, dtype=np.uint8).tobytes())
+    (tmp_path / "ls.md").write_bytes(open(sys.executable, "rb").read())
+    with pytest.raises(DataError) as caught:
+        text_to_corpus(tmp_path, encode, out=tmp_path / "never.npz")
+    assert str(caught.value) == (f"{tmp_path}: none of its 2 .txt or .md files is text (a NUL byte, or over 1% of "
+                                 "its bytes not UTF-8; first: ls.md)")
+    (tmp_path / "short.txt").write_text("Hello.")
+    with pytest.raises(DataError) as caught:
+        text_to_corpus(tmp_path, encode)
+    assert str(caught.value) == (f"{tmp_path}: no article has at least 6 chunks of more than 50 characters; 2 of "
+                                 "its 3 files skipped as not text")
+    assert not (tmp_path / "never.npz").exists()
+
+
+def test_text_to_shards_counts_the_same_across_a_resume(tmp_path):
+    from p7keras.data.text import text_to_shards
+
+    folder = _mixed_folder(tmp_path)
+    for i in range(4):
+        (folder / f"more{i}.md").write_text(_article(9 + i, 5))  # one shard each
+    reference = io.StringIO()
+    text_to_shards(folder, encode, str(tmp_path / "reference"), shard_chunks=12, stream=reference)
+    calls = []
+
+    def dies_on_third_call(texts):
+        calls.append(len(texts))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return encode(texts)
+
+    out = str(tmp_path / "out")
+    with pytest.raises(KeyboardInterrupt):
+        text_to_shards(folder, dies_on_third_call, out, shard_chunks=12)
+    resumed = io.StringIO()
+    text_to_shards(folder, dies_on_third_call, out, shard_chunks=12, stream=resumed)
+    assert resumed.getvalue().startswith(f"resuming {out}: 2 shards kept")
+    summary = reference.getvalue().splitlines()[-1]
+    assert summary.startswith(f"{folder}: 8 files read: 6 articles") and "first: z-binary.txt" in summary
+    assert resumed.getvalue().splitlines()[-1] == summary
+
+
+def test_from_text_prints_the_summary_and_refuses_a_binary_only_folder(tmp_path, capsys):
+    from p7keras.cli.main import main
+
+    folder = _mixed_folder(tmp_path)
+    out = tmp_path / "docs.npz"
+    assert main(["data", "from-text", str(folder), "--encoder", f"{TOY_ENCODER}:encode", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    chunks = load_corpus(out).num_chunks
+    assert captured.err.splitlines() == [
+        f"{folder}: 4 files read: 2 articles ({chunks} chunks) kept; 1 skipped as too short (fewer than 6 chunks "
+        "of more than 50 characters); 1 skipped as not text (a NUL byte, or over 1% of its bytes not UTF-8; "
+        "first: z-binary.txt)"]
+    assert captured.out == f"wrote {out}: {chunks} chunks, 2 articles, D = {DIM}\n"
+    binary = tmp_path / "binary"
+    binary.mkdir()
+    (binary / "ls.txt").write_bytes(open(sys.executable, "rb").read())
+    assert main(["data", "from-text", str(binary), "--encoder", f"{TOY_ENCODER}:encode", "--out",
+                 str(tmp_path / "b.npz")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"p7keras data: error: {binary}: none of its 1 .txt or .md files is text (a NUL byte, or over 1% of its "
+        "bytes not UTF-8; first: ls.txt)")
+    assert not (tmp_path / "b.npz").exists()

@@ -331,7 +331,49 @@ FAULTS: tuple[Fault, ...] = (
           "(on stdout) warning: DIR/c.npz: 1 distinct vector among 400 rows: every chunk is the same; …, then "
           "verdict: unusable: every chunk is the same; training refuses this data",
           test="tests/cli/test_data.py::test_inspect_on_degenerate_data_says_so_before_the_verdict"),
+    # issue 22: outputs
+    Fault("data synth over an existing corpus", "p7keras data synth --out DIR/synthetic.npz", 2,
+          "p7keras data: error: {dir}/synthetic.npz: exists already; pass --overwrite to replace it",
+          lambda f: ["data", "synth", "--out", _earlier(f, "synthetic.npz")]),
+    Fault("data from-text over an existing corpus", "p7keras data from-text DIR/docs --encoder … --out DIR/docs.npz",
+          2, "p7keras data: error: {dir}/docs.npz: exists already; pass --overwrite to replace it",
+          lambda f: ["data", "from-text", _docs(f), "--encoder", _ENCODER, "--out", _earlier(f, "docs.npz")]),
+    Fault("data inspect --json over an existing file", "p7keras data inspect DIR/corpus.npz --json DIR/q.json", 2,
+          "p7keras data: error: {dir}/q.json: exists already; pass --overwrite to replace it",
+          lambda f: ["data", "inspect", str(_corpus(f)), "--json", _earlier(f, "q.json")]),
+    Fault("a read-only output folder", "p7keras data synth --out DIR/ro/s.npz", 2,
+          "p7keras data: error: DIR/ro/s.npz: cannot write there (Permission denied)",
+          test="tests/cli/test_outputs.py::test_a_read_only_output_folder_is_refused_before_the_work"),
+    Fault("data from-text on a folder of binary files", "p7keras data from-text DIR/docs --encoder … --out …", 2,
+          "p7keras data: error: {dir}/docs: none of its 2 .txt or .md files is text (a NUL byte, or over 1% of "
+          "its bytes not UTF-8; first: notes.txt)", lambda f: _binary_docs(f)),
 )
+
+# issue 22: outputs (the helpers of its cases, found by the cases' lambdas when they run)
+_ENCODER = str(Path(__file__).resolve().parents[1] / "data" / "toy_encoder.py") + ":encode"
+_EARLIER = b"an earlier corpus the user keeps\n"
+
+
+def _earlier(folder: Path, name: str) -> str:
+    """An existing file where a command's output goes."""
+    (folder / name).write_bytes(_EARLIER)
+    return str(folder / name)
+
+
+def _docs(folder: Path) -> str:
+    docs = folder / "docs"
+    docs.mkdir()
+    sentence = "Ownership rules decide when memory is freed, and moves transfer it. " * 4
+    (docs / "guide.md").write_text("\n\n".join(f"{sentence}Part {i}." for i in range(8)))
+    return str(docs)
+
+
+def _binary_docs(folder: Path) -> list[str]:
+    docs = folder / "docs"
+    docs.mkdir()
+    (docs / "notes.txt").write_bytes(np.random.default_rng(0).integers(0, 256, 20000, dtype=np.uint8).tobytes())
+    (docs / "tool.md").write_bytes(b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 8)
+    return ["data", "from-text", str(docs), "--encoder", _ENCODER, "--out", str(folder / "docs.npz")]
 
 
 def render_table(faults: tuple[Fault, ...] = FAULTS) -> str:
