@@ -19,7 +19,8 @@ import warnings
 
 from p7keras.io import save_model, write_json
 from p7keras.training.config import TrainConfig
-from p7keras.training.run_dir import RunDirectory, bytes_needed
+from p7keras.training.footprint import disk_need
+from p7keras.training.run_dir import RunDirectory
 from p7keras.verdict import lambda_range_notes
 from tuner.results import FINAL_WEIGHTS
 
@@ -51,15 +52,16 @@ def save_best_run(tuner, trial_id: str, summary: dict, search: dict) -> str:
         warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
         model = tuner.load_model(trial)
     model.optimizer.build(model.trainable_variables)
-    run = RunDirectory.open(config.output_dir, config.exp_name, config.to_dict(), bytes_needed(model))
-    save_model(model, run.file("best.keras"), optimizer=False)
-    model.load_weights(final_weights)
-    write_json(run.file("tuning.json"), {**search, "trial": trial_id, "score": trial.score,
-                                         "settings": summary["settings"]})
-    verdict = dict(summary["verdict"], best_epoch=summary["best_epoch"], best_by=summary["objective"],
-                   warnings=summary.get("warnings", []))
-    notes = lambda_range_notes(config.anchor_lambda_min, config.anchor_lambda_max)
-    if notes:
-        verdict["notes"] = notes
-    run.finish(model, summary["history"], verdict, config.export, config.keep)
+    with RunDirectory.open(config.output_dir, config.exp_name, config.to_dict(),
+                           disk_need(config, model.input_dim)) as run:
+        save_model(model, run.file("best.keras"), optimizer=False)
+        model.load_weights(final_weights)
+        write_json(run.file("tuning.json"), {**search, "trial": trial_id, "score": trial.score,
+                                             "settings": summary["settings"]})
+        verdict = dict(summary["verdict"], best_epoch=summary["best_epoch"], best_by=summary["objective"],
+                       warnings=summary.get("warnings", []))
+        notes = lambda_range_notes(config.anchor_lambda_min, config.anchor_lambda_max)
+        if notes:
+            verdict["notes"] = notes
+        run.finish(model, summary["history"], verdict, config.export, config.keep)
     return str(run.path)

@@ -8,6 +8,9 @@ then, in the process that owns the results (the only one, or the chief in distri
 * saves the best trial as a run directory under ``--output-dir`` (``saved_models/`` by default);
 * writes TensorBoard HParams logs to ``<project>/tensorboard``.
 
+The project folder is locked (:func:`search_lock`) before any work: a second search on it is refused in
+one line naming the first, and a search killed with ``kill -9`` leaves a lock the next one takes over.
+
 Distributed mode is KerasTuner's: with ``KERASTUNER_ORACLE_IP``/``KERASTUNER_ORACLE_PORT`` set, the
 process whose ``KERASTUNER_TUNER_ID`` contains ``chief`` serves the oracle and reports; the others
 are workers that run trials (see ``tuner/launch_distributed.sh``).
@@ -25,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import dataclasses
 import importlib.util
@@ -38,6 +42,7 @@ import time
 
 from p7keras.console import import_keras_quietly, quiet_tensorflow, run_console_command
 from p7keras.io import atomic_path, read_json, write_json
+from p7keras.locks import FolderLock
 from p7keras.training.preflight import preflight
 from p7keras.training.run_dir import FINISHED, STATE_FILE
 from tuner.arguments import TUNE_DESCRIPTION, add_arguments, config_from_args
@@ -163,17 +168,41 @@ def run_search(config: SearchConfig, stream=None) -> SearchResult:
         A :class:`SearchResult` (a worker's has no rows).
 
     Raises:
-        ValueError: an impossible setting, unreadable data, another search in the project folder,
+        ValueError: an impossible setting, unreadable data, another search's settings in the project folder,
             an unavailable device (all before any trial runs).
+        p7keras.locks.FolderInUseError: another live search works in the project folder (a ValueError).
     """
     config.check()
-    preflight(config.base)  # once for the whole search: its trials share the base's backend and device
-    import keras  # noqa: PLC0415 (the backend preflight selected)
+    with search_lock(config):
+        preflight(config.base)  # once for the whole search: its trials share the base's backend and device
+        import keras  # noqa: PLC0415 (the backend preflight selected)
 
-    quota = config.process_quota(keras.backend.backend())
-    if quota and distributed_role() != "chief":  # the chief serves the oracle and trains nothing
-        return _search_in_processes(config, quota, stream or sys.stdout)
-    return _search(config, stream)
+        quota = config.process_quota(keras.backend.backend())
+        if quota and distributed_role() != "chief":  # the chief serves the oracle and trains nothing
+            return _search_in_processes(config, quota, stream or sys.stdout)
+        return _search(config, stream)
+
+
+def search_lock(config: SearchConfig):
+    """The lock of a search's project folder, held by the process that runs (or, distributed, serves) it.
+
+    A second search on the same folder is refused in one line naming the live one; a lock left by a killed
+    search is taken over, and the search resumes. Distributed workers share the chief's folder and take no
+    lock, nor do the child processes of one search (their parent holds it). The lock file lies beside the
+    folder (``<directory>/.<project>.p7keras.lock``): ``--overwrite`` removes the folder itself.
+
+    Example:
+
+        with search_lock(SearchConfig(grid="priority1")):
+            ...   # another process: FolderInUseError: search folder saved_models/tuning/priority1-grid is in use ...
+
+    Returns:
+        A context manager holding the lock (nothing for a distributed worker).
+    """
+    if distributed_role() == "worker":
+        return contextlib.nullcontext()
+    return FolderLock(config.project_dir, "search folder",
+                      os.path.join(config.directory, f".{config.project}.p7keras.lock"))
 
 
 def _search(config: SearchConfig, stream=None, quota: int | None = None, first: bool = True) -> SearchResult | None:

@@ -98,8 +98,9 @@ def _shard(args: argparse.Namespace) -> int:
     from p7keras.data.shard_writer import check_out_folder, write_shards  # noqa: PLC0415
 
     check_out_folder(args.out, args.overwrite)
-    corpus = load_corpus(args.path)
-    _wrote_shards(args.out, write_shards(corpus, args.out, args.shard_chunks, args.dtype, args.overwrite))
+    with shard_writer.out_folder_lock(args.out):  # one writer per folder, taken before the corpus is read
+        corpus = load_corpus(args.path)
+        _wrote_shards(args.out, write_shards(corpus, args.out, args.shard_chunks, args.dtype, args.overwrite))
     return 0
 
 

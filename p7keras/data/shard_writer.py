@@ -29,6 +29,7 @@ from p7keras.data.corpus import ChunkCorpus, article_runs
 from p7keras.data.errors import DataError
 from p7keras.data.shards import DTYPES, FORMAT, MANIFEST, VERSION, file_sha256, is_sharded
 from p7keras.io import atomic_path, check_writable, refuse_existing, write_json
+from p7keras.locks import FolderLock
 
 PROGRESS = "progress.json"  # a folder being written: the shards finished so far (resumable)
 DEFAULT_SHARD_CHUNKS = 100_000
@@ -66,6 +67,16 @@ def remove_sharded(folder: str | os.PathLike) -> None:
             os.remove(os.path.join(folder, name))
 
 
+def out_folder_lock(folder: str | os.PathLike) -> FolderLock:
+    """The lock of a shard folder (one writer at a time), not yet taken: ``with out_folder_lock(out): ...``.
+
+    :class:`ShardWriter` takes it itself; a command takes it earlier, before reading its input, so a second
+    command on the same folder is refused (one line naming the first) before it does any work. A lock left
+    by a killed write is taken over, and the write resumes.
+    """
+    return FolderLock(folder, "shard folder")
+
+
 @dataclasses.dataclass
 class _Buffer:
     vectors: list = dataclasses.field(default_factory=list)
@@ -82,7 +93,9 @@ class ShardWriter:
     Each shard is written (atomically, file by file) once adding the next article would pass
     ``shard_chunks`` rows; ``progress.json`` then records it with ``state`` (what the caller needs to
     resume, such as how many input files were consumed). :meth:`close` writes ``manifest.json`` last, so
-    a folder without it is never mistaken for a finished corpus.
+    a folder without it is never mistaken for a finished corpus. The writer holds the folder's lock
+    (:func:`out_folder_lock`) from its creation to :meth:`close`: a second writer of the same folder is
+    refused (``p7keras.locks.FolderInUseError``, naming the first), one left by a killed write taken over.
 
     Example:
 
@@ -110,6 +123,7 @@ class ShardWriter:
         if int(shard_chunks) < 1:
             raise DataError(f"shard_chunks must be >= 1, got {shard_chunks!r}")
         check_out_folder(self.folder, overwrite)
+        self._lock = out_folder_lock(self.folder).acquire()  # before the progress of a write is read
         if overwrite:
             remove_sharded(self.folder)
         self.dim = None if dim is None else int(dim)
@@ -203,16 +217,22 @@ class ShardWriter:
                    {"settings": self.settings, "dim": self.dim, "shards": self.shards, "state": self.state})
 
     def close(self) -> dict:
-        """Write the last shard and the manifest; returns the manifest."""
+        """Write the last shard and the manifest, and give the folder's lock back; returns the manifest."""
         self.flush()
         if not self.shards:
+            self.release()
             raise DataError(f"{self.folder}: no article was written")
         manifest = {"format": FORMAT, "version": VERSION, "dim": self.dim, "dtype": self.dtype,
                     "num_chunks": self.rows_written, "num_articles": sum(s["articles"] for s in self.shards),
                     "texts": self.texts, "shard_chunks": self.shard_chunks, "shards": self.shards}
         write_json(os.path.join(self.folder, MANIFEST), manifest)
         os.remove(os.path.join(self.folder, PROGRESS))
+        self.release()
         return manifest
+
+    def release(self) -> None:
+        """Give the folder's lock back (``close`` does; a failed write's process gives it back as it ends)."""
+        self._lock.release()
 
     def __enter__(self) -> ShardWriter:
         return self
@@ -220,6 +240,8 @@ class ShardWriter:
     def __exit__(self, kind, value, traceback) -> None:
         if kind is None:
             self.close()
+        else:
+            self.release()
 
 
 def write_shards(corpus: ChunkCorpus, folder: str | os.PathLike, shard_chunks: int = DEFAULT_SHARD_CHUNKS,
@@ -242,19 +264,24 @@ def write_shards(corpus: ChunkCorpus, folder: str | os.PathLike, shard_chunks: i
     Raises:
         DataError: a bad setting.
         FileExistsError: the output folder holds a corpus already and ``overwrite`` is False.
+        p7keras.locks.FolderInUseError: another live process writes to ``folder``.
     """
     starts, lengths = article_runs(corpus.article_ids)
     writer = ShardWriter(folder, corpus.dim, dtype, shard_chunks, texts=corpus.texts is not None,
                          settings={"source": os.path.abspath(corpus.source) if os.path.exists(corpus.source)
                                    else corpus.source, "num_chunks": corpus.num_chunks}, overwrite=overwrite)
-    done = int(writer.state.get("articles", 0))
-    names = np.asarray(corpus.article_names, dtype=str)
-    for index, (start, length) in enumerate(zip(starts.tolist(), lengths.tolist())):
-        if index < done:
-            continue
-        rows = slice(start, start + length)
-        writer.add(names[index], int(corpus.article_ids[start]), np.asarray(corpus.vectors[rows], np.float32),
-                   np.asarray(corpus.positions[rows]),
-                   None if corpus.texts is None else np.asarray(corpus.texts[rows], dtype=str),
-                   state={"articles": index})
+    try:
+        done = int(writer.state.get("articles", 0))
+        names = np.asarray(corpus.article_names, dtype=str)
+        for index, (start, length) in enumerate(zip(starts.tolist(), lengths.tolist())):
+            if index < done:
+                continue
+            rows = slice(start, start + length)
+            writer.add(names[index], int(corpus.article_ids[start]), np.asarray(corpus.vectors[rows], np.float32),
+                       np.asarray(corpus.positions[rows]),
+                       None if corpus.texts is None else np.asarray(corpus.texts[rows], dtype=str),
+                       state={"articles": index})
+    except BaseException:
+        writer.release()
+        raise
     return writer.close()

@@ -222,6 +222,42 @@ def requested_processes() -> int:
     return count
 
 
+def process_lock(output_dir: str, config: dict):
+    """Several processes: a lock on this process's ``--process-id`` in this run, on this host.
+
+    Taken before the process joins JAX's runtime: a second process given the same id for the same run (the
+    same output folder and settings) is refused in one line naming the first (a duplicate would break the
+    runtime of the live run, and the two would share one scratch folder). The lock file lives in the
+    system's temporary folder, so processes on other hosts are not compared (their ids are the
+    coordinator's to tell apart). One process: nothing is locked.
+
+    Example:
+
+        with process_lock("saved_models", config.to_dict()):
+            preflight(config)            # joins the runtime
+            ...
+
+    Args:
+        output_dir: the run's output folder.
+        config: the run's settings (``TrainConfig.to_dict()``).
+
+    Returns:
+        A context manager holding the lock (:class:`p7keras.locks.FolderLock`) or doing nothing.
+    """
+    import hashlib  # noqa: PLC0415
+    import json  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
+    from p7keras.locks import FolderLock  # noqa: PLC0415
+
+    if requested_processes() == 1 or _env_int(PROCESS_ENV[2], None) is None:
+        return contextlib.nullcontext()
+    process_id = _env_int(PROCESS_ENV[2], None)
+    run = hashlib.sha256(json.dumps([os.path.abspath(output_dir), config], sort_keys=True).encode()).hexdigest()[:16]
+    lock_file = os.path.join(tempfile.gettempdir(), "p7keras-locks", f"run-{run}.process-{process_id}.lock")
+    return FolderLock(f"{process_id} of the run into {output_dir}", "--process-id", lock_file)
+
+
 def start_processes(distribute: str) -> None:
     """Joins JAX's distributed runtime when several processes are asked for; call before JAX starts.
 

@@ -2,26 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
 import time
 from pathlib import Path
 
+from p7keras.console import CLIError, INPUT_OS_ERRORS
 from p7keras.io import atomic_path, read_json, save_model, write_json
+from p7keras.locks import FolderLock
+from p7keras.training.footprint import DiskNeed, check_room
 
 STATE_FILE = "state.json"
 RUNNING, FINISHED, FAILED = "running", "finished", "failed"
+# Errors that refuse a run (bad input or usage, exit code 2): a run directory they stop before its first
+# epoch is removed (a fault, Ctrl-C or a non-finite loss leaves it, to resume or to read).
+REFUSALS = (CLIError, ValueError, KeyError, *INPUT_OS_ERRORS)
 
 
-def bytes_needed(model) -> int:
-    """Disk room a run of ``model`` needs at its peak, in float32 copies of its weights (AdamW state: x3).
-
-    ``best.keras`` (weights only, x1), ``final.keras`` and the two backups of the last epochs (x3 each),
-    the export (x1), and each file's temporary copy while it is written atomically (x3): 17 copies, plus
-    50 MiB for the rest.
-    """
-    return model.count_params() * 4 * 17 + 50 * 2**20
+def _new_folder(root: Path, exp_name: str) -> Path:
+    """Creates ``<root>/<exp_name>_<timestamp>`` (``-2``, ``-3`` ... when taken, by another process too)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    suffix = 1
+    while True:
+        path = root / (f"{exp_name}_{stamp}" if suffix == 1 else f"{exp_name}_{stamp}-{suffix}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            suffix += 1
 
 
 def _resumable(folder: Path, config: dict) -> bool:
@@ -31,34 +41,65 @@ def _resumable(folder: Path, config: dict) -> bool:
 
 
 class RunDirectory:
-    """One training run's folder.
+    """One training run's folder, locked by the process that writes it.
 
     ``open`` resumes the newest unfinished run of the same experiment name and identical configuration
     (the same command started again), otherwise it creates a new ``<exp-name>_<timestamp>`` folder; with
     ``run_name`` the folder is exactly ``<output_dir>/<run_name>`` (resumed while unfinished with the
-    same configuration, refused when it holds anything else).
-    It checks that the output folder is writable and has room before any training starts.
+    same configuration, refused when it holds anything else). Either way it takes the folder's lock
+    (:class:`p7keras.locks.FolderLock`) first: a run directory another live process works in is refused in
+    one line naming that process; one left by a killed process is taken over and resumed.
+
+    Used as a context manager, it gives the lock back at the end, and removes a run directory it created
+    when the run is refused (an input error, exit code 2) before any epoch finished; a resumed run
+    directory is never removed.
 
     Example:
 
-        run = RunDirectory.open("saved_models", "p7", config.to_dict(), need_bytes=10**8)
-        run.file("best.keras")              # 'saved_models/p7_20260101-120000/best.keras'
+        with RunDirectory.open("saved_models", "p7", config.to_dict()) as run:
+            run.file("best.keras")              # 'saved_models/p7_20260101-120000/best.keras'
 
     Args:
         path: the run folder.
         resumed: whether an unfinished earlier run is being continued.
+        lock: the folder's lock, held (None: not locked by this object).
+        made_root: the output folder, when ``open`` created it (removed with the run when it stays empty).
     """
 
-    def __init__(self, path: Path, resumed: bool):
+    def __init__(self, path: Path, resumed: bool, lock: FolderLock | None = None, made_root: Path | None = None):
         self.path = Path(path)
         self.resumed = resumed
+        self.lock = lock
+        self.made_root = made_root
 
     @classmethod
-    def open(cls, output_dir: str, exp_name: str, config: dict, need_bytes: int,
+    def open(cls, output_dir: str, exp_name: str, config: dict, need: DiskNeed | None = None,
              run_name: str | None = None) -> "RunDirectory":
+        """Finds (and locks) the run directory to resume, or creates and locks a new one.
+
+        Args:
+            output_dir: the folder of run directories (created when missing).
+            exp_name: the run directories' name prefix.
+            config: the run's settings (``TrainConfig.to_dict()``); only an unfinished run of exactly these
+                is resumed.
+            need: the disk room the run needs, checked before anything is created (None: not checked here;
+                see :meth:`check_room`).
+            run_name: a fixed folder name instead of ``<exp_name>_<timestamp>``.
+
+        Returns:
+            The run directory, locked by this process.
+
+        Raises:
+            p7keras.locks.FolderInUseError: another live process works in the run directory to resume.
+            NotADirectoryError / PermissionError / FileExistsError / ValueError: a file where the output
+                folder goes, an unwritable or too full output folder, a ``run_name`` taken by another run.
+        """
         root = Path(output_dir)
         if root.exists() and not root.is_dir():
             raise NotADirectoryError(f"output folder {root} is a file, not a folder")
+        if need is not None:
+            check_room(root, need)
+        made_root = None if root.exists() else root
         try:
             root.mkdir(parents=True, exist_ok=True)
             with atomic_path(root / ".p7keras-write-probe") as tmp:
@@ -66,16 +107,13 @@ class RunDirectory:
             (root / ".p7keras-write-probe").unlink()
         except OSError as exc:
             raise PermissionError(f"output folder {root} is not writable: {exc.strerror or exc}") from None
-        free = shutil.disk_usage(root).free
-        if free < need_bytes:  # found before any work: the user's to fix (exit code 2), not a fault
-            raise ValueError(
-                f"output folder {root} has {free / 2**20:.0f} MiB free; this run needs about "
-                f"{need_bytes / 2**20:.0f} MiB for its checkpoints and export"
-            )
         candidates = [root / run_name] if run_name else sorted(root.glob(f"{exp_name}_*"), reverse=True)
         for candidate in candidates:
             if _resumable(candidate, config):
-                return cls(candidate, resumed=True)
+                lock = FolderLock(candidate, "run directory").acquire()  # a live owner: refused here
+                if _resumable(candidate, config):  # not finished in the meantime
+                    return cls(candidate, resumed=True, lock=lock)
+                lock.release()
         if run_name:
             path = root / run_name
             if path.exists():
@@ -84,18 +122,49 @@ class RunDirectory:
                     f"{path} already exists ({f'a {status} run' if status else 'not an unfinished run'}"
                     f"{' of other settings' if status == RUNNING else ''}); choose another --run-name or "
                     "remove it")
+            path.mkdir()
         else:
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            path = root / f"{exp_name}_{stamp}"
-            suffix = 1
-            while path.exists():
-                suffix += 1
-                path = root / f"{exp_name}_{stamp}-{suffix}"
-        path.mkdir()
-        run = cls(path, resumed=False)
+            path = _new_folder(root, exp_name)
+        run = cls(path, resumed=False, lock=FolderLock(path, "run directory").acquire(), made_root=made_root)
         write_json(run.file("config.json"), config)
         run.mark(RUNNING)
         return run
+
+    def check_room(self, need: DiskNeed, shown: str | None = None) -> None:
+        """Raises ``ValueError`` when the output folder's disk has less free space than ``need`` (one line
+        naming what was counted); see :func:`p7keras.training.footprint.check_room`."""
+        check_room(self.path.parent, need, shown)
+
+    def holds_epochs(self) -> bool:
+        """Whether anything of value is here: a finished epoch in the backup or in ``history.json``."""
+        history = read_json(self.path / "history.json")
+        return self.finished_epochs() > 0 or (isinstance(history, dict) and any(history.values()))
+
+    def discard(self) -> bool:
+        """Removes a run directory this process created that holds no finished epoch (and the output folder
+        ``open`` created, when it is left empty); never a resumed one. Returns whether it was removed."""
+        if self.resumed or self.lock is None or self.holds_epochs():
+            return False
+        shutil.rmtree(self.path, ignore_errors=True)
+        if self.made_root is not None:
+            with contextlib.suppress(OSError):
+                self.made_root.rmdir()  # only when empty
+        return True
+
+    def close(self) -> None:
+        """Gives the run directory's lock back."""
+        if self.lock is not None:
+            self.lock.release()
+
+    def __enter__(self) -> "RunDirectory":
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        try:
+            if value is not None and isinstance(value, REFUSALS):
+                self.discard()
+        finally:
+            self.close()
 
     def file(self, name: str) -> str:
         return str(self.path / name)

@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 import json
@@ -22,12 +23,14 @@ from p7keras.config import TORCH_COMPILE_MIN_STEPS
 from p7keras.training.distribute import (
     check_same_weights,
     data_parallel,
+    process_lock,
     process_slice,
     share_text,
 )
 from p7keras.training.config import TrainConfig
+from p7keras.training.footprint import disk_need
 from p7keras.training.preflight import check_data, preflight
-from p7keras.training.run_dir import FAILED, RunDirectory, bytes_needed
+from p7keras.training.run_dir import FAILED, RunDirectory
 from p7keras.verdict import start_key
 
 # Metrics shown in the closing table.
@@ -192,31 +195,46 @@ def train(config: TrainConfig | None = None, stream=None, **overrides) -> RunRes
 
     Raises:
         ValueError: an impossible setting, bad data or an unavailable device (before any training).
+        p7keras.locks.FolderInUseError: another live process works in the run directory (or, with several
+            processes, has this process's id), a ValueError; refused before any work.
         PermissionError / OSError: an unwritable or full output folder (before any training).
         p7keras.callbacks.NonFiniteLossError: a NaN/inf loss (the run is marked failed, checkpoints kept).
     """
     config = dataclasses.replace(config or TrainConfig(), **overrides)
-    preflight(config)
-    stream = stream or sys.stdout
-    splits = load_data(config, stream)
-    with data_parallel(config.distribute, config.batch_size) as replicas:
-        return _train(config, splits, replicas, stream)
+    with contextlib.ExitStack() as held:
+        held.enter_context(process_lock(config.output_dir, config.to_dict()))  # several processes: each id once
+        preflight(config)
+        stream = stream or sys.stdout
+        # Process 0 takes the run directory (its lock) before any work; refused before its first epoch, a
+        # run directory it created is removed (RunDirectory.__exit__).
+        run, problem = None, None
+        if process_slice()[0] == 0:
+            try:
+                run = held.enter_context(RunDirectory.open(config.output_dir, config.exp_name, config.to_dict(),
+                                                           run_name=config.run_name))
+            except Exception as exc:
+                if process_slice()[1] == 1:
+                    raise
+                problem = exc  # told to every process once they meet (_open_run)
+        splits = load_data(config, stream)
+        with data_parallel(config.distribute, config.batch_size) as replicas:
+            return _train(config, splits, replicas, stream, run, problem)
 
 
-def _open_run(config: TrainConfig, model, writer: bool, stream) -> tuple[RunDirectory, RunDirectory]:
+def _open_run(config: TrainConfig, run: RunDirectory | None, problem: Exception | None, input_dim: int,
+              stream) -> tuple[RunDirectory, RunDirectory]:
     """``(run, home)``: the folder this process writes, and the run directory (the same for one process).
 
-    With several processes, process 0 opens (or resumes) the run directory and tells the others where
-    it is; they write the same files into a folder of their own (saving is a collective step of every
-    process), deleted when the run ends, and read the run directory's history and backup. A problem of
-    process 0 (an unwritable folder, say) is raised in every process.
+    Process 0 has opened (or resumed) the run directory (``run``, or the ``problem`` it met); here it checks
+    the disk room the run needs and a resumed run's backup. With several processes it tells the others
+    where the run directory is; they write the same files into a folder of their own (saving is a
+    collective step of every process), deleted when the run ends, and read the run directory's history
+    and backup. A problem of process 0 (an unwritable folder, say) is raised in every process.
     """
     processes = process_slice()[1]
-    run, problem = None, None
-    if writer:
+    if run is not None:
         try:
-            run = RunDirectory.open(config.output_dir, config.exp_name, config.to_dict(), bytes_needed(model),
-                                    config.run_name)
+            run.check_room(disk_need(config, input_dim), shown=config.output_dir)
             if run.resumed:
                 run.check_backup(stream)
         except Exception as exc:
@@ -232,7 +250,7 @@ def _open_run(config: TrainConfig, model, writer: bool, stream) -> tuple[RunDire
         raise problem
     if shared["problem"]:
         raise RuntimeError(f"process 0 could not open the run directory: {shared['problem']}")
-    if writer:
+    if run is not None:
         return run, run
     home = RunDirectory(Path(shared["path"]), resumed=shared["resumed"])
     # the same folder when the run resumes, so a copy left by a killed process is replaced, not kept
@@ -242,7 +260,8 @@ def _open_run(config: TrainConfig, model, writer: bool, stream) -> tuple[RunDire
     return RunDirectory(scratch, resumed=home.resumed), home
 
 
-def _train(config: TrainConfig, splits, replicas: int, stream) -> RunResult:
+def _train(config: TrainConfig, splits, replicas: int, stream, run: RunDirectory | None,
+           problem: Exception | None) -> RunResult:
     """The run itself, inside the distribution scope of ``config.distribute``."""
     import keras  # noqa: PLC0415
 
@@ -255,7 +274,7 @@ def _train(config: TrainConfig, splits, replicas: int, stream) -> RunResult:
     writer = process_slice()[0] == 0  # several processes: process 0 writes the run directory and reports
     if not writer:
         stream = open(os.devnull, "w")  # noqa: SIM115 (closed with the process)
-    run, home = _open_run(config, model, writer, stream)
+    run, home = _open_run(config, run, problem, splits.train.dim, stream)
     history = home.load_history() if home.resumed else {}
     if run.resumed:
         print(f"Resuming {run.path} after epoch {home.finished_epochs()} of {config.epochs}", file=stream)

@@ -156,6 +156,12 @@ def _identical_corpus(folder: Path) -> Path:
     save_corpus(ChunkCorpus(np.tile(_unit(np.random.default_rng(0), (1, DIM)), (200, 1)),
                             np.repeat(np.arange(20), 10)), path)
     return path
+def _train_on_a_nan_shard_row(folder: Path) -> list[str]:
+    path = _shards(folder) / "shard-00000.vectors.npy"  # the first articles: training rows, read in epoch 1
+    vectors = np.load(path)
+    vectors[7, 0] = np.nan
+    np.save(path, vectors)
+    return _train(folder / "shards", folder)
 
 
 def _output_under_a_file(folder: Path) -> list[str]:
@@ -265,8 +271,9 @@ FAULTS: tuple[Fault, ...] = (
     Fault("a file where the output folder goes", "p7keras train --output-dir DIR/runs", 2,
           "p7keras train: error: output folder {dir}/runs is a file, not a folder", _output_under_a_file),
     Fault("an output folder too full for the run", "p7keras train --output-dir DIR/runs", 2,
-          "p7keras train: error: output folder DIR/runs has 3 MiB free; this run needs about N MiB for its "
-          "checkpoints and export",
+          "p7keras train: error: output folder DIR/runs has 1 MiB free; this run needs about N MiB (best.keras … + "
+          "final.keras … + backup (2 epochs) … + a file being replaced … + logs and plots … MiB for … weights, + 25% "
+          "margin; no export (--no-export)) (and leaves no run directory)",
           test="tests/faults/test_faults.py::test_an_output_folder_too_full_for_the_run_stops_before_it"),
     Fault("evaluate --json into a folder that is a file", "p7keras evaluate … --json DIR/reports/e.json", 2,
           "p7keras evaluate: error: {dir}/reports/e.json: cannot write there: {dir}/reports is a file, not a "
@@ -347,6 +354,33 @@ FAULTS: tuple[Fault, ...] = (
     Fault("data from-text on a folder of binary files", "p7keras data from-text DIR/docs --encoder … --out …", 2,
           "p7keras data: error: {dir}/docs: none of its 2 .txt or .md files is text (a NUL byte, or over 1% of "
           "its bytes not UTF-8; first: notes.txt)", lambda f: _binary_docs(f)),
+    # issue 22: locks
+    Fault("the same command while its run is live", "p7keras train … (again, while the first runs)", 2,
+          "p7keras train: error: run directory DIR/<run> is in use by another process (pid P on host H, started "
+          "T: p7keras train …); wait for it to finish or stop it (a lock left by a killed process is taken over)",
+          test=TESTS + "test_killed_run_resumes_with_full_history"),
+    Fault("the owner of a live run killed -9", "p7keras train … (again)", 0,
+          "(on stdout) Resuming DIR/<run> after epoch N of E (the dead owner's lock is taken over)",
+          test="tests/training/test_run_dir.py::test_a_live_run_directory_is_refused_in_one_line_before_any_work"),
+    Fault("a --process-id given twice", "p7keras train … --num-processes 2 --process-id 1 (twice)", 2,
+          "p7keras train: error: --process-id 1 of the run into DIR/runs is in use by another process (pid P on "
+          "host H, started T: p7keras train …); wait for it to finish or stop it (a lock left by a killed process "
+          "is taken over)",
+          test="tests/training/test_run_dir.py::test_a_process_id_given_twice_is_refused_before_it_joins_the_run"),
+    Fault("a search folder in use", "p7keras tune … (twice)", 2,
+          "p7keras tune: error: search folder DIR/tuning/<project> is in use by another process (pid P on host H, "
+          "started T: p7keras tune …); wait for it to finish or stop it (a lock left by a killed process is taken "
+          "over)", test="tests/tuner/test_search.py::"
+          "test_a_second_search_on_a_live_folder_is_refused_and_a_killed_ones_lock_taken_over"),
+    Fault("a shard folder in use", "p7keras data shard DIR/corpus.npz --out DIR/shards (twice)", 2,
+          "p7keras data: error: shard folder DIR/shards is in use by another process (pid P on host H, started T: "
+          "p7keras data shard …); wait for it to finish or stop it (a lock left by a killed process is taken over)",
+          test="tests/data/test_shard_writer.py::"
+          "test_a_second_shard_command_on_a_live_folder_is_refused_before_reading_its_input"),
+    Fault("a NaN in a shard row, read in the first epoch", "p7keras train --data DIR/shards", 2,
+          "p7keras train: error: {dir}/shards/shard-00000.vectors.npy: row 7 holds NaN or inf (a chunk vector must "
+          "be finite and non-zero; `p7keras data verify {dir}/shards` lists every such row)",
+          _train_on_a_nan_shard_row),
 )
 
 # issue 22: outputs (the helpers of its cases, found by the cases' lambdas when they run)

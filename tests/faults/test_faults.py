@@ -61,19 +61,23 @@ def test_every_case_names_a_test_that_exists(fault):
 
 
 def test_an_output_folder_too_full_for_the_run_stops_before_it(tmp_path, capsys, monkeypatch):
+    """Refused before its first epoch: no run directory, not even the output folder, is left behind; the
+    line names what was counted (issue 22)."""
     import shutil
 
     corpus = tmp_path / "corpus.npz"
     save_corpus(make_synthetic_corpus(num_articles=20, chunks_per_article=10, dim=16, seed=3), corpus)
-    free = shutil.disk_usage(tmp_path)._replace(free=3 * 2**20)
-    monkeypatch.setattr("p7keras.training.run_dir.shutil.disk_usage", lambda path: free)
+    free = shutil.disk_usage(tmp_path)._replace(free=1 * 2**20)
+    monkeypatch.setattr("p7keras.training.footprint.shutil.disk_usage", lambda path: free)
     before = _snapshot(tmp_path)
     code = main(["train", "--data", str(corpus), *TINY, "--output-dir", str(tmp_path / "runs"), "--no-export"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
-    assert re.fullmatch(rf"p7keras train: error: output folder {re.escape(str(tmp_path / 'runs'))} has 3 MiB free; "
-                        r"this run needs about \d+ MiB for its checkpoints and export", err), err
-    assert _snapshot(tmp_path) == before and not list(tmp_path.rglob("p7_*"))
+    assert re.fullmatch(rf"p7keras train: error: output folder {re.escape(str(tmp_path / 'runs'))} has 1 MiB free; "
+                        r"this run needs about \d+ MiB \(best\.keras [\d.]+ \+ final\.keras [\d.]+ \+ backup \(2 "
+                        r"epochs\) [\d.]+ \+ a file being replaced [\d.]+ \+ logs and plots [\d.]+ MiB for [\d,]+ "
+                        r"weights, \+ 25% margin; no export \(--no-export\)\)", err), err
+    assert _snapshot(tmp_path) == before and not (tmp_path / "runs").exists()
 
 
 def _run_command(tmp_path: Path, epochs: int = 5) -> list[str]:

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -185,7 +186,7 @@ def test_no_loadable_backup_says_what_to_remove(tmp_path, corpus_file, capsys, m
     assert (run / "best.keras").exists()  # nothing that was there is lost
 
 
-def test_killed_run_resumes_with_full_history(tmp_path):
+def test_killed_run_resumes_with_full_history(tmp_path, capsys):
     # Epochs of ~400 small batches take a second or more, so the poll below sees the first backup
     # long before the run could finish.
     corpus_file = tmp_path / "corpus.npz"
@@ -204,11 +205,20 @@ def test_killed_run_resumes_with_full_history(tmp_path):
             history_file = found[0].parent.parent / "history.json"
             break
         time.sleep(0.05)
+    # The same command again while the first lives (issue 22): refused in one line naming it, nothing touched.
+    capsys.readouterr()
+    refused = main(command[3:]) if first.poll() is None else None
+    err = capsys.readouterr().err.strip()
     first.send_signal(signal.SIGKILL)  # mid-run, the second epoch under way
     first.wait()
     log.close()
     assert history_file is not None, (tmp_path / "first.log").read_text()[-2000:]
     run = history_file.parent
+    assert refused == 2, err
+    assert re.fullmatch(rf"p7keras train: error: run directory {re.escape(str(run))} is in use by another process "
+                        rf"\(pid {first.pid} on host .+, started .+: p7keras train --data {re.escape(str(corpus_file))} "
+                        r".+\); wait for it to finish or stop it \(a lock left by a killed process is taken over\)",
+                        err), err
     assert not (run / "verdict.json").exists()
     second = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert second.returncode in (0, 1), second.stdout[-2000:] + second.stderr[-2000:]

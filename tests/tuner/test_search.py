@@ -136,3 +136,29 @@ def test_child_errors_cross_as_json_and_keep_their_kind(exc, kind, text, tmp_pat
     message = json.loads(open(path, encoding="utf-8").read())  # plain JSON, nothing to unpickle
     rebuilt = search._CHILD_ERRORS.get(message["type"], RuntimeError)(message["message"])
     assert type(rebuilt) is kind and (rebuilt.args[0] == text)
+
+
+def test_a_second_search_on_a_live_folder_is_refused_and_a_killed_ones_lock_taken_over(tmp_path, capsys, monkeypatch):
+    """Issue 22: the project folder's lock, beside it (``--overwrite`` removes the folder), before preflight."""
+    import re
+
+    from tests.test_locks import hold, kill
+
+    flags = search_flags(tmp_path, "--grid", "recommended", "--max-trials", "1")
+    project = tmp_path / "tuning" / "recommended-grid"
+    holder = hold(project, tmp_path / "tuning" / ".recommended-grid.p7keras.lock")
+    started = []
+    monkeypatch.setattr(search, "preflight", lambda config: started.append(config) or (_ for _ in ()).throw(
+        ValueError("past the lock")))
+    try:
+        assert main(["tune", *flags]) == 2
+        err = capsys.readouterr().err.strip()
+        assert re.fullmatch(rf"p7keras tune: error: search folder {re.escape(str(project))} is in use by another "
+                            rf"process \(pid {holder.pid} on host .+, started .+\); wait for it to finish or stop it "
+                            r"\(a lock left by a killed process is taken over\)", err), err
+        assert started == [] and not project.exists()
+    finally:
+        kill(holder)
+    assert main(["tune", *flags]) == 2  # the killed search's lock is taken over: the search goes on to preflight
+    assert capsys.readouterr().err.strip() == "p7keras tune: error: past the lock" and len(started) == 1
+    assert not (tmp_path / "tuning" / ".recommended-grid.p7keras.lock.owner").exists()  # given back
