@@ -26,7 +26,7 @@ from p7keras.training.distribute import (
     share_text,
 )
 from p7keras.training.config import TrainConfig
-from p7keras.training.preflight import preflight
+from p7keras.training.preflight import check_device, preflight
 from p7keras.training.run_dir import FAILED, RunDirectory, bytes_needed
 from p7keras.verdict import start_key
 
@@ -187,10 +187,14 @@ def train(config: TrainConfig | None = None, stream=None, **overrides) -> RunRes
         PermissionError / OSError: an unwritable or full output folder (before any training).
         p7keras.callbacks.NonFiniteLossError: a NaN/inf loss (the run is marked failed, checkpoints kept).
     """
+    from p7keras.console import import_keras_quietly  # noqa: PLC0415 (standard library only)
+
     config = dataclasses.replace(config or TrainConfig(), **overrides)
     preflight(config)
     stream = stream or sys.stdout
-    splits = load_data(config)
+    splits = load_data(config)  # numpy only: bad data is refused before Keras starts
+    import_keras_quietly()
+    check_device(config.device)
     with data_parallel(config.distribute, config.batch_size) as replicas:
         return _train(config, splits, replicas, stream)
 
