@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from p7keras.console import import_keras_quietly
 from tests.faults.cases import FAULTS, Fault
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,10 +31,16 @@ NEEDS_KERAS = {
     "a file where the output folder goes": "train opens its run directory after building the model (its size "
     "sets the free space it needs); checking the output folder earlier is the output checks' work (issue 22)",
 }
-# `python -m p7keras ARGS` that prints, at exit, the heavy modules the process imported.
-WRAPPER = ("import atexit, runpy, sys\n"
-           "atexit.register(lambda: print('LOADED:' + ','.join(m for m in {heavy!r} if m in sys.modules), "
-           "file=sys.stderr))\n"
+# `python -m p7keras ARGS` that prints, at exit, the heavy modules the process imported and its peak
+# resident memory in MiB (Linux's VmHWM; 0 elsewhere).
+WRAPPER = ("import atexit, re, runpy, sys\n"
+           "def report():\n"
+           "    try:\n"
+           "        peak = int(re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read()).group(1)) // 1024\n"
+           "    except (OSError, AttributeError):\n"
+           "        peak = 0\n"
+           "    print('LOADED:' + ','.join(m for m in {heavy!r} if m in sys.modules), peak, file=sys.stderr)\n"
+           "atexit.register(report)\n"
            "sys.argv = ['p7keras', *sys.argv[1:]]\n"
            "runpy.run_module('p7keras', run_name='__main__')\n").format(heavy=HEAVY)
 
@@ -43,7 +50,7 @@ def refusal_cases() -> list[Fault]:
     return [fault for fault in FAULTS if fault.code == 2 and fault.make is not None]
 
 
-def run_refusal(argv: list[str], env: dict | None = None) -> tuple[float, int, list[str], list[str]]:
+def run_refusal(argv: list[str], env: dict | None = None) -> tuple[float, int, list[str], list[str], int]:
     """Runs ``p7keras ARGV`` in a fresh process.
 
     Args:
@@ -51,7 +58,7 @@ def run_refusal(argv: list[str], env: dict | None = None) -> tuple[float, int, l
         env: extra environment variables.
 
     Returns:
-        ``(seconds, exit code, stderr lines without the report, heavy modules imported)``.
+        ``(seconds, exit code, stderr lines without the report, heavy modules imported, peak MiB)``.
     """
     environment = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     start = time.perf_counter()
@@ -61,8 +68,9 @@ def run_refusal(argv: list[str], env: dict | None = None) -> tuple[float, int, l
     lines = done.stderr.strip().splitlines()
     report = [line for line in lines if line.startswith("LOADED:")]
     assert report, f"the process did not report what it imported: {done.stderr}"
-    loaded = [name for name in report[-1][len("LOADED:"):].split(",") if name]
-    return seconds, done.returncode, [line for line in lines if not line.startswith("LOADED:")], loaded
+    modules, peak = report[-1][len("LOADED:"):].split(" ")
+    loaded = [name for name in modules.split(",") if name]
+    return seconds, done.returncode, [line for line in lines if not line.startswith("LOADED:")], loaded, int(peak)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,21 +79,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="runs per case (the median is shown)")
     parser.add_argument("--json", metavar="OUT", help="also write the rows as JSON")
     args = parser.parse_args(argv)
+    import_keras_quietly()  # a few cases build a model file in this process
     rows = []
-    print(f"{'seconds':>8}  exit  imported              case")
+    print(f"{'seconds':>8}  {'peak MiB':>8}  exit  imported              case")
     for fault in refusal_cases():
         with tempfile.TemporaryDirectory() as folder:
             command = fault.make(Path(folder))
             runs = [run_refusal(command) for _ in range(args.repeat)]
         seconds = statistics.median(run[0] for run in runs)
-        code, loaded = runs[-1][1], runs[-1][3]
+        code, loaded, peak = runs[-1][1], runs[-1][3], max(run[4] for run in runs)
         rows.append({"case": fault.name, "command": fault.command, "seconds": round(seconds, 3), "exit": code,
-                     "imported": loaded})
-        print(f"{seconds:8.2f}  {code:>4}  {','.join(loaded) or '-':<20}  {fault.name}", flush=True)
-    before = [row["seconds"] for row in rows if not row["imported"]]
+                     "imported": loaded, "peak_mib": peak})
+        print(f"{seconds:8.2f}  {peak:8d}  {code:>4}  {','.join(loaded) or '-':<20}  {fault.name}", flush=True)
+    before = [row for row in rows if not row["imported"]]
     if before:
-        print(f"\n{len(before)} of {len(rows)} refused before Keras: median {statistics.median(before):.2f} s, "
-              f"max {max(before):.2f} s (python {sys.version.split()[0]}, KERAS_BACKEND="
+        times = [row["seconds"] for row in before]
+        print(f"\n{len(before)} of {len(rows)} refused before Keras: median {statistics.median(times):.2f} s, "
+              f"max {max(times):.2f} s, peak memory up to {max(row['peak_mib'] for row in before)} MiB (python {sys.version.split()[0]}, KERAS_BACKEND="
               f"{os.environ.get('KERAS_BACKEND', 'unset')})")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")

@@ -27,7 +27,7 @@ def test_the_exceptions_are_cases_of_the_table():
 
 @pytest.mark.parametrize("fault", CASES, ids=[fault.name for fault in CASES])
 def test_the_refusal_comes_before_keras_loads(fault, tmp_path):
-    _, code, lines, loaded = run_refusal(fault.make(tmp_path))
+    _, code, lines, loaded, _ = run_refusal(fault.make(tmp_path))
     assert code == 2, lines
     assert lines[-1] == fault.message.format(dir=tmp_path), lines
     assert loaded == [], f"{fault.name}: imported {loaded} before refusing"
@@ -57,7 +57,7 @@ def test_device_gpu_in_a_real_process_is_refused_before_keras(tmp_path):
             pytest.skip("this machine has a GPU that CUDA_VISIBLE_DEVICES does not hide")
     else:
         hidden = {}
-    _, code, lines, loaded = run_refusal(["train", "--device", "gpu", "--output-dir", str(tmp_path)], env=hidden)
+    _, code, lines, loaded, _ = run_refusal(["train", "--device", "gpu", "--output-dir", str(tmp_path)], env=hidden)
     assert code == 2 and loaded == [], (lines, loaded)
     assert lines[-1].startswith("p7keras train: error: --device gpu requested, but "), lines
 
