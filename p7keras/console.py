@@ -11,7 +11,7 @@
   pointed at /dev/null, while Python's ``sys.stderr`` keeps writing to the terminal (Python warnings and
   errors still show). After the import, TensorFlow's own lines follow ``TF_CPP_MIN_LOG_LEVEL`` (3 unless
   the user set another);
-* shows the subcommand's usage for a flag it does not know (``p7keras train --epoch 3``);
+* shows the subcommand's usage for a flag it does not know (``p7keras train --lamda 0.8``);
 * turns a user-facing error (bad input or usage) into one line ``<prog> <command>: error: ...`` with exit
   code 2, a fault during the work (a full disk, a failed write, a non-finite loss, anything unexpected)
   into one line ``<prog> <command>: fault: ...`` with exit code 3, and Ctrl-C into one line with exit code
@@ -211,12 +211,12 @@ def parse_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> argpars
     """``parser.parse_args(argv)``, but a flag no parser knows is refused by the (sub)command it follows.
 
     argparse leaves unknown flags to the top-level parser, which shows its own usage; this shows the usage
-    of the subcommand that was given (``p7keras train --epoch 3``: ``usage: p7keras train ...`` and
-    ``p7keras train: error: unrecognized arguments: --epoch 3``).
+    of the subcommand that was given (``p7keras train --lamda 0.8``: ``usage: p7keras train ...`` and
+    ``p7keras train: error: unrecognized arguments: --lamda 0.8``).
 
     Example:
 
-        parse_arguments(build_parser(), ["data", "inspect", "x.npz", "--bogus"])  # exits 2: p7keras data inspect's usage
+        parse_arguments(build_parser(), ["data", "inspect", "x.npz", "--bogus"])  # usage: p7keras data inspect ...
 
     Args:
         parser: the command's parser.

@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     if before:
         times = [row["seconds"] for row in before]
         print(f"\n{len(before)} of {len(rows)} refused before Keras: median {statistics.median(times):.2f} s, "
-              f"max {max(times):.2f} s, peak memory up to {max(row['peak_mib'] for row in before)} MiB (python {sys.version.split()[0]}, KERAS_BACKEND="
+              f"max {max(times):.2f} s, peak memory up to {max(row['peak_mib'] for row in before)} MiB "
+              f"(python {sys.version.split()[0]}, KERAS_BACKEND="
               f"{os.environ.get('KERAS_BACKEND', 'unset')})")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
