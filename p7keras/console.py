@@ -3,13 +3,20 @@
 * parses its flags before anything heavy is imported (``--help`` and bad flags answer at once);
 * picks the Keras backend (``--backend``, else ``KERAS_BACKEND``) before Keras is imported, and
   rejects an unknown one in one line;
-* quiets TensorFlow's C++ start-up lines (oneDNN, CUDA, CPU features) unless the user set
-  ``TF_CPP_MIN_LOG_LEVEL`` themselves: TensorFlow 2.21 prints them before its log level is read, so
-  Keras is imported with the process's native stderr pointed at /dev/null (Python errors still show);
+* refuses what can be known without Keras before Keras loads: the commands import it themselves
+  (``uses_keras=False``) once their flags, data files, model files and device are checked;
+* hides TensorFlow's C++ start-up lines (absl, oneDNN, CUDA's cuInit, CPU features) in every command,
+  whether or not the user set ``TF_CPP_MIN_LOG_LEVEL``: TensorFlow 2.21 prints some of them before it
+  reads its log level, so Keras is always imported with the process's native stderr (file descriptor 2)
+  pointed at /dev/null, while Python's ``sys.stderr`` keeps writing to the terminal (Python warnings and
+  errors still show). After the import, TensorFlow's own lines follow ``TF_CPP_MIN_LOG_LEVEL`` (3 unless
+  the user set another);
+* shows the subcommand's usage for a flag it does not know (``p7keras train --lamda 0.8``);
 * turns a user-facing error (bad input or usage) into one line ``<prog> <command>: error: ...`` with exit
   code 2, a fault during the work (a full disk, a failed write, a non-finite loss, anything unexpected)
   into one line ``<prog> <command>: fault: ...`` with exit code 3, and Ctrl-C into one line with exit code
-  130; a traceback only with ``--debug`` or ``P7KERAS_DEBUG=1``.
+  130 (on a line of its own in a terminal, not after a progress bar); a traceback only with ``--debug`` or
+  ``P7KERAS_DEBUG=1``.
 
 Exit codes (:data:`EXIT_CODES`): 0 PASS or MARGINAL (or done), 1 FAIL verdict, 2 bad input or usage, 3 a
 fault during the run, 130 interrupted.
@@ -66,40 +73,68 @@ def backend_from_argv(argv: list[str]) -> str | None:
     return None
 
 
-_USER_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL" in os.environ
-
-
 def quiet_tensorflow() -> None:
-    """Hides TensorFlow's C++ log lines below errors, unless ``TF_CPP_MIN_LOG_LEVEL`` is set already."""
+    """Sets TensorFlow's C++ log level for the lines after its start-up (3: none), unless the user set one."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", QUIET_TF_LOG_LEVEL)
+
+
+def _stderr_fd() -> int | None:
+    """The file descriptor behind ``sys.stderr``, or None when it is not a real file (a test's capture)."""
+    try:
+        return sys.stderr.fileno()
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def import_keras_quietly() -> None:
     """Imports Keras, its backend and TensorFlow without TensorFlow's native start-up lines.
 
     TensorFlow is imported too where it is installed, whatever the backend: the runs use it for
-    TensorBoard logs and SavedModel export, and it would print its lines then. Does nothing when
-    Keras is imported already; imports plainly when the user set ``TF_CPP_MIN_LOG_LEVEL``.
+    TensorBoard logs and SavedModel export, and it would print its lines then. The process's native
+    stderr (file descriptor 2) points at /dev/null during the imports, whatever ``TF_CPP_MIN_LOG_LEVEL``
+    says (TensorFlow writes some lines before it reads it); Python's ``sys.stderr`` is pointed at the
+    real stderr meanwhile, so a Python warning or error of the import still shows. Does nothing when
+    Keras is imported already.
+
+    Example:
+
+        import_keras_quietly()     # then `import keras` is free, and printed nothing native
     """
     if "keras" in sys.modules:
         return
     import importlib.util  # noqa: PLC0415
 
     modules = ["keras"] + (["tensorflow"] if importlib.util.find_spec("tensorflow") else [])
-    if _USER_LOG_LEVEL:
-        for name in modules:
-            importlib.import_module(name)
-        return
-    sys.stderr.flush()
+    python_stderr = sys.stderr
+    python_stderr.flush()
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    if _stderr_fd() == 2:  # Python's writes go on to the real stderr, through a copy of its descriptor
+        sys.stderr = _visible_stderr(python_stderr)
     try:
         os.dup2(devnull, 2)
         for name in modules:
             importlib.import_module(name)
     finally:
+        sys.stderr.flush()
+        sys.stderr = python_stderr
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+_VISIBLE_STDERR: list = []
+
+
+def _visible_stderr(like):
+    """A text stream on a copy of file descriptor 2, made once and never closed.
+
+    Loggers created during the import (TensorFlow's, absl's) keep the stream they found in ``sys.stderr``:
+    this one goes on writing to the real stderr after the import.
+    """
+    if not _VISIBLE_STDERR:
+        _VISIBLE_STDERR.append(open(os.dup(2), "w", buffering=1,  # noqa: SIM115 (lives as long as the process)
+                                    encoding=getattr(like, "encoding", None) or "utf-8", errors="backslashreplace"))
+    return _VISIBLE_STDERR[0]
 
 
 def _rerun_on(backend: str, argv: list[str], module: str) -> int | None:
@@ -138,7 +173,7 @@ def run_console_command(parser: argparse.ArgumentParser, argv: list[str], name: 
     if DEBUG_FLAG in argv:  # anywhere on the line: tracebacks instead of one-line errors
         argv.remove(DEBUG_FLAG)
     quiet_tensorflow()
-    args = parser.parse_args(argv)  # exits 2 with argparse's usage line on a bad flag
+    args = parse_arguments(parser, argv)  # exits 2 with argparse's usage line on a bad flag
     name = name or " ".join(filter(None, [parser.prog, getattr(args, "command", None)]))
     if not getattr(args, "func", None):
         parser.print_help()
@@ -158,6 +193,7 @@ def run_console_command(parser: argparse.ArgumentParser, argv: list[str], name: 
             import_keras_quietly()
         return int(args.func(args) or EXIT_OK)
     except KeyboardInterrupt:
+        _end_open_line()
         print(f"{name}: interrupted; run the same command again to continue where it stopped", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader of the output stopped (`p7keras data inspect x.npz | head`): as Unix
@@ -169,6 +205,67 @@ def run_console_command(parser: argparse.ArgumentParser, argv: list[str], name: 
         code, line = describe_error(exc)
         print(f"{name}: {line}", file=sys.stderr)
         return code
+
+
+def parse_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """``parser.parse_args(argv)``, but a flag no parser knows is refused by the (sub)command it follows.
+
+    argparse leaves unknown flags to the top-level parser, which shows its own usage; this shows the usage
+    of the subcommand that was given (``p7keras train --lamda 0.8``: ``usage: p7keras train ...`` and
+    ``p7keras train: error: unrecognized arguments: --lamda 0.8``).
+
+    Example:
+
+        parse_arguments(build_parser(), ["data", "inspect", "x.npz", "--bogus"])  # usage: p7keras data inspect ...
+
+    Args:
+        parser: the command's parser.
+        argv: the arguments after the program name.
+
+    Returns:
+        The parsed namespace (argparse exits with code 2 on a bad flag or value).
+    """
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        _innermost_parser(parser, args, argv, unknown[0]).error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
+def _innermost_parser(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str],
+                      unknown: str) -> argparse.ArgumentParser:
+    """The deepest subcommand parser ``argv`` chose before the word ``unknown`` (``parser`` without one)."""
+    first_unknown = argv.index(unknown) if unknown in argv else len(argv)
+    start = 0
+    while True:
+        actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]  # noqa: SLF001
+        if not actions:
+            return parser
+        choices = actions[0].choices
+        chosen = getattr(args, actions[0].dest, None) if actions[0].dest != argparse.SUPPRESS else None
+        if chosen not in choices:  # no dest: the first word of argv that names a subcommand
+            chosen = next((word for word in argv[start:] if word in choices), None)
+        position = argv.index(chosen, start) if chosen in argv[start:] else None
+        if position is None or position > first_unknown:  # the flag comes before the subcommand: not its
+            return parser
+        parser, start = choices[chosen], position + 1
+
+
+def _end_open_line() -> None:
+    """Starts a new line on a terminal, so a line printed now does not follow a progress bar (or ``^C``)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    if _is_tty(sys.stdout) or _is_tty(sys.stderr):
+        print(file=sys.stderr)
+
+
+def _is_tty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _drop_stdout() -> None:

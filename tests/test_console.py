@@ -77,3 +77,103 @@ def test_a_closed_output_pipe_ends_the_command_quietly(tmp_path):
                            capture_output=True, text=True, env={**__import__('os').environ, "SCRIPT": script},
                            timeout=120)
     assert piped.returncode == 0 and piped.stderr == ""
+
+
+class _Terminal:
+    """A text stream that says it is a terminal."""
+
+    def __init__(self):
+        self.text = ""
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_the_interrupted_line_starts_a_line_of_its_own_on_a_terminal(tty, monkeypatch):
+    """After a progress bar (``\\r...``, no newline) the line must not be glued to it."""
+    err = _Terminal()
+    if not tty:
+        err.isatty = lambda: False
+    out = _Terminal() if tty else err
+
+    def func(args):
+        out.write("\rEpoch 1/5 [=====>      ] 12/30")  # what the progress bar leaves on a terminal
+        raise KeyboardInterrupt
+
+    parser = argparse.ArgumentParser(prog="p7keras")
+    parser.add_subparsers(dest="command").add_parser("train").set_defaults(func=func, uses_keras=False)
+    monkeypatch.setattr("sys.stdout", out)
+    monkeypatch.setattr("sys.stderr", err)
+    assert console.run_console_command(parser, ["train"]) == 130
+    line = "p7keras train: interrupted; run the same command again to continue where it stopped\n"
+    assert err.text.endswith("\n" + line if tty else "12/30" + line)  # a file gets the line as it is
+
+
+def _nested_parser():
+    parser = argparse.ArgumentParser(prog="p7keras")
+    sub = parser.add_subparsers(dest="command")
+    train = sub.add_parser("train")
+    train.add_argument("--epochs", type=int)
+    train.set_defaults(func=lambda args: 0, uses_keras=False)
+    data = sub.add_parser("data")
+    data.add_subparsers(dest="data_command").add_parser("inspect").set_defaults(func=lambda args: 0, uses_keras=False)
+    return parser
+
+
+@pytest.mark.parametrize("argv, usage, line", [
+    (["train", "--epochs", "3", "--lamda", "0.8"], "usage: p7keras train [-h] [--epochs EPOCHS]",
+     "p7keras train: error: unrecognized arguments: --lamda 0.8"),
+    (["data", "inspect", "--bogus"], "usage: p7keras data inspect [-h]",
+     "p7keras data inspect: error: unrecognized arguments: --bogus"),
+    (["--bogus", "train"], "usage: p7keras [-h] {train,data} ...", "p7keras: error: unrecognized arguments: --bogus"),
+])
+def test_a_misspelt_flag_shows_the_usage_of_its_subcommand(argv, usage, line, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        console.run_console_command(_nested_parser(), argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and err == [usage, line]
+
+
+def test_the_real_command_shows_the_subcommand_usage(capsys):
+    from p7keras.cli.main import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--epochs", "3", "--lamda", "0.8"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and err[0].startswith("usage: p7keras train [-h]")
+    assert err[-1] == "p7keras train: error: unrecognized arguments: --lamda 0.8"
+
+
+def test_keras_is_imported_without_native_lines_but_with_python_warnings(tmp_path):
+    """A stand-in Keras and TensorFlow that write as TensorFlow does: natively to fd 2, before any log level
+    is read, and a Python warning. The user's TF_CPP_MIN_LOG_LEVEL changes nothing of it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    for name in ("keras", "tensorflow"):
+        (tmp_path / f"{name}.py").write_text(
+            "import os, warnings\n"
+            f"os.write(2, b'I0000 cpu_feature_guard.cc:210] {name}: oneDNN custom operations are on\\n')\n"
+            f"warnings.warn('{name} says a Python warning')\n")
+    code = ("import logging, sys\nfrom p7keras.console import import_keras_quietly\nimport_keras_quietly()\n"
+            "print('after', file=sys.stderr)\nimport keras, tensorflow\n")
+    root = Path(__file__).resolve().parents[1]
+    for level in (None, "3", "0"):
+        env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+        env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(root)])
+        if level is not None:
+            env["TF_CPP_MIN_LOG_LEVEL"] = level
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert "cpu_feature_guard" not in done.stderr and "oneDNN" not in done.stderr, (level, done.stderr)
+        assert "keras says a Python warning" in done.stderr and "tensorflow says a Python warning" in done.stderr
+        assert done.stderr.rstrip().endswith("after")

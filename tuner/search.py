@@ -17,7 +17,9 @@ are workers that run trials (see ``tuner/launch_distributed.sh``).
 
 Keras, KerasTuner and the modules built on them (``tuner.hypermodel``, ``tuner.tuners``) are imported in
 the functions that run a search: ``p7keras tune --help`` loads neither, and Keras starts only after
-:func:`p7keras.training.preflight.preflight` has chosen its backend.
+the settings, every grid point, :func:`p7keras.training.preflight.preflight` (which chooses the backend)
+and the data (loaded and windowed for every K of the grid, numpy only) are checked: a bad grid, flag or
+data file is one line before Keras loads.
 
 Example:
 
@@ -43,7 +45,7 @@ import time
 from p7keras.console import import_keras_quietly, quiet_tensorflow, run_console_command
 from p7keras.io import atomic_path, read_json, write_json
 from p7keras.locks import FolderLock
-from p7keras.training.preflight import preflight
+from p7keras.training.preflight import check_device, preflight
 from p7keras.training.run_dir import FINISHED, STATE_FILE
 from tuner.arguments import TUNE_DESCRIPTION, add_arguments, config_from_args
 from tuner.best_run import save_best_run
@@ -175,12 +177,16 @@ def run_search(config: SearchConfig, stream=None) -> SearchResult:
     config.check()
     with search_lock(config):
         preflight(config.base)  # once for the whole search: its trials share the base's backend and device
+        data = window_every_k(config)  # numpy only: bad data or a K too long is refused before Keras starts
+        import_keras_quietly()
+        check_device(config.base.device)
         import keras  # noqa: PLC0415 (the backend preflight selected)
 
         quota = config.process_quota(keras.backend.backend())
         if quota and distributed_role() != "chief":  # the chief serves the oracle and trains nothing
+            del data  # each trial process loads its own copy
             return _search_in_processes(config, quota, stream or sys.stdout)
-        return _search(config, stream)
+        return _search(config, stream, data=data)
 
 
 def search_lock(config: SearchConfig):
@@ -205,8 +211,29 @@ def search_lock(config: SearchConfig):
                       os.path.join(config.directory, f".{config.project}.p7keras.lock"))
 
 
-def _search(config: SearchConfig, stream=None, quota: int | None = None, first: bool = True) -> SearchResult | None:
-    """The search in this process: at most ``quota`` trials (None: all); None when trials are left."""
+def window_every_k(config: SearchConfig, data: WindowCache | None = None) -> WindowCache:
+    """The search's data (:meth:`WindowCache.from_config` unless given), windowed for every K of the grid.
+
+    Example:
+
+        window_every_k(SearchConfig(grid="recommended", train={"dim": 16})).splits(5).train.context_length   # 5
+
+    Raises:
+        FileNotFoundError, p7keras.data.DataError: unreadable data, or a K of the grid too long for it.
+    """
+    base = config.base
+    data = data or WindowCache.from_config(base)
+    for k in sorted({dataclasses.replace(base, **config.space.resolve(p)).context_length for p in config.space.points()}):
+        data.splits(k)  # every K of the grid windowed (and checked against the data) before any trial
+    return data
+
+
+def _search(config: SearchConfig, stream=None, quota: int | None = None, first: bool = True,
+            data: WindowCache | None = None) -> SearchResult | None:
+    """The search in this process: at most ``quota`` trials (None: all); None when trials are left.
+
+    ``data``: the search's data windowed for every K (:func:`window_every_k`; None: loaded here).
+    """
     import keras_tuner.src.config  # noqa: PLC0415
 
     from tuner.hypermodel import P7HyperModel  # noqa: PLC0415 (Keras, KerasTuner)
@@ -218,9 +245,7 @@ def _search(config: SearchConfig, stream=None, quota: int | None = None, first: 
     role = distributed_role()
     if role != "worker":
         config.check_resumable()
-    data = WindowCache.from_config(base)
-    for k in sorted({dataclasses.replace(base, **config.space.resolve(p)).context_length for p in config.space.points()}):
-        data.splits(k)  # every K of the grid windowed (and checked against the data) before any trial
+    data = window_every_k(config, data)
     hypermodel = P7HyperModel(config.space, base, data, config.objective)
     try:
         tuner = make_tuner(config.tuner, hypermodel, directory=config.directory, project_name=config.project,
@@ -356,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet_tensorflow()
     parser = argparse.ArgumentParser(prog="python -m tuner.search", description=TUNE_DESCRIPTION)
     add_arguments(parser)
-    parser.set_defaults(func=run_command)
+    parser.set_defaults(func=run_command, uses_keras=False)  # run_search imports Keras once the data is checked
     # The same command as ``p7keras tune``: its errors carry that name.
     return run_console_command(parser, sys.argv[1:] if argv is None else argv, name="p7keras tune",
                                module="tuner.search")

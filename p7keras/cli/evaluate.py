@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import os
 
 from p7keras.config import DEFAULTS
 from p7keras.console import CLIError
@@ -67,8 +68,14 @@ def resolve_data(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Evaluate, print the table, write the JSON and HTML reports; exit 1 on a failed gate with --require-pass."""
-    from p7keras.evaluation import evaluate, format_table, write_html  # noqa: PLC0415 (keep --help fast)
+    """Evaluate, print the table, write the JSON and HTML reports; exit 1 on a failed gate with --require-pass.
+
+    Flags, output paths, MODEL paths (:func:`p7keras.evaluation.predictors.check_model_path`) and the data
+    (loaded, numpy only) are checked before Keras starts.
+    """
+    from p7keras.console import import_keras_quietly  # noqa: PLC0415
+    from p7keras.data import load  # noqa: PLC0415 (numpy only)
+    from p7keras.evaluation.predictors import check_model_path  # noqa: PLC0415 (numpy only)
     from p7keras.io import check_writable, write_json  # noqa: PLC0415
 
     if args.per_sequence and not args.json:
@@ -77,9 +84,15 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--resamples must be >= 1, got {args.resamples}")
     check_writable(args.json, args.html, overwrite=args.overwrite)  # before the evaluation, not after it
     resolve_data(args)
+    for model in args.models:
+        check_model_path(model)
+    data = args.data if not isinstance(args.data, (str, os.PathLike)) else load(args.data)
+    import_keras_quietly()  # the console has set KERAS_BACKEND from --backend already
+    from p7keras.evaluation import evaluate, format_table, write_html  # noqa: PLC0415 (keep --help fast)
+
     result = evaluate(
         args.models or None,
-        args.data,
+        data,
         split=args.split,
         context_length=args.context,
         max_samples=args.max_samples,
@@ -143,4 +156,4 @@ def register(subparsers) -> None:
     parser.add_argument("--json", metavar="OUT", help="write the result as JSON")
     parser.add_argument("--html", metavar="OUT", help="write a self-contained HTML report")
     add_overwrite_argument(parser, "the --json and --html files")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, uses_keras=False)  # run imports Keras once flags, models and data are checked

@@ -25,12 +25,11 @@ def register(subparsers) -> None:
     processes.add_argument("--num-processes", type=int, metavar="N", help="processes in the run")
     processes.add_argument("--process-id", type=int, metavar="I", help="this process, 0 to N-1 (0 writes the run "
                            "directory)")
-    parser.set_defaults(func=run_command, uses_keras=False)  # it imports Keras itself, once the flags are checked
+    parser.set_defaults(func=run_command, uses_keras=False)  # train() imports Keras, once flags and data are checked
 
 
 def run_command(args: argparse.Namespace) -> int:
     """Trains; exit code 0 for a PASS or MARGINAL verdict, 1 for FAIL."""
-    from p7keras.console import import_keras_quietly  # noqa: PLC0415
     from p7keras.training import train  # noqa: PLC0415
     from p7keras.training.presets import describe  # noqa: PLC0415
 
@@ -43,6 +42,5 @@ def run_command(args: argparse.Namespace) -> int:
     request_processes(args.coordinator, args.num_processes, args.process_id)
     if config.preset is not None:
         print(describe(config.preset), flush=True)
-    import_keras_quietly()  # the console has set KERAS_BACKEND from --backend already
     result = train(config)
     return 0 if result.verdict["status"] in ("PASS", "MARGINAL") else 1

@@ -2,7 +2,7 @@
 
 The flags are defined once, in :mod:`tuner.arguments`, and shared with ``python -m tuner.search``, whose
 ``run_command`` runs the search; ``tuner`` is imported only when this subcommand is registered (it loads
-Keras and KerasTuner only when a search runs).
+Keras and KerasTuner only when a search runs, after the grid, the flags and the data are checked).
 
 Example:
 
@@ -25,4 +25,4 @@ def register(subparsers) -> None:
         epilog="example: p7keras tune --grid priority1 --data corpus.npz --epochs 5",
     )
     add_arguments(parser)
-    parser.set_defaults(func=run_command)
+    parser.set_defaults(func=run_command, uses_keras=False)  # run_search imports Keras once the data is checked

@@ -205,13 +205,42 @@ def _keras_predictor(model, name: str | None, source: str, batch_size: int) -> P
     )
 
 
+def check_model_path(path: str | os.PathLike) -> None:
+    """Refuses a MODEL path that cannot be loaded, as far as that is known without Keras.
+
+    The path must be a run directory, a ``.keras`` file or a SavedModel folder
+    (:func:`resolve_model_path`); a ``.keras`` file must be a zip archive whose ``config.json`` is JSON.
+    Whatever else is wrong with it, Keras finds when it loads the model.
+
+    Example:
+
+        check_model_path("notes.txt")   # ValueError: notes.txt: not a model: expected a .keras file, ...
+
+    Raises:
+        FileNotFoundError: no such path.
+        ValueError: not a model, not a zip archive, or a ``config.json`` that is not JSON (the line the
+            loader would give).
+    """
+    import json  # noqa: PLC0415
+
+    kind, where = resolve_model_path(path)
+    if kind != "keras":
+        return
+    if not zipfile.is_zipfile(where):  # Keras would say "File not found" of a file that is there
+        raise ValueError(f"{where}: not a .keras model archive (not a zip file)")
+    try:
+        with zipfile.ZipFile(where) as archive:
+            json.loads(archive.read("config.json"))
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:  # as the loader reports it
+        raise ValueError(f"{where}: cannot load as a Keras model ({type(exc).__name__}: {exc})") from exc
+
+
 def _load_keras_file(path: str, name: str, batch_size: int) -> Predictor:
+    check_model_path(path)
     import keras  # noqa: PLC0415 (keras only when a model is loaded)
 
     import p7keras.models  # noqa: F401, PLC0415 (registers the p7keras classes for deserialization)
 
-    if not zipfile.is_zipfile(path):  # Keras would say "File not found" of a file that is there
-        raise ValueError(f"{path}: not a .keras model archive (not a zip file)")
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as exc:  # keras raises many types for a bad file; report one

@@ -8,7 +8,13 @@ failure one ``ValueError`` line (the command line turns it into exit code 2):
 2. the SavedModel export can be written here (TensorFlow installed, unless ``--no-export``);
 3. the backend: ``KERAS_BACKEND`` set (and GPUs hidden for ``--device cpu``) before Keras is imported;
 4. ``--cpu-devices`` and several processes, before the backend starts (:mod:`p7keras.training.distribute`);
-5. the device asked for (``--device gpu`` / ``metal``) is there.
+5. the device asked for (``--device gpu`` / ``metal``) is not certainly absent from this machine: the
+   cheap check, without Keras (:func:`check_device_present`: on Linux, a GPU needs a ``/dev/nvidia*``,
+   ``/dev/kfd`` or ``/dev/dxg`` device not hidden by ``CUDA_VISIBLE_DEVICES``; Metal needs macOS).
+
+Nothing here imports Keras: the caller reads its data next (numpy only), then starts Keras and asks the
+backend itself whether it finds the device (:func:`check_device`), so a missing file or device is one
+line in well under a second.
 
 Once the data is loaded, :func:`check_data` looks for degenerate data (issue 22) before any model is
 built: every vector the same refuses the run (a :class:`~p7keras.data.DataError`, exit code 2); DIRECT
@@ -17,11 +23,13 @@ exact for nearly every sequence, or few distinct vectors, print a warning line a
 Example:
 
     preflight(TrainConfig(device="gpu"))
-    # ValueError: --device gpu requested, but the jax backend finds no GPU (accelerators found: none)
+    # on a machine without a GPU: ValueError: --device gpu requested, but this machine has no GPU device
+    # (no /dev/nvidia*, /dev/kfd or /dev/dxg)
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import sys
 
@@ -51,7 +59,7 @@ def preflight(config: TrainConfig) -> None:
     select_backend(config.backend, config.device)
     request_cpu_devices(config.cpu_devices)
     start_processes(config.distribute)  # several processes: JAX's distributed runtime, before JAX starts
-    check_device(config.device)
+    check_device_present(config.device)
 
 
 def check_data(data, context_length: int | None, stream=None) -> None:
@@ -133,17 +141,56 @@ def _accelerators(backend: str) -> set[str]:
     return found
 
 
+# Device files of a GPU on Linux: NVIDIA's driver, AMD's ROCm (kfd) and WSL's GPU paravirtualisation.
+GPU_DEVICE_FILES = ("/dev/nvidia*", "/dev/kfd", "/dev/dxg")
+
+
+def check_device_present(device: str) -> None:
+    """Raises ``ValueError`` when ``device`` (gpu or metal) is certainly absent, without starting a backend.
+
+    The cheap check: a GPU on Linux shows as a device file (:data:`GPU_DEVICE_FILES`), and
+    ``CUDA_VISIBLE_DEVICES`` set to nothing or -1 hides NVIDIA's; Metal is macOS only. Where a device may
+    be there (and on other systems, where nothing cheap tells), it leaves the answer to the backend
+    (:func:`check_device`, once Keras runs).
+
+    Example:
+
+        check_device_present("metal")   # on Linux: ValueError: --device metal requested, but Metal is macOS only ...
+
+    Raises:
+        ValueError: the device is certainly not there.
+    """
+    if device == "metal" and sys.platform != "darwin":
+        raise ValueError(f"--device metal requested, but Metal is macOS only (this machine runs {sys.platform})")
+    if device != "gpu" or not sys.platform.startswith("linux"):
+        return
+    files = sorted(path for pattern in GPU_DEVICE_FILES for path in glob.glob(pattern))
+    if not files:
+        raise ValueError("--device gpu requested, but this machine has no GPU device (no /dev/nvidia*, /dev/kfd "
+                         "or /dev/dxg)")
+    hidden = os.environ.get("CUDA_VISIBLE_DEVICES", "unset").strip() in ("", "-1")
+    if hidden and all(path.startswith(("/dev/nvidia", "/dev/dxg")) for path in files):  # CUDA's GPUs
+        raise ValueError(f"--device gpu requested, but CUDA_VISIBLE_DEVICES="
+                         f"{os.environ['CUDA_VISIBLE_DEVICES']!r} hides every GPU of this machine")
+
+
 def check_device(device: str) -> None:
     """Raises ``ValueError`` when ``device`` (gpu or metal) is not available to the active backend.
+
+    It starts Keras (quietly, :func:`p7keras.console.import_keras_quietly`) unless the device is ``auto``
+    or ``cpu``; :func:`check_device_present` has refused a device that is certainly absent before.
 
     Example:
 
         check_device("gpu")   # on a CPU-only machine: ValueError: --device gpu requested, but ...
     """
-    import keras  # noqa: PLC0415
-
     if device in ("auto", "cpu"):
         return
+    from p7keras.console import import_keras_quietly  # noqa: PLC0415 (standard library only)
+
+    import_keras_quietly()
+    import keras  # noqa: PLC0415
+
     backend = keras.backend.backend()
     found = _accelerators(backend)
     if device not in found:

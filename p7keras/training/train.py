@@ -29,7 +29,7 @@ from p7keras.training.distribute import (
 )
 from p7keras.training.config import TrainConfig
 from p7keras.training.footprint import disk_need
-from p7keras.training.preflight import check_data, preflight
+from p7keras.training.preflight import check_data, check_device, preflight
 from p7keras.training.run_dir import FAILED, RunDirectory
 from p7keras.verdict import start_key
 
@@ -200,6 +200,8 @@ def train(config: TrainConfig | None = None, stream=None, **overrides) -> RunRes
         PermissionError / OSError: an unwritable or full output folder (before any training).
         p7keras.callbacks.NonFiniteLossError: a NaN/inf loss (the run is marked failed, checkpoints kept).
     """
+    from p7keras.console import import_keras_quietly  # noqa: PLC0415 (standard library only)
+
     config = dataclasses.replace(config or TrainConfig(), **overrides)
     with contextlib.ExitStack() as held:
         held.enter_context(process_lock(config.output_dir, config.to_dict()))  # several processes: each id once
@@ -216,7 +218,9 @@ def train(config: TrainConfig | None = None, stream=None, **overrides) -> RunRes
                 if process_slice()[1] == 1:
                     raise
                 problem = exc  # told to every process once they meet (_open_run)
-        splits = load_data(config, stream)
+        splits = load_data(config, stream)  # numpy only: bad data is refused before Keras starts
+        import_keras_quietly()
+        check_device(config.device)
         with data_parallel(config.distribute, config.batch_size) as replicas:
             return _train(config, splits, replicas, stream, run, problem)
 

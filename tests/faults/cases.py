@@ -258,7 +258,7 @@ FAULTS: tuple[Fault, ...] = (
           "p7keras train: error: anchor_lambda must be in [0.6, 0.9], got 0.95",
           lambda f: _train(_corpus(f), f, "--lambda", "0.95")),
     Fault("a misspelt flag", "p7keras train --lamda 0.8", 2,
-          "p7keras: error: unrecognized arguments: --lamda 0.8",
+          "p7keras train: error: unrecognized arguments: --lamda 0.8",
           lambda f: ["train", "--lamda", "0.8", "--output-dir", str(f / "runs")]),
     Fault("a tuner grid that does not exist", "p7keras tune --grid nonsense", 2,
           "p7keras tune: error: unknown grid 'nonsense'; choose one of: priority1, priority2, priority3, "
@@ -381,6 +381,28 @@ FAULTS: tuple[Fault, ...] = (
           "p7keras train: error: {dir}/shards/shard-00000.vectors.npy: row 7 holds NaN or inf (a chunk vector must "
           "be finite and non-zero; `p7keras data verify {dir}/shards` lists every such row)",
           _train_on_a_nan_shard_row),
+    # issue 22: quick (refused before Keras loads, with the subcommand's usage)
+    Fault("a misspelt flag of a data subcommand", "p7keras data inspect DIR/corpus.npz --bogus", 2,
+          "p7keras data inspect: error: unrecognized arguments: --bogus",
+          lambda f: ["data", "inspect", str(_corpus(f)), "--bogus"]),
+    Fault("evaluate with no arguments", "p7keras evaluate", 2,
+          "p7keras evaluate: error: --data is required: no MODEL is a run directory whose config.json names its "
+          "data", lambda f: ["evaluate"]),
+    Fault("a model path that is not there", "p7keras evaluate DIR/nope.keras --data DIR/corpus.npz", 2,
+          "p7keras evaluate: error: {dir}/nope.keras: no such model file or folder",
+          lambda f: ["evaluate", str(f / "nope.keras"), "--data", str(_corpus(f))]),
+    Fault("tune with a data file that is not there", "p7keras tune --data DIR/nope.npz", 2,
+          "p7keras tune: error: {dir}/nope.npz: no such file",
+          lambda f: ["tune", "--data", str(f / "nope.npz"), "--directory", str(f / "tuning")]),
+    Fault("tune with a K longer than every article", "p7keras tune --data DIR/corpus.npz --context 12", 2,
+          "p7keras tune: error: {dir}/corpus.npz: context length K = 12 needs articles of at least K + 1 = 13 "
+          "chunks, but the longest article has 10",
+          lambda f: ["tune", "--grid", "priority2", "--data", str(_corpus(f)), "--context", "12", "--directory",
+                     str(f / "tuning")]),
+    Fault("--device gpu on a machine without a GPU", "p7keras train --device gpu", 2,
+          "p7keras train: error: --device gpu requested, but this machine has no GPU device (no /dev/nvidia*, "
+          "/dev/kfd or /dev/dxg)",
+          test="tests/faults/test_before_keras.py::test_device_gpu_without_one_is_refused_before_keras"),
 )
 
 # issue 22: outputs (the helpers of its cases, found by the cases' lambdas when they run)

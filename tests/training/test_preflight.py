@@ -56,8 +56,37 @@ def test_another_backend_than_the_running_one_is_one_line():
 
 
 def test_an_absent_device_is_one_line(monkeypatch):
+    """The backend's answer (after the cheap check of ``preflight`` let the device through)."""
     monkeypatch.setattr(preflight_module, "_accelerators", lambda backend: set())
-    assert _one_line(TrainConfig(device="gpu")) == (
+    with pytest.raises(ValueError) as error:
+        preflight_module.check_device("gpu")
+    assert str(error.value) == (
         f"--device gpu requested, but the {keras.backend.backend()} backend finds no GPU (accelerators found: none)")
     monkeypatch.setattr(preflight_module, "_accelerators", lambda backend: {"metal"})
-    assert _one_line(TrainConfig(device="gpu")).endswith("(accelerators found: metal)")
+    with pytest.raises(ValueError, match=r"\(accelerators found: metal\)$"):
+        preflight_module.check_device("gpu")
+
+
+def test_preflight_refuses_a_device_certainly_absent_without_asking_the_backend(monkeypatch):
+    monkeypatch.setattr(preflight_module.sys, "platform", "linux")
+    monkeypatch.setattr(preflight_module.glob, "glob", lambda pattern: [])
+    monkeypatch.setattr(preflight_module, "_accelerators", lambda backend: pytest.fail("the backend was asked"))
+    assert _one_line(TrainConfig(device="gpu")) == ("--device gpu requested, but this machine has no GPU device "
+                                                    "(no /dev/nvidia*, /dev/kfd or /dev/dxg)")
+
+
+def test_train_asks_the_backend_for_the_device_after_reading_the_data(tmp_path, monkeypatch):
+    monkeypatch.setattr(preflight_module.sys, "platform", "linux")
+    monkeypatch.setattr(preflight_module.glob, "glob", lambda pattern: ["/dev/nvidia0"])  # a GPU may be there
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    calls = []
+
+    def no_gpu(device):
+        calls.append(device)
+        raise ValueError("no GPU")
+
+    monkeypatch.setattr(train_module, "load_data", lambda config: calls.append("data"))
+    monkeypatch.setattr(train_module, "check_device", no_gpu)
+    with pytest.raises(ValueError, match="no GPU"):
+        train_module.train(TrainConfig(**TINY, device="gpu", export=False, output_dir=str(tmp_path)))
+    assert calls == ["data", "gpu"] and list(tmp_path.iterdir()) == []
