@@ -316,7 +316,14 @@ def _check_port_free(coordinator: str) -> None:
 
 
 def process_slice() -> tuple[int, int]:
-    """``(index, count)`` of this process among the run's processes (``(0, 1)`` for one process)."""
+    """``(index, count)`` of this process among the run's processes (``(0, 1)`` for one process).
+
+    Keras not imported yet means no distributed runtime was started: one process (asked without loading Keras).
+    """
+    import sys  # noqa: PLC0415
+
+    if "keras" not in sys.modules:
+        return 0, 1
     import keras  # noqa: PLC0415
 
     if keras.backend.backend() != "jax":

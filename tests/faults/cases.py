@@ -156,12 +156,6 @@ def _identical_corpus(folder: Path) -> Path:
     save_corpus(ChunkCorpus(np.tile(_unit(np.random.default_rng(0), (1, DIM)), (200, 1)),
                             np.repeat(np.arange(20), 10)), path)
     return path
-def _train_on_a_nan_shard_row(folder: Path) -> list[str]:
-    path = _shards(folder) / "shard-00000.vectors.npy"  # the first articles: training rows, read in epoch 1
-    vectors = np.load(path)
-    vectors[7, 0] = np.nan
-    np.save(path, vectors)
-    return _train(folder / "shards", folder)
 
 
 def _output_under_a_file(folder: Path) -> list[str]:
@@ -377,10 +371,6 @@ FAULTS: tuple[Fault, ...] = (
           "p7keras data shard …); wait for it to finish or stop it (a lock left by a killed process is taken over)",
           test="tests/data/test_shard_writer.py::"
           "test_a_second_shard_command_on_a_live_folder_is_refused_before_reading_its_input"),
-    Fault("a NaN in a shard row, read in the first epoch", "p7keras train --data DIR/shards", 2,
-          "p7keras train: error: {dir}/shards/shard-00000.vectors.npy: row 7 holds NaN or inf (a chunk vector must "
-          "be finite and non-zero; `p7keras data verify {dir}/shards` lists every such row)",
-          _train_on_a_nan_shard_row),
     # issue 22: quick (refused before Keras loads, with the subcommand's usage)
     Fault("a misspelt flag of a data subcommand", "p7keras data inspect DIR/corpus.npz --bogus", 2,
           "p7keras data inspect: error: unrecognized arguments: --bogus",
