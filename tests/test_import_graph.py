@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.one_backend  # reads the source only
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

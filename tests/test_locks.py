@@ -19,6 +19,8 @@ import pytest
 
 from p7keras.locks import FolderInUseError, FolderLock
 
+pytestmark = pytest.mark.one_backend  # standard library and filelock only
+
 ROOT = Path(__file__).resolve().parent.parent
 _HOLDER = ("import sys, time; from p7keras.locks import FolderLock; "
            "FolderLock(sys.argv[1], 'folder', sys.argv[2] or None).acquire(); print('held', flush=True); time.sleep(600)")

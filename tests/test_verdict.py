@@ -10,6 +10,8 @@ import pytest
 
 from p7keras import verdict as v
 
+pytestmark = pytest.mark.one_backend  # numpy only
+
 ROOT = Path(__file__).resolve().parents[1]
 NAN = float("nan")
 # Spec section 6's thresholds, written out (not read from DEFAULTS, so that a changed default fails here).

@@ -14,6 +14,8 @@ from p7keras.evaluation.uncertainty import (
     sequence_scores,
 )
 
+pytestmark = pytest.mark.one_backend  # numpy only
+
 
 def _articles(num_articles: int, per_article: int) -> np.ndarray:
     return np.repeat(np.arange(num_articles) * 7 + 3, per_article)  # ids need not be 0..A-1

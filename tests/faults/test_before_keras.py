@@ -16,6 +16,8 @@ from p7keras.cli.main import main
 from tests.faults.cases import FAULTS
 from tests.faults.refusal_times import NEEDS_KERAS, refusal_cases, run_refusal
 
+pytestmark = pytest.mark.one_backend  # each case is refused before any backend loads
+
 CASES = [fault for fault in refusal_cases() if fault.name not in NEEDS_KERAS]
 preflight_module = importlib.import_module("p7keras.training.preflight")
 

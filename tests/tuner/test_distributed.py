@@ -4,7 +4,12 @@ import json
 import subprocess
 from collections import Counter
 
+import pytest
+
 from tests.tuner.conftest import PROCESS_MACHINERY, ROOT, events, search_flags, subprocess_env
+
+# KerasTuner's chief/worker protocol; trials train as test_train does on every backend
+pytestmark = pytest.mark.one_backend
 
 SCRIPT = ROOT / "tuner" / "launch_distributed.sh"
 

@@ -10,6 +10,9 @@ import pytest
 
 from tests.tuner.conftest import PROCESS_MACHINERY, ROOT, events, module_command, run_module, search_flags, subprocess_env
 
+# search orchestration (kill, resume); trials train as test_train does on every backend
+pytestmark = pytest.mark.one_backend
+
 
 @PROCESS_MACHINERY
 @pytest.mark.parametrize("per_process", ["0", "1"])

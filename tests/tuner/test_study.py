@@ -8,6 +8,8 @@ import pytest
 from p7keras.data import make_synthetic_corpus, save_corpus
 from tuner import study
 
+pytestmark = pytest.mark.one_backend  # study tables and reruns; its runs train as test_train does on every backend
+
 
 def test_study_writes_rows_table_and_plot_and_skips_finished_rows(tmp_path, monkeypatch, capsys):
     data = tmp_path / "corpus.npz"
