@@ -85,7 +85,7 @@ def test_train_asks_the_backend_for_the_device_after_reading_the_data(tmp_path, 
         calls.append(device)
         raise ValueError("no GPU")
 
-    monkeypatch.setattr(train_module, "load_data", lambda config: calls.append("data"))
+    monkeypatch.setattr(train_module, "load_data", lambda config, stream=None: calls.append("data"))
     monkeypatch.setattr(train_module, "check_device", no_gpu)
     with pytest.raises(ValueError, match="no GPU"):
         train_module.train(TrainConfig(**TINY, device="gpu", export=False, output_dir=str(tmp_path)))
