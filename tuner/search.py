@@ -175,9 +175,9 @@ def run_search(config: SearchConfig, stream=None) -> SearchResult:
         p7keras.locks.FolderInUseError: another live search works in the project folder (a ValueError).
     """
     config.check()
-    with search_lock(config):
-        preflight(config.base)  # once for the whole search: its trials share the base's backend and device
-        data = window_every_k(config)  # numpy only: bad data or a K too long is refused before Keras starts
+    preflight(config.base)  # once for the whole search: its trials share the base's backend and device
+    data = window_every_k(config)  # numpy only: bad data or a K too long is refused before Keras starts
+    with search_lock(config):  # after the checks: a refused search leaves no lock file behind
         import_keras_quietly()
         check_device(config.base.device)
         import keras  # noqa: PLC0415 (the backend preflight selected)

@@ -139,7 +139,8 @@ def test_child_errors_cross_as_json_and_keep_their_kind(exc, kind, text, tmp_pat
 
 
 def test_a_second_search_on_a_live_folder_is_refused_and_a_killed_ones_lock_taken_over(tmp_path, capsys, monkeypatch):
-    """Issue 22: the project folder's lock, beside it (``--overwrite`` removes the folder), before preflight."""
+    """Issue 22: the project folder's lock, beside it (``--overwrite`` removes the folder), taken after the checks
+    that need no Keras (a refused search leaves no lock file) and before Keras and any trial start."""
     import re
 
     from tests.test_locks import hold, kill
@@ -148,7 +149,7 @@ def test_a_second_search_on_a_live_folder_is_refused_and_a_killed_ones_lock_take
     project = tmp_path / "tuning" / "recommended-grid"
     holder = hold(project, tmp_path / "tuning" / ".recommended-grid.p7keras.lock")
     started = []
-    monkeypatch.setattr(search, "preflight", lambda config: started.append(config) or (_ for _ in ()).throw(
+    monkeypatch.setattr(search, "import_keras_quietly", lambda: started.append(1) or (_ for _ in ()).throw(
         ValueError("past the lock")))
     try:
         assert main(["tune", *flags]) == 2
