@@ -11,7 +11,7 @@ from p7keras.data.shard_writer import PROGRESS, ShardWriter, write_shards
 from p7keras.data.shards import MANIFEST, ShardedArray, damage_line, describe_rows, verify_shards
 from p7keras.data.text import text_to_shards
 from p7keras.evaluation.retrieval import rank_queries
-from tests.data.toy_encoder import DIM, encode
+from tests.data.toy_encoder import DIM, dies_on_call, encode
 
 
 @pytest.fixture
@@ -279,12 +279,7 @@ def test_text_to_shards_equals_text_to_corpus(tmp_path):
 def test_a_killed_text_to_shards_keeps_its_shards_and_resumes(tmp_path):
     folder = _articles(tmp_path)
     calls = []
-
-    def dies_on_third_shard(texts):
-        calls.append(len(texts))
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return encode(texts)
+    dies_on_third_shard = dies_on_call(3, calls)
 
     out = str(tmp_path / "out")
     with pytest.raises(KeyboardInterrupt):

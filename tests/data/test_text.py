@@ -10,7 +10,7 @@ import pytest
 from p7keras.data import DataError, load_corpus, load_encoder, text_to_corpus
 from p7keras.data.text import chunk_text, paragraphs, read_text_file
 from tests.data.conftest import TOY_ENCODER
-from tests.data.toy_encoder import DIM, encode
+from tests.data.toy_encoder import DIM, dies_on_call, encode
 
 SENTENCE = "The borrow checker keeps references valid for as long as they are used. "
 
@@ -224,12 +224,7 @@ def test_text_to_shards_counts_the_same_across_a_resume(tmp_path):
     reference = io.StringIO()
     text_to_shards(folder, encode, str(tmp_path / "reference"), shard_chunks=12, stream=reference)
     calls = []
-
-    def dies_on_third_call(texts):
-        calls.append(len(texts))
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return encode(texts)
+    dies_on_third_call = dies_on_call(3, calls)
 
     out = str(tmp_path / "out")
     with pytest.raises(KeyboardInterrupt):

@@ -30,3 +30,15 @@ def wrong_rows(texts: list[str]) -> np.ndarray:
 
 
 NOT_CALLABLE = 3
+
+
+def dies_on_call(n: int, calls: list):
+    """The toy encoder, but Ctrl-C on its ``n``-th call (a killed embedding job); ``calls`` gets each call's size."""
+
+    def encoder(texts):
+        calls.append(len(texts))
+        if len(calls) == n:
+            raise KeyboardInterrupt
+        return encode(texts)
+
+    return encoder
