@@ -60,7 +60,7 @@ def test_direct_perfect_data_warns_then_trains(tmp_path, monkeypatch):
     train_module = importlib.import_module("p7keras.training.train")
     reached = []
     # the run itself is the same as on any data (tests/training/test_train.py): here, that it is reached
-    monkeypatch.setattr(train_module, "_train", lambda config, splits, replicas, stream: (
+    monkeypatch.setattr(train_module, "_train", lambda config, splits, replicas, stream, *run_and_problem: (
         reached.append(len(splits.train)), print("training", file=stream)))
     data = _drifting(str(tmp_path / "drift.npz"))
     out = io.StringIO()
