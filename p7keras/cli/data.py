@@ -49,7 +49,7 @@ def _inspect(args: argparse.Namespace) -> int:
     if args.json:
         write_json(args.json, report)
         print(f"wrote {args.json}")
-    return 0
+    return 1 if report["verdict"] == "unusable" else 0  # as a FAIL verdict: a script can stop on data training refuses
 
 
 def _synth(args: argparse.Namespace) -> int:
@@ -144,7 +144,9 @@ def register(subparsers) -> None:
     parser.set_defaults(func=_help(parser), uses_keras=False)
     commands = parser.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
 
-    inspect = commands.add_parser("inspect", help="data-quality report (spec section 9)")
+    inspect = commands.add_parser("inspect", help="data-quality report (spec section 9)",
+                                  description="Data-quality report (spec section 9) ending in a verdict. Exit code 0, "
+                                  "or 1 when the verdict is unusable (data train refuses).")
     inspect.add_argument("path", help="chunk corpus or sequence file (.npz), or a sharded corpus folder")
     inspect.add_argument("--context", type=int, default=None,
                          help=f"context length K (default {DEFAULTS.context_length}, or the sequence file's K)")

@@ -46,7 +46,7 @@ def test_inspect_on_degenerate_data_says_so_before_the_verdict(tmp_path, capsys)
     one = rng.standard_normal(16).astype(np.float32)
     np.savez(tmp_path / "c.npz", vectors=np.tile(one / np.linalg.norm(one), (400, 1)),
              article_ids=np.repeat(np.arange(20), 20))
-    assert main(["data", "inspect", str(tmp_path / "c.npz"), "--json", str(tmp_path / "r.json")]) == 0
+    assert main(["data", "inspect", str(tmp_path / "c.npz"), "--json", str(tmp_path / "r.json")]) == 1  # as FAIL
     lines = capsys.readouterr().out.splitlines()
     assert lines[-3:-1] == [
         f"  warning: {tmp_path}/c.npz: 1 distinct vector among 400 rows: every chunk is the same; nothing can be "

@@ -323,12 +323,16 @@ FAULTS: tuple[Fault, ...] = (
     Fault("every vector the same", "p7keras train --data DIR/same.npz", 2,
           "p7keras train: error: {dir}/same.npz: 1 distinct vector among 200 rows: every chunk is the same; nothing "
           "can be learned and retrieval figures would mean nothing", lambda f: _train(_identical_corpus(f), f)),
+    Fault("tune on every vector the same", "p7keras tune --data DIR/same.npz", 2,
+          "p7keras tune: error: {dir}/same.npz: 1 distinct vector among 200 rows: every chunk is the same; nothing "
+          "can be learned and retrieval figures would mean nothing",
+          lambda f: ["tune", "--data", str(_identical_corpus(f)), "--directory", str(f / "tuning")]),
     Fault("the next chunk equal to the last context chunk", "p7keras train --data DIR/drift.npz", 0,
           "(on stdout, before training) warning: DIR/drift.npz: the next chunk equals the last context chunk in 160 "
           "of 160 sequences (100%): DIRECT (reusing the last chunk) is already perfect, so a model can at best match "
           "it and retrieval figures will say little",
           test="tests/training/test_data_checks.py::test_direct_perfect_data_warns_then_trains"),
-    Fault("data inspect on every vector the same", "p7keras data inspect DIR/c.npz", 0,
+    Fault("data inspect on every vector the same", "p7keras data inspect DIR/c.npz", 1,
           "(on stdout) warning: DIR/c.npz: 1 distinct vector among 400 rows: every chunk is the same; …, then "
           "verdict: unusable: every chunk is the same; training refuses this data",
           test="tests/cli/test_data.py::test_inspect_on_degenerate_data_says_so_before_the_verdict"),

@@ -27,10 +27,7 @@ from tests.faults.cases import FAULTS, Fault
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("keras", "tensorflow", "jax", "torch", "keras_tuner")
 # The cases that import Keras before they refuse, and why (kept small).
-NEEDS_KERAS = {
-    "a file where the output folder goes": "train opens its run directory after building the model (its size "
-    "sets the free space it needs); checking the output folder earlier is the output checks' work (issue 22)",
-}
+NEEDS_KERAS: dict[str, str] = {}  # case name -> why it cannot be refused before Keras (none now)
 # `python -m p7keras ARGS` that prints, at exit, the heavy modules the process imported and its peak
 # resident memory in MiB (Linux's VmHWM; 0 elsewhere).
 WRAPPER = ("import atexit, re, runpy, sys\n"

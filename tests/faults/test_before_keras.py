@@ -1,7 +1,7 @@
 """Issue 22: every refusal that needs no Keras comes before Keras loads, in a real ``p7keras`` process.
 
 Each exit-code-2 case of the fault table runs in a fresh process that reports the heavy modules it imported
-(:mod:`tests.faults.refusal_times`); none may be imported, except by the few cases of ``NEEDS_KERAS``.
+(:mod:`tests.faults.refusal_times`); none may be imported (``NEEDS_KERAS`` would name a case that must load Keras first; it is empty).
 The times are the benchmark's (``python -m tests.faults.refusal_times``), not asserted here.
 """
 
