@@ -141,6 +141,10 @@ KEEP_CHOICES = ("all", "best", "final")
 # How the training step is compiled: auto (TensorFlow as Keras decides, JAX jit, PyTorch torch.compile for
 # runs of at least TORCH_COMPILE_MIN_STEPS steps), on, off.
 JIT_COMPILE_CHOICES = ("auto", "on", "off")
+# issue 23: Keras dtype policies a run trains under (variables stay float32; the loss is float32 in every policy),
+# and the reduced-precision forms of a trained model for inference (p7keras.models.precision).
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+QUANTIZE_MODES = ("int8", "bfloat16")
 # p7keras train --backend torch --jit-compile on|off --epochs 3, default model, 2-core CPU, two rounds:
 # compiling cost 188-227 s in all (torch compiles the step again at the second step and once more in
 # the second epoch, on guards over Keras' Python state), then an epoch took 13.8-15.4 s against
@@ -258,7 +262,7 @@ def run_problems(batch_size: int = DEFAULTS.batch_size, epochs: int = DEFAULTS.e
                  hard_negatives: int = DEFAULTS.hard_negatives, device: str = DEFAULTS.device,
                  backend: str | None = None, select: str = DEFAULTS.select,
                  patience: int = DEFAULTS.patience, keep: str = DEFAULTS.keep,
-                 jit_compile: str = "auto") -> list[str]:
+                 jit_compile: str = "auto", precision: str = "float32") -> list[str]:
     """What is wrong with a run's optimiser and batching settings (spec section 5).
 
     Args:
@@ -268,6 +272,7 @@ def run_problems(batch_size: int = DEFAULTS.batch_size, epochs: int = DEFAULTS.e
         patience: epochs without a new best ``select`` before the run stops, >= 0 (0: never).
         keep: the models a finished run keeps, one of ``KEEP_CHOICES``.
         jit_compile: how the train step is compiled, one of ``JIT_COMPILE_CHOICES``.
+        precision: the Keras dtype policy of training, one of ``PRECISIONS``.
 
     Returns:
         One message per problem.
@@ -284,6 +289,7 @@ def run_problems(batch_size: int = DEFAULTS.batch_size, epochs: int = DEFAULTS.e
     _rule(problems, int(patience) >= 0, "patience", ">= 0 (0: no early stopping)", patience)
     _rule(problems, keep in KEEP_CHOICES, "keep", f"one of {KEEP_CHOICES}", keep)
     _rule(problems, jit_compile in JIT_COMPILE_CHOICES, "jit_compile", f"one of {JIT_COMPILE_CHOICES}", jit_compile)
+    _rule(problems, precision in PRECISIONS, "precision", f"one of {PRECISIONS}", precision)
     return problems
 
 

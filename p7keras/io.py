@@ -166,11 +166,9 @@ def save_model(model, path: str | os.PathLike, optimizer: bool = True) -> str:
         ``path`` as a string.
     """
     if not optimizer and getattr(model, "optimizer", None) is not None:
-        weights_only = type(model).from_config(model.get_config())
-        if not weights_only.built:  # p7keras' models build in __init__; others from their build config
-            weights_only.build_from_config(model.get_build_config())
-        weights_only.set_weights(model.get_weights())
-        model = weights_only
+        from p7keras.models.precision import rebuilt  # noqa: PLC0415 (Keras only when a model is saved)
+
+        model = rebuilt(model)  # the weights and configuration, without the optimizer
     with atomic_path(path) as tmp:
         model.save(tmp)
     return os.fspath(path)

@@ -45,7 +45,7 @@ import time
 from p7keras.console import import_keras_quietly, quiet_tensorflow, run_console_command
 from p7keras.io import atomic_path, read_json, write_json
 from p7keras.locks import FolderLock
-from p7keras.training.preflight import check_data, check_device, preflight
+from p7keras.training.preflight import check_data, check_device, check_precision, preflight
 from p7keras.training.run_dir import FINISHED, STATE_FILE
 from tuner.arguments import TUNE_DESCRIPTION, add_arguments, config_from_args
 from tuner.best_run import save_best_run
@@ -183,6 +183,7 @@ def run_search(config: SearchConfig, stream=None) -> SearchResult:
     with search_lock(config):  # after the checks: a refused search leaves no lock file behind
         import_keras_quietly()
         check_device(config.base.device)
+        check_precision(config.base.precision, config.base.device)
         import keras  # noqa: PLC0415 (the backend preflight selected)
 
         quota = config.process_quota(keras.backend.backend())

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from p7keras.config import DEFAULTS
+from p7keras.config import DEFAULTS, PRECISIONS, QUANTIZE_MODES
 
 PARTS = ("train", "predict", "retrieval", "pipeline")
 DEFAULT_PARTS = ("train", "predict")  # what ``p7keras bench`` measured before it had ``--what``
@@ -62,6 +62,8 @@ class BenchConfig:
         prototype_rounds: rounds of the side-by-side comparison with the plain-PyTorch reference step
             (:mod:`p7keras.bench.reference_torch`); 0 measures p7keras alone (train).
         prototype_threads: ``torch.set_num_threads`` of the reference (train).
+        precision: the model's Keras dtype policy, one of ``p7keras.config.PRECISIONS`` (train, predict).
+        quantize: predict with a reduced-precision copy, ``"int8"`` or ``"bfloat16"`` (predict; None: as built).
     """
 
     model_type: str = _size(MODEL_PARTS, default="transformer")
@@ -85,10 +87,16 @@ class BenchConfig:
     seed: int = _size(default=0)
     prototype_rounds: int = _size(("train",), default=0)
     prototype_threads: int = _size(("train",), default=2)
+    precision: str = _size(MODEL_PARTS, default="float32")
+    quantize: str | None = _size(("predict",), default=None)
 
     def __post_init__(self) -> None:
         if self.model_type not in MODEL_TYPES:
             raise ValueError(f"model_type must be one of {list(MODEL_TYPES)}, got {self.model_type!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
+        if self.quantize is not None and self.quantize not in QUANTIZE_MODES:
+            raise ValueError(f"quantize must be one of {list(QUANTIZE_MODES)}, got {self.quantize!r}")
         if self.jit_compile not in ("auto", True, False):
             raise ValueError(f"jit_compile must be 'auto', True or False, got {self.jit_compile!r}")
         for field in dataclasses.fields(self):

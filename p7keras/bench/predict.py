@@ -26,6 +26,7 @@ import numpy as np
 from p7keras.bench.config import BenchConfig, random_unit
 from p7keras.evaluation.predictors import Predictor, call_latency_ms, load_predictor
 from p7keras.models import P7Ranker
+from p7keras.models.precision import rebuilt
 
 PREDICT_WARMUP_CALLS = 10
 BATCH_ROUNDS = 3  # timed batch predictions after one untimed (compiling) call; the best is reported
@@ -60,11 +61,15 @@ def measure_predict(model: P7Ranker, config: BenchConfig) -> dict[str, float]:
     rng = np.random.default_rng(config.seed)
     batch = random_unit(rng, (config.predict_batch, config.context_length, config.dim))
     one = batch[:1]
-    result = _speed(Predictor.from_model(model, batch_size=config.predict_batch), one, batch,
-                    config.predict_calls, "predict")
+    predictor = Predictor.from_model(model, batch_size=config.predict_batch, quantize=config.quantize)
+    result = _speed(predictor, one, batch, config.predict_calls, "predict")
+    if config.quantize is not None or config.precision != "float32":  # what the reduced precision costs
+        float32 = model if model.dtype_policy.name == "float32" else rebuilt(model, "float32")
+        reference = np.asarray(float32.predict(batch, batch_size=config.predict_batch, verbose=0), np.float32)
+        result["predict_min_cosine_to_float32"] = float(np.min(np.sum(predictor.predict(batch) * reference, -1)))
     if config.predict_saved_model and importlib.util.find_spec("tensorflow") is not None:
         with tempfile.TemporaryDirectory() as folder:
-            model.export(folder)
+            predictor.owner.export(folder)  # the model predicted above (a reduced-precision copy with quantize)
             saved = load_predictor(folder, batch_size=config.predict_batch)
             result.update(_speed(saved, one, batch, config.predict_calls, "saved_model"))
     return result

@@ -56,6 +56,7 @@ def build_model(config: BenchConfig) -> P7Ranker:
         context_length=config.context_length,
         input_dim=config.dim,
         d_model=config.d_model,
+        dtype=config.precision,
         **layers,
     )
     model.compile(jit_compile=config.jit_compile, steps_per_execution=config.steps_per_execution)

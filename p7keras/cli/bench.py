@@ -25,6 +25,7 @@ from p7keras.bench.config import (
     resolve_parts,
 )
 from p7keras.cli.main import add_backend_argument
+from p7keras.config import PRECISIONS, QUANTIZE_MODES
 from p7keras.io import add_overwrite_argument, atomic_path, check_writable
 
 _DEFAULTS = BenchConfig()
@@ -62,6 +63,11 @@ def register(subparsers) -> None:
     model.add_argument("--no-saved-model", dest="saved_model", action="store_false",
                        help="do not export and time the SavedModel in the predict part")
     model.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto")
+    model.add_argument("--precision", choices=PRECISIONS, default=_DEFAULTS.precision,
+                       help="the model's Keras dtype policy (train, predict; default float32)")
+    model.add_argument("--quantize", choices=QUANTIZE_MODES, default=None,
+                       help="predict (and the SavedModel) with a reduced-precision copy: int8 or bfloat16; the "
+                       "report adds the predictions' smallest cosine to the float32 model's")
     model.add_argument("--steps-per-execution", type=int, default=_DEFAULTS.steps_per_execution, metavar="N",
                        help="train steps per compiled call (TensorFlow, JAX; default 1, as p7keras train)")
     model.add_argument("--compare-prototype", action="store_true",
@@ -109,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
         pipeline_articles=args.pipeline_articles,
         prototype_rounds=args.rounds if args.compare_prototype else 0,
         prototype_threads=args.prototype_threads,
+        precision=args.precision,
+        quantize=args.quantize,
     )  # checked here, before Keras is imported
     if args.compare_prototype and args.rounds < 1:
         raise ValueError(f"--rounds must be >= 1, got {args.rounds}")

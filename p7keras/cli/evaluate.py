@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from p7keras.config import DEFAULTS
+from p7keras.config import DEFAULTS, QUANTIZE_MODES
 from p7keras.console import CLIError
 from p7keras.io import add_overwrite_argument
 from p7keras.training.config import add_backend_argument
@@ -24,6 +24,23 @@ DEFAULT_SPLIT = "all"
 SPLIT_CHOICES = ("all", "train", "val", "ood")
 MODEL_HELP = ("run directory (best.keras, else final.keras, else export/), .keras file, or exported SavedModel "
               "directory")
+
+
+def add_quantize_argument(parser: argparse.ArgumentParser) -> None:
+    """``--quantize {int8, bfloat16}``: predict with a reduced-precision copy of each Keras model."""
+    parser.add_argument("--quantize", choices=QUANTIZE_MODES, default=None,
+                        help="predict with a reduced-precision copy of each .keras model: int8 (Keras quantize: "
+                        "int8 kernels, a quarter of the weight bytes) or bfloat16 (half); a SavedModel is "
+                        "predicted as exported (p7keras export --quantize writes a quantized one)")
+
+
+def check_quantize(args: argparse.Namespace) -> None:
+    """Refuses ``--quantize`` on a MODEL it cannot apply to (a SavedModel), before Keras loads."""
+    from p7keras.evaluation.predictors import check_quantizable  # noqa: PLC0415 (numpy only)
+
+    if args.quantize is not None:
+        for model in args.models:
+            check_quantizable(model, args.quantize)
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, split_help: str) -> None:
@@ -86,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
     resolve_data(args)
     for model in args.models:
         check_model_path(model)
+    check_quantize(args)
     data = args.data if not isinstance(args.data, (str, os.PathLike)) else load(args.data)
     import_keras_quietly()  # the console has set KERAS_BACKEND from --backend already
     from p7keras.evaluation import evaluate, format_table, write_html  # noqa: PLC0415 (keep --help fast)
@@ -103,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         resamples=args.resamples,
         per_sequence=args.per_sequence,
         diagnostics=args.diagnostics,
+        quantize=args.quantize,
     )
     print(format_table(result))
     if args.json:
@@ -152,6 +171,7 @@ def register(subparsers) -> None:
     parser.add_argument("--no-diagnostics", dest="diagnostics", action="store_false",
                         help="skip the diagnostic battery (offset sweep, order ablations, rollout, within-article "
                         "retrieval, coherence bins; about K + 10 more prediction and ranking passes per model)")
+    add_quantize_argument(parser)
     add_backend_argument(parser)
     parser.add_argument("--json", metavar="OUT", help="write the result as JSON")
     parser.add_argument("--html", metavar="OUT", help="write a self-contained HTML report")

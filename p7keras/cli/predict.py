@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import shutil
 
-from p7keras.cli.evaluate import MODEL_HELP, add_data_arguments, resolve_data
+from p7keras.cli.evaluate import MODEL_HELP, add_data_arguments, add_quantize_argument, check_quantize, resolve_data
 from p7keras.console import CLIError
 from p7keras.data import text  # numpy only: the chunking defaults are the flags' defaults
 from p7keras.evaluation.examples import SAMPLE, TOP_K
@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     _check_flags(args)
     check_writable(args.json, overwrite=args.overwrite)
     args.models = [args.model]
+    check_quantize(args)
     resolve_data(args)
     if args.texts is not None:  # numpy only: a wrong file or count is one line before Keras loads
         from p7keras.data.formats import load_corpus, with_texts  # noqa: PLC0415
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from p7keras.evaluation.predict import format_examples, predict_examples, predict_passage  # noqa: PLC0415
     from p7keras.io import write_json  # noqa: PLC0415
 
-    where = {"split": args.split, "seed": args.seed, "top_k": args.top_k}
+    where = {"split": args.split, "seed": args.seed, "top_k": args.top_k, "quantize": args.quantize}
     if args.text is not None:
         result = predict_passage(args.model, args.text, args.encoder, args.data, target_chars=args.target_chars,
                                  min_chars=args.min_chars, **where)
@@ -116,6 +117,7 @@ def register(subparsers) -> None:
     parser.add_argument("--top-k", type=int, default=TOP_K, help=f"bank chunks shown per query (default {TOP_K})")
     parser.add_argument("--width", type=int, default=None,
                         help=f"characters per printed line (default: the terminal's, {MIN_WIDTH} to {MAX_WIDTH})")
+    add_quantize_argument(parser)
     add_backend_argument(parser)
     parser.add_argument("--json", metavar="OUT", help="also write the examples (full texts) as JSON")
     add_overwrite_argument(parser, "the --json file")

@@ -277,6 +277,7 @@ def evaluate(
     block: int = DEFAULT_BLOCK,
     per_sequence: bool = False,
     diagnostics: bool = True,
+    quantize: str | None = None,
 ) -> dict:
     """Evaluate models (or only the baselines) on one split: directional test, retrieval, ship gate.
 
@@ -309,6 +310,8 @@ def evaluate(
         per_sequence: also return every sequence's ranks and cosines per query set (``"per_sequence"``).
         diagnostics: run the diagnostic battery (:mod:`p7keras.evaluation.battery`) for every model and
             for DIRECT and MEAN (``"diagnostics"``: ``{name: battery}``).
+        quantize: evaluate a reduced-precision copy of each Keras model, ``"int8"`` or ``"bfloat16"``
+            (:func:`p7keras.models.precision.reduced_precision`; the names get ``@int8``/``@bfloat16``).
 
     Returns:
         ``{"data": {...}, "baselines": {"DIRECT"|"MEAN": {protocol: {"R@1", "R@5", "R@10", "MRR@10"}
@@ -324,7 +327,7 @@ def evaluate(
         FileNotFoundError: missing data or model paths.
         ValueError: unusable data or models, K or D mismatches, too few sequences for the gate.
     """
-    predictors = load_predictors(model_or_path, batch_size)
+    predictors = load_predictors(model_or_path, batch_size, quantize)
     sequences = _load(data, _context_length(predictors, context_length), split, seed)
     check_models_fit(predictors, sequences)
     total = len(sequences)

@@ -30,9 +30,10 @@ __all__ = ["format_examples", "predict_examples", "predict_passage"]
 Data = str | os.PathLike | ChunkCorpus | SequenceFile
 
 
-def _model_and_bank(model, data: Data, split: str, seed: int) -> tuple[Predictor, SequenceSet]:
-    """The predictor and the split's sequences, checked to fit each other."""
-    predictor = load_predictor(model)
+def _model_and_bank(model, data: Data, split: str, seed: int,
+                    quantize: str | None = None) -> tuple[Predictor, SequenceSet]:
+    """The predictor (``quantize``: a reduced-precision copy) and the split's sequences, checked to fit."""
+    predictor = load_predictor(model, quantize=quantize)
     sequences = load_sequences(data, predictor.context_length, split, seed)
     check_models_fit([predictor], sequences)
     return predictor, sequences
@@ -65,6 +66,7 @@ def predict_examples(
     position: int | None = None,
     sample: int | None = None,
     top_k: int = TOP_K,
+    quantize: str | None = None,
 ) -> dict:
     """The model's and DIRECT's top-k next chunks for chosen sequences of a split.
 
@@ -83,6 +85,7 @@ def predict_examples(
         position: ... whose next chunk is at this position.
         sample: else show this many sequences drawn at random (default 3).
         top_k: bank rows per query.
+        quantize: predict with a reduced-precision copy of a Keras model (``"int8"``, ``"bfloat16"``).
 
     Returns:
         ``{"model": {...}, "data": {...}, "top_k", "examples": [...]}``, the examples as
@@ -93,7 +96,7 @@ def predict_examples(
         FileNotFoundError, ValueError: unusable model or data, K or D mismatch, no such article or
             position.
     """
-    predictor, sequences = _model_and_bank(model, data, split, seed)
+    predictor, sequences = _model_and_bank(model, data, split, seed, quantize)
     chosen = choose_sequences(sequences, article, position, sample, seed)
     queries = _queries(predictor, sequences.bank[sequences.context_rows[chosen]])
     return _result(predictor, sequences, seed, top_k, sequence_examples(sequences, chosen, queries, top_k))
@@ -110,6 +113,7 @@ def predict_passage(
     top_k: int = TOP_K,
     target_chars: int = TARGET_CHARS,
     min_chars: int = MIN_CHARS,
+    quantize: str | None = None,
 ) -> dict:
     """What comes after a typed passage: its last K chunks are the context, the bank is a split of ``data``.
 
@@ -129,6 +133,7 @@ def predict_passage(
         seed: the split seed.
         top_k: bank rows per query.
         target_chars, min_chars: the chunking of ``p7keras data from-text``.
+        quantize: predict with a reduced-precision copy of a Keras model (``"int8"``, ``"bfloat16"``).
 
     Returns:
         As :func:`predict_examples`, with one example (no true next chunk) and ``passage_chunks``.
@@ -137,7 +142,7 @@ def predict_passage(
         ValueError: a passage of fewer than K chunks, an encoder whose D differs from the bank's, and as
             :func:`predict_examples`.
     """
-    predictor, sequences = _model_and_bank(model, data, split, seed)
+    predictor, sequences = _model_and_bank(model, data, split, seed, quantize)
     chunks, vectors = embed_passage(passage, encoder, target_chars, min_chars)
     k = sequences.context_length
     if len(chunks) < k:

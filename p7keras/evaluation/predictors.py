@@ -105,7 +105,8 @@ class Predictor:
     owner: object = dataclasses.field(default=None, repr=False)
 
     @classmethod
-    def from_model(cls, model, name: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE) -> Predictor:
+    def from_model(cls, model, name: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+                   quantize: str | None = None) -> Predictor:
         """The compiled predictor of a ``keras.Model`` (TensorFlow ``tf.function``, JAX ``jax.jit``,
         PyTorch ``torch.export`` under ``torch.inference_mode``; see ``p7keras.models.inference``).
 
@@ -118,11 +119,13 @@ class Predictor:
             model: a ``keras.Model`` mapping contexts ``(B, K, D)`` to predictions ``(B, D)``.
             name: the report name (default: the model's name).
             batch_size: rows per compiled call; larger inputs are split.
+            quantize: predict with a reduced-precision copy, ``"int8"`` or ``"bfloat16"``
+                (:func:`p7keras.models.precision.reduced_precision`; ``model`` itself is unchanged).
 
         Returns:
             A :class:`Predictor` of kind ``"keras"``.
         """
-        return _keras_predictor(model, name, "memory", batch_size)
+        return _keras_predictor(model, name, "memory", batch_size, quantize)
 
     def predict(self, contexts: np.ndarray) -> np.ndarray:
         """Predictions for ``contexts (B, K, D)``, checked: ``(B, D)`` float32, finite, non-zero rows.
@@ -188,10 +191,14 @@ def _keras_shape(model) -> tuple[int | None, int | None]:
     return _int_or_none(shape[1]), _int_or_none(shape[2])
 
 
-def _keras_predictor(model, name: str | None, source: str, batch_size: int) -> Predictor:
+def _keras_predictor(model, name: str | None, source: str, batch_size: int, quantize: str | None = None) -> Predictor:
     from p7keras.models.inference import CompiledPredict  # keras only for keras models
 
     k, d = _keras_shape(model)
+    if quantize is not None:
+        from p7keras.models.precision import reduced_precision  # noqa: PLC0415
+
+        model, name = reduced_precision(model, quantize), f"{name or model.name}@{quantize}"
     compiled = CompiledPredict(model, chunk_size=batch_size)
     return Predictor(
         name=name or model.name,
@@ -235,7 +242,7 @@ def check_model_path(path: str | os.PathLike) -> None:
         raise ValueError(f"{where}: cannot load as a Keras model ({type(exc).__name__}: {exc})") from exc
 
 
-def _load_keras_file(path: str, name: str, batch_size: int) -> Predictor:
+def _load_keras_file(path: str, name: str, batch_size: int, quantize: str | None = None) -> Predictor:
     check_model_path(path)
     import keras  # noqa: PLC0415 (keras only when a model is loaded)
 
@@ -245,7 +252,7 @@ def _load_keras_file(path: str, name: str, batch_size: int) -> Predictor:
         model = keras.saving.load_model(path, compile=False)
     except Exception as exc:  # keras raises many types for a bad file; report one
         raise ValueError(f"{path}: cannot load as a Keras model ({type(exc).__name__}: {exc})") from exc
-    return _keras_predictor(model, name, path, batch_size)
+    return _keras_predictor(model, name, path, batch_size, quantize)
 
 
 # --------------------------------------------------------------------------------- SavedModels
@@ -362,7 +369,8 @@ def _name_of_path(path: Path) -> str:
     return path.stem if path.suffix == KERAS_SUFFIX else path.name
 
 
-def load_predictor(model, name: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE) -> Predictor:
+def load_predictor(model, name: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+                   quantize: str | None = None) -> Predictor:
     """Turn a path, a ``keras.Model`` or a callable into a :class:`Predictor`.
 
     Args:
@@ -370,22 +378,27 @@ def load_predictor(model, name: str | None = None, batch_size: int = DEFAULT_BAT
             callable ``contexts (B, K, D) -> predictions (B, D)``.
         name: the report name (default: derived from the path, the model name or the function name).
         batch_size: prediction batch size.
+        quantize: predict with a reduced-precision copy of a Keras model, ``"int8"`` or ``"bfloat16"``
+            (the name gets ``@int8``/``@bfloat16``); a SavedModel or a callable cannot be quantized here.
 
     Returns:
         A :class:`Predictor`.
 
     Raises:
-        FileNotFoundError, ValueError: unreadable or unusable models.
+        FileNotFoundError, ValueError: unreadable or unusable models, or one that cannot be quantized.
     """
+    if quantize is not None:
+        check_quantizable(model, quantize)
     if isinstance(model, Predictor):
         return dataclasses.replace(model, name=name or model.name)
     if isinstance(model, (str, os.PathLike)):
         kind, target = resolve_model_path(model)
-        loader = _load_keras_file if kind == "keras" else _load_saved_model
-        return loader(target, name or _name_of_path(Path(model)), batch_size)
+        if kind == "keras":
+            return _load_keras_file(target, name or _name_of_path(Path(model)), batch_size, quantize)
+        return _load_saved_model(target, name or _name_of_path(Path(model)), batch_size)
     keras = sys.modules.get("keras")
     if keras is not None and isinstance(model, keras.Model):
-        return _keras_predictor(model, name, "memory", batch_size)
+        return _keras_predictor(model, name, "memory", batch_size, quantize)
     if callable(model):
         return Predictor(
             name=name or getattr(model, "__name__", type(model).__name__),
@@ -402,7 +415,31 @@ def load_predictor(model, name: str | None = None, batch_size: int = DEFAULT_BAT
     )
 
 
-def load_predictors(model_or_path, batch_size: int = DEFAULT_BATCH_SIZE) -> list[Predictor]:
+def check_quantizable(model, quantize: str) -> None:
+    """Refuses a ``quantize`` setting that cannot apply to ``model`` (without Keras for paths).
+
+    Raises:
+        ValueError: an unknown mode, or a SavedModel, a :class:`Predictor` or a callable (only Keras models,
+            ``.keras`` files and run directories are quantized when loaded).
+    """
+    from p7keras.config import QUANTIZE_MODES  # noqa: PLC0415
+
+    if quantize not in QUANTIZE_MODES:
+        raise ValueError(f"quantize must be one of {QUANTIZE_MODES}, got {quantize!r}")
+    if isinstance(model, (str, os.PathLike)):
+        kind, target = resolve_model_path(model)
+        if kind != "keras":
+            raise ValueError(f"{target}: a SavedModel is predicted as it was exported; --quantize {quantize} applies "
+                             f"to a .keras model or a run directory (export a quantized SavedModel with "
+                             f"p7keras export MODEL --quantize {quantize})")
+        return
+    keras = sys.modules.get("keras")
+    if keras is None or not isinstance(model, keras.Model):
+        raise ValueError(f"cannot quantize a {type(model).__name__}: --quantize applies to Keras models")
+
+
+def load_predictors(model_or_path, batch_size: int = DEFAULT_BATCH_SIZE,
+                    quantize: str | None = None) -> list[Predictor]:
     """Predictors for ``None`` (none: baselines only), one model, a list of them or a ``{name: model}``.
 
     Names are made unique by appending ``#2``, ``#3``, ...
@@ -410,6 +447,7 @@ def load_predictors(model_or_path, batch_size: int = DEFAULT_BATCH_SIZE) -> list
     Args:
         model_or_path: see :func:`load_predictor`; also ``None``, a list/tuple or a dict.
         batch_size: prediction batch size.
+        quantize: see :func:`load_predictor` (every model).
 
     Returns:
         A list of :class:`Predictor`.
@@ -424,7 +462,7 @@ def load_predictors(model_or_path, batch_size: int = DEFAULT_BATCH_SIZE) -> list
         items = [(None, model_or_path)]
     predictors, seen = [], {}
     for name, model in items:
-        predictor = load_predictor(model, name, batch_size)
+        predictor = load_predictor(model, name, batch_size, quantize)
         count = seen[predictor.name] = seen.get(predictor.name, 0) + 1
         if count > 1:
             predictor = dataclasses.replace(predictor, name=f"{predictor.name}#{count}")

@@ -92,7 +92,8 @@ class SemanticAnchor(keras.layers.Layer):
             ),
             trainable=self.anchor_learnable,
         )
-        self.score = keras.layers.Dense(1, name="anchor_score") if anchor_mode == "attention" else None
+        self.score = (keras.layers.Dense(1, name="anchor_score", dtype=self.dtype_policy)
+                      if anchor_mode == "attention" else None)
 
     @classmethod
     def from_config(cls, config):

@@ -47,15 +47,16 @@ class EncoderBlock(keras.layers.Layer):
         self.ff_dim = int(ff_dim)
         self.dropout = float(dropout)
         self.last_only = bool(last_only)
+        policy = self.dtype_policy  # the block's sublayers compute in its policy
         self.attention = keras.layers.MultiHeadAttention(
-            num_heads=num_heads, key_dim=d_model // num_heads, dropout=dropout, name="attention"
+            num_heads=num_heads, key_dim=d_model // num_heads, dropout=dropout, name="attention", dtype=policy
         )
-        self.attention_dropout = keras.layers.Dropout(dropout)
-        self.attention_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="attention_norm")
-        self.ff_inner = keras.layers.Dense(ff_dim, activation="relu", name="ff_inner")
-        self.ff_outer = keras.layers.Dense(d_model, name="ff_outer")
-        self.ff_dropout = keras.layers.Dropout(dropout)
-        self.ff_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="ff_norm")
+        self.attention_dropout = keras.layers.Dropout(dropout, dtype=policy)
+        self.attention_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="attention_norm", dtype=policy)
+        self.ff_inner = keras.layers.Dense(ff_dim, activation="relu", name="ff_inner", dtype=policy)
+        self.ff_outer = keras.layers.Dense(d_model, name="ff_outer", dtype=policy)
+        self.ff_dropout = keras.layers.Dropout(dropout, dtype=policy)
+        self.ff_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="ff_norm", dtype=policy)
 
     def build(self, input_shape):
         query_shape = (input_shape[0], 1, input_shape[2]) if self.last_only else input_shape

@@ -35,8 +35,8 @@ class FlatP7Ranker(P7Ranker):
     def __init__(self, **kwargs):
         input_dim = kwargs.pop("input_dim", None)
         super().__init__(**kwargs)
-        self.mix = keras.layers.Dense(self.d_model, activation="gelu", name="context_mix")
-        self.mix_dropout = keras.layers.Dropout(self.dropout)
+        self.mix = keras.layers.Dense(self.d_model, activation="gelu", name="context_mix", dtype=self.dtype_policy)
+        self.mix_dropout = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
         if input_dim is not None:
             self.build((None, self.context_length, int(input_dim)))
 

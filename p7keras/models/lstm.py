@@ -29,16 +29,18 @@ class LSTMP7Ranker(P7Ranker):
         A ``keras.Model``; ``call`` returns unit vectors ``(B, D)``.
     """
 
+    bfloat16_weights = False  # Keras' LSTM has no bfloat16 kernel (p7keras.models.precision)
+
     def __init__(self, num_layers: int = DEFAULTS.lstm_layers, **kwargs):
         input_dim = kwargs.pop("input_dim", None)
         super().__init__(**kwargs)
         raise_problems(model_problems(self.context_length, self.d_model, num_layers=num_layers))
         self.num_layers = int(num_layers)
         self.lstms = [
-            keras.layers.LSTM(self.d_model, return_sequences=True, name=f"lstm_{i}")
+            keras.layers.LSTM(self.d_model, return_sequences=True, name=f"lstm_{i}", dtype=self.dtype_policy)
             for i in range(self.num_layers)
         ]
-        self.between = keras.layers.Dropout(self.dropout)
+        self.between = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
         if input_dim is not None:
             self.build((None, self.context_length, int(input_dim)))
 

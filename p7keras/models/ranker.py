@@ -73,6 +73,9 @@ class P7Ranker(BackendSteps, NegativePool, keras.Model):
             ``normalize(λ·c_K + (1−λ)·anchor)``.
         temperature, margin, w_rank, w_margin, w_teacher, floor_threshold, gate_threshold,
         gate_weak_weight, gate_mode: loss parameters of spec section 4.
+        dtype: Keras' dtype policy, e.g. ``"mixed_bfloat16"`` (``p7keras.config.PRECISIONS`` for training,
+            ``"bfloat16"`` for inference): the input projection, the sequence encoder and the head compute
+            in it; the inputs, the final normalisation, the anchor and every loss term stay float32.
         context_negatives: which context chunks are InfoNCE negatives: ``"prev"`` (spec), ``"none"``, ``"older"``
             (the K−1 before ``c_K``), ``"all"``.
         negative_queue: N > 0 keeps the targets of the last N training samples (of earlier batches, first in,
@@ -80,6 +83,8 @@ class P7Ranker(BackendSteps, NegativePool, keras.Model):
         negatives: ``"batch"`` (the spec's pool) or ``"corpus"``: every row of a bank of training chunks
             (``set_negative_bank``, before ``fit``) is an extra negative of every sample too, false negatives
             masked. The bank is not a weight and is not saved in ``.keras``.
+        quantized: ``"int8"``: the model's Dense kernels are quantized once it is built (what ``get_config``
+            of a model given to :meth:`quantize` says, so a quantized ``.keras`` file loads as saved).
     """
 
     def __init__(
@@ -98,6 +103,7 @@ class P7Ranker(BackendSteps, NegativePool, keras.Model):
         head: str = DEFAULTS.head,
         negative_queue: int = DEFAULTS.negative_queue,
         negatives: str = DEFAULTS.negatives,
+        quantized: str | None = None,
         **kwargs,
     ):
         loss_params = {name: kwargs.pop(name, default) for name, default in LOSS_PARAMETERS.items()}
@@ -114,7 +120,9 @@ class P7Ranker(BackendSteps, NegativePool, keras.Model):
         self.head = str(head)
         self._init_negatives(negative_queue, negatives)
         self.loss_params = loss_params
+        policy = self.dtype_policy  # the encoder's and the head's; the output path stays float32
         self.anchor = SemanticAnchor(
+            dtype="float32",
             anchor_mode=anchor_mode,
             anchor_lambda=anchor_lambda,
             anchor_lambda_min=anchor_lambda_min,
@@ -128,12 +136,15 @@ class P7Ranker(BackendSteps, NegativePool, keras.Model):
             initializer="ones" if self.warmup_epochs > 0 else "zeros",
             trainable=False,
         )
-        self.input_projection = keras.layers.Dense(self.d_model, name="input_projection")
-        self.head_hidden = keras.layers.Dense(self.d_model, activation="relu", name="head_hidden")
-        self.head_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="head_norm")
+        self.input_projection = keras.layers.Dense(self.d_model, name="input_projection", dtype=policy)
+        self.head_hidden = keras.layers.Dense(self.d_model, activation="relu", name="head_hidden", dtype=policy)
+        self.head_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="head_norm", dtype=policy)
         self.head_output = None  # Dense(D), created once D is known
-        self.head_unit = keras.layers.UnitNormalization(name="head_unit")
+        self.head_unit = keras.layers.UnitNormalization(name="head_unit", dtype="float32")
         self._trackers = {name: keras.metrics.Mean(name=name) for name in METRIC_NAMES}
+        if quantized not in (None, "int8"):
+            raise ValueError(f"quantized must be None or 'int8', got {quantized!r}")
+        self.quantized = quantized
 
     # ----------------------------------------------------------------------------------- shapes
     def _check_context_shape(self, shape, need_dim: bool = False) -> None:
@@ -152,11 +163,19 @@ class P7Ranker(BackendSteps, NegativePool, keras.Model):
         # The residual head starts as the identity on c_K: its last layer is zero.
         zero = {"kernel_initializer": "zeros", "bias_initializer": "zeros"}
         initializers = zero if self.head == "residual" else {}
-        self.head_output = keras.layers.Dense(self.input_dim, name="head_output", **initializers)
+        self.head_output = keras.layers.Dense(self.input_dim, name="head_output", dtype=self.dtype_policy,
+                                              **initializers)
         self.head_output.build((None, self.d_model))
         self.anchor.build((None, self.input_dim), batch_shape, encoded_shape)
         self._build_negative_queue(self.input_dim)
         self.built = True
+        if self.quantized:
+            self.quantize(self.quantized)  # a quantized model's file: its int8 weights load into int8 kernels
+
+    @property
+    def input_dtype(self):
+        """Contexts enter in float32 under every policy (the anchor and the residual use them as given)."""
+        return "float32"
 
     # ------------------------------------------------------------------------------ forward pass
     def _build_encoder(self, projected_shape):
@@ -171,7 +190,7 @@ class P7Ranker(BackendSteps, NegativePool, keras.Model):
         context = context_of(inputs)
         self._check_context_shape(context.shape)
         last, encoded = self._encode(self.input_projection(context), training)
-        raw = self.head_output(self.head_norm(self.head_hidden(last)))
+        raw = ops.cast(self.head_output(self.head_norm(self.head_hidden(last))), "float32")
         if self.head == "residual":
             raw = context[:, -1] + raw
         return self.anchor(self.head_unit(raw), context, encoded)
@@ -213,7 +232,7 @@ class P7Ranker(BackendSteps, NegativePool, keras.Model):
             Dict of scalar tensors named as ``METRIC_NAMES``, plus ``batch_size``.
         """
         context, target, hard_negatives = self._unpack_batch(data)
-        query = self(context, training=training)
+        query = ops.cast(self(context, training=training), "float32")  # float32 under every dtype policy
         terms = losses.p7_combined_loss(
             query,
             context,
@@ -336,6 +355,22 @@ class P7Ranker(BackendSteps, NegativePool, keras.Model):
         write_saved_model(self, filepath, verbose=bool(verbose))
         return None
 
+    def quantize(self, mode=None, config=None, filters=None, **kwargs):
+        """``keras.Model.quantize`` of the Dense and EinsumDense layers (the only ones Keras quantizes).
+
+        Example:
+
+            model.quantize("int8")    # or p7keras.models.precision.reduced_precision(model, "int8"): a copy
+
+        Args:
+            mode: ``"int8"`` (the mode a saved p7keras model records and reloads); the other modes of
+                ``keras.Model.quantize`` work in memory.
+            config, filters, **kwargs: as ``keras.Model.quantize`` (default filter: Dense and EinsumDense).
+        """
+        dense = (keras.layers.Dense, keras.layers.EinsumDense)
+        super().quantize(mode, config=config, filters=filters or (lambda layer: isinstance(layer, dense)), **kwargs)
+        self.quantized = mode
+
     def get_config(self):
         config = {
             "name": self.name,
@@ -355,4 +390,8 @@ class P7Ranker(BackendSteps, NegativePool, keras.Model):
             "negatives": self.negatives,
         }
         config.update(self.loss_params)
+        if self.dtype_policy.name != "float32":
+            config["dtype"] = keras.dtype_policies.serialize(self.dtype_policy)
+        if self.quantized:
+            config["quantized"] = self.quantized
         return config

@@ -49,7 +49,8 @@ class TransformerP7Ranker(P7Ranker):
         self.num_heads = int(num_heads)
         self.num_layers = int(num_layers)
         self.ff_dim = int(ff_dim)
-        self.positions = PositionalEmbedding(self.context_length, name="positional_embedding")
+        self.positions = PositionalEmbedding(self.context_length, name="positional_embedding",
+                                             dtype=self.dtype_policy)
         last_only = self.anchor.anchor_mode != "attention"
         self.blocks = [
             EncoderBlock(
@@ -59,6 +60,7 @@ class TransformerP7Ranker(P7Ranker):
                 self.dropout,
                 last_only=last_only and i == self.num_layers - 1,
                 name=f"encoder_block_{i}",
+                dtype=self.dtype_policy,
             )
             for i in range(self.num_layers)
         ]

@@ -30,6 +30,7 @@ from p7keras.config import (
     KEEP_CHOICES,
     MODEL_TYPES,
     NEGATIVE_SOURCES,
+    PRECISIONS,
     SELECT_METRICS,
     TORCH_COMPILE_MIN_STEPS,
     anchor_problems,
@@ -114,6 +115,7 @@ class TrainConfig:
     negative_queue: int = DEFAULTS.negative_queue
     negatives: str = DEFAULTS.negatives
     jit_compile: str = "auto"  # issue 12: auto / on / off (see p7keras.config.TORCH_COMPILE_MIN_STEPS)
+    precision: str = "float32"  # issue 23: the Keras dtype policy of training (p7keras.config.PRECISIONS)
     # issue 14: data-parallel training (p7keras.training.distribute)
     distribute: str = "none"
     cpu_devices: int | None = None
@@ -189,9 +191,12 @@ class TrainConfig:
                                   self.negative_queue, self.negatives)
         problems += run_problems(self.batch_size, self.epochs, self.learning_rate, self.weight_decay,
                                  self.hard_negatives, self.device, self.backend, self.select, self.patience,
-                                 self.keep, self.jit_compile)
+                                 self.keep, self.jit_compile, self.precision)
         problems += distribute_problems(self.distribute, self.cpu_devices, self.backend, self.negatives,
                                         self.negative_queue)
+        if self.precision == "mixed_float16" and self.distribute != "none":
+            problems.append("precision mixed_float16 (loss scaling) cannot be combined with --distribute "
+                            f"{self.distribute} yet; use mixed_bfloat16 or float32")
         if self.preset is not None and self.preset not in PRESETS:
             problems.append(f"preset must be one of {tuple(PRESETS)}, got {self.preset!r}")
         if not (self.exp_name and "/" not in self.exp_name and self.exp_name not in (".", "..")):
@@ -215,7 +220,10 @@ class TrainConfig:
             names.append("num_layers")
         if self.model_type == "transformer":
             names += ["num_heads", "ff_dim"]
-        return {name: getattr(self, name) for name in names}
+        kwargs = {name: getattr(self, name) for name in names}
+        if self.precision != "float32":
+            kwargs["dtype"] = self.precision  # Keras' dtype policy (p7keras.models.precision)
+        return kwargs
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -291,6 +299,9 @@ TRAIN_FLAGS = (
     ("run", ("--jit-compile",), "jit_compile", "compile the train step: auto (TensorFlow: as Keras decides, JAX: "
      f"jit, PyTorch: torch.compile for runs of at least {TORCH_COMPILE_MIN_STEPS} steps, the ragged last batch "
      "dropped so it compiles once), on, off", {"choices": JIT_COMPILE_CHOICES}),
+    ("run", ("--precision",), "precision", "the Keras dtype policy of training: float32, or mixed_bfloat16 / "
+     "mixed_float16 (float32 variables and loss, the encoder computed in 16 bits; mixed_float16 with loss "
+     "scaling). Pays on GPUs and on CPUs with bf16 matrix units (AMX, AVX512-BF16)", {"choices": PRECISIONS}),
     ("run", ("--distribute",), "distribute", "none, or data-parallel: every device of this machine (JAX: Keras "
      "DataParallel, TensorFlow: MirroredStrategy); --batch-size is the global batch and in-batch negatives are "
      "the global batch's", {"choices": DISTRIBUTE_CHOICES}),

@@ -197,3 +197,25 @@ def check_device(device: str) -> None:
         seen = ", ".join(sorted(found)) or "none"
         raise ValueError(f"--device {device} requested, but the {backend} backend finds no {device.upper()} "
                          f"(accelerators found: {seen})")
+
+
+def check_precision(precision: str, device: str) -> None:
+    """Raises ``ValueError`` when the active backend cannot train under ``precision`` on this machine.
+
+    JAX's CPU backend (XLA) has no float16 matrix product with float32 accumulation, which ``mixed_float16``
+    needs; TensorFlow and PyTorch run it on a CPU (slowly: CPUs have no float16 units). It starts Keras.
+
+    Example:
+
+        check_precision("mixed_float16", "cpu")   # on JAX: ValueError: --precision mixed_float16 needs a GPU ...
+    """
+    if precision != "mixed_float16":
+        return
+    from p7keras.console import import_keras_quietly  # noqa: PLC0415 (standard library only)
+
+    import_keras_quietly()
+    import keras  # noqa: PLC0415
+
+    if keras.backend.backend() == "jax" and (device == "cpu" or "gpu" not in _accelerators("jax")):
+        raise ValueError("--precision mixed_float16 needs a GPU on the jax backend (XLA's CPU backend has no "
+                         "float16 matrix product); use mixed_bfloat16 or float32 on a CPU")

@@ -29,7 +29,7 @@ from p7keras.training.distribute import (
 )
 from p7keras.training.config import TrainConfig
 from p7keras.training.footprint import disk_need
-from p7keras.training.preflight import check_data, check_device, preflight
+from p7keras.training.preflight import check_data, check_device, check_precision, preflight
 from p7keras.training.run_dir import FAILED, RunDirectory
 from p7keras.verdict import start_key
 
@@ -221,6 +221,7 @@ def train(config: TrainConfig | None = None, stream=None, **overrides) -> RunRes
         splits = load_data(config, stream)  # numpy only: bad data is refused before Keras starts
         import_keras_quietly()
         check_device(config.device)
+        check_precision(config.precision, config.device)
         with data_parallel(config.distribute, config.batch_size) as replicas:
             return _train(config, splits, replicas, stream, run, problem)
 
@@ -284,6 +285,10 @@ def _train(config: TrainConfig, splits, replicas: int, stream, run: RunDirectory
         print(f"Resuming {run.path} after epoch {home.finished_epochs()} of {config.epochs}", file=stream)
     else:
         print(f"Run directory: {run.path}", file=stream)
+    if config.precision != "float32":
+        print(f"Precision: {config.precision} (Keras dtype policy: float32 variables and loss, the encoder and "
+              f"head in {config.precision.split('_')[1]}"
+              + ("; loss scaling" if config.precision == "mixed_float16" else "") + ")", file=stream)
     if replicas > 1:
         print(f"Data-parallel over {replicas} devices ({keras.backend.backend()}), global batch {config.batch_size}, "
               "in-batch negatives of the global batch", file=stream)

@@ -190,6 +190,29 @@ def _evaluate_overflow(folder: Path) -> list[str]:
     return ["evaluate", str(folder / "model.keras"), "--data", str(_sequences(folder, contexts=_overflow(folder)))]
 
 
+def _export_over(folder: Path) -> list[str]:
+    (folder / "served").mkdir()
+    (folder / "served" / "notes.txt").write_text("the user's\n")
+    (folder / "model.keras").write_bytes(_keras_archive())
+    return ["export", str(folder / "model.keras"), "--out", str(folder / "served")]
+
+
+def _quantize_saved_model(folder: Path) -> list[str]:
+    (folder / "export").mkdir()
+    (folder / "export" / "saved_model.pb").write_bytes(b"")  # what makes a folder a SavedModel to the path check
+    return ["evaluate", str(folder / "export"), "--data", str(_corpus(folder)), "--quantize", "int8"]
+
+
+def _keras_archive() -> bytes:
+    """The bytes of a zip archive with a JSON config.json (what the path check reads of a .keras file)."""
+    import io  # noqa: PLC0415
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("config.json", "{}")
+    return buffer.getvalue()
+
+
 TRAIN = "p7keras train --data DIR/seqs.npz"
 E = "p7keras train: error: {dir}/seqs.npz: "
 TESTS = "tests/training/test_train.py::"
@@ -393,6 +416,17 @@ FAULTS: tuple[Fault, ...] = (
           "chunks, but the longest article has 10",
           lambda f: ["tune", "--grid", "priority2", "--data", str(_corpus(f)), "--context", "12", "--directory",
                      str(f / "tuning")]),
+    # issue 23
+    Fault("export over an existing folder", "p7keras export DIR/model.keras --out DIR/served", 2,
+          "p7keras export: error: {dir}/served: exists already; pass --overwrite to replace it", _export_over),
+    Fault("--quantize on a SavedModel", "p7keras evaluate DIR/export --quantize int8", 2,
+          "p7keras evaluate: error: {dir}/export: a SavedModel is predicted as it was exported; --quantize int8 "
+          "applies to a .keras model or a run directory (export a quantized SavedModel with p7keras export MODEL "
+          "--quantize int8)", _quantize_saved_model),
+    Fault("--precision mixed_float16 on JAX without a GPU", "p7keras train --backend jax --precision mixed_float16", 2,
+          "p7keras train: error: --precision mixed_float16 needs a GPU on the jax backend (XLA's CPU backend has no "
+          "float16 matrix product); use mixed_bfloat16 or float32 on a CPU",
+          test="tests/training/test_precision_runs.py::test_mixed_float16_on_jax_without_a_gpu_is_refused"),
     Fault("--device gpu on a machine without a GPU", "p7keras train --device gpu", 2,
           "p7keras train: error: --device gpu requested, but this machine has no GPU device (no /dev/nvidia*, "
           "/dev/kfd or /dev/dxg)",
