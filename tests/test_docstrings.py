@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.one_backend  # numpy only: the outcome does not depend on the Keras backend
+
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted(p for folder in ("p7keras", "tuner") for p in (ROOT / folder).rglob("*.py"))
 WITH_EXAMPLES = [p for p in SOURCES if ">>>" in p.read_text(encoding="utf-8")]

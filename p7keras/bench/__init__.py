@@ -115,6 +115,10 @@ def format_report(result: dict) -> str:
         config += f" {r['model_type']} d_model={r['d_model']} layers={r['num_layers']} jit={r['jit_compile']}"
         if r.get("steps_per_execution", 1) != 1:
             config += f" steps_per_execution={r['steps_per_execution']}"
+        if r.get("precision", "float32") != "float32":
+            config += f" precision={r['precision']}"
+        if r.get("quantize"):
+            config += f" quantize={r['quantize']}"
     if "batch_size" in r:
         config += f" batch={r['batch_size']} M={r['hard_negatives']}"
     if r.get("bench_configuration"):
@@ -139,6 +143,9 @@ def format_report(result: dict) -> str:
                     f"{label} p50 {r[f'{prefix}_p50_ms']:.2f} ms   p95 {r[f'{prefix}_p95_ms']:.2f} ms  (1 sequence); "
                     f"{r[f'{prefix}_batch_seq_per_s']:.0f} sequences/s (batch {r['predict_batch']})"
                 )
+        if "predict_min_cosine_to_float32" in r:
+            lines.append(f"           {r.get('quantize') or r['precision']}: predictions' smallest cosine to the float32 "
+                         f"model's {r['predict_min_cosine_to_float32']:.5f} ({r['predict_batch']} random contexts)")
     if "retrieval" in parts:
         lines.append(
             f"retrieval  {r['retrieval_queries_per_s']:8.1f} queries/s  ({r['retrieval_queries']} queries x "

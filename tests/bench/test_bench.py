@@ -139,3 +139,17 @@ def test_distribute_bench_reads_the_epoch_times_of_a_run():
               "[p7keras] epoch 2: note\nEpoch 3/3 - 4.0s - loss 3.5\n")
     assert _epoch_seconds(output) == [12.5, 4.2, 4.0]
     assert _epoch_seconds("no epochs here") == []
+
+
+def test_precision_and_quantize_reach_the_model_and_the_report(tmp_path, capsys):
+    """Issue 23: --precision builds the model under the policy; --quantize predicts (and exports) the reduced copy
+    and reports its smallest cosine to the float32 model."""
+    result = _bench(tmp_path, "--precision", "mixed_bfloat16", "--quantize", "int8")
+    assert (result["precision"], result["quantize"]) == ("mixed_bfloat16", "int8")
+    _assert_finite_positive(result, FIGURES["train"] | FIGURES["predict"] | SAVED_MODEL)
+    assert 0.99 <= result["predict_min_cosine_to_float32"] <= 1.0
+    out = capsys.readouterr().out
+    assert "precision=mixed_bfloat16 quantize=int8" in out
+    assert "int8: predictions' smallest cosine to the float32 model's" in out
+    with pytest.raises(ValueError, match=r"precision must be one of .*got 'fp8'"):
+        BenchConfig(precision="fp8")

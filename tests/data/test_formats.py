@@ -18,6 +18,8 @@ from p7keras.data import (
 )
 from p7keras.io import atomic_path
 
+pytestmark = pytest.mark.one_backend  # numpy only: the outcome does not depend on the Keras backend
+
 
 def _unit(x):
     return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)

@@ -8,6 +8,8 @@ import pytest
 from p7keras.data import ChunkCorpus, DataError, SequenceFile, format_report, inspect_data
 from p7keras.data.windows import window_rows
 
+pytestmark = pytest.mark.one_backend  # numpy only: the outcome does not depend on the Keras backend
+
 RUSTDOCS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "rustdocs_minilm384.npz")
 REQUIRED_KEYS = {"chunks", "articles", "sequences", "dim", "context", "cos_last_next", "delta_last_vs_first_mean",
                  "delta_next_vs_prev_mean", "gate_pass_share", "zero_vectors", "non_finite", "non_unit", "verdict"}

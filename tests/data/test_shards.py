@@ -13,6 +13,8 @@ from p7keras.data.text import text_to_shards
 from p7keras.evaluation.retrieval import rank_queries
 from tests.data.toy_encoder import DIM, dies_on_call, encode
 
+pytestmark = pytest.mark.one_backend  # numpy only: the outcome does not depend on the Keras backend
+
 
 @pytest.fixture
 def corpus_npz(tmp_path):

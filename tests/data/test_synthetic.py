@@ -7,6 +7,8 @@ import pytest
 
 from p7keras.data import DataError, inspect_data, load_splits, make_synthetic_corpus
 
+pytestmark = pytest.mark.one_backend  # numpy only: the outcome does not depend on the Keras backend
+
 
 def _unit(x):
     return x / np.linalg.norm(x, axis=-1, keepdims=True)

@@ -12,6 +12,8 @@ from p7keras.data.text import chunk_text, paragraphs, read_text_file
 from tests.data.conftest import TOY_ENCODER
 from tests.data.toy_encoder import DIM, dies_on_call, encode
 
+pytestmark = pytest.mark.one_backend  # numpy only: the outcome does not depend on the Keras backend
+
 SENTENCE = "The borrow checker keeps references valid for as long as they are used. "
 
 

@@ -7,6 +7,8 @@ from p7keras.data import ChunkCorpus, DataError, SequenceFile, load_sequences, l
 from p7keras.data.splits import split_counts, split_mask
 from p7keras.data.windows import window_rows
 
+pytestmark = pytest.mark.one_backend  # numpy only: the outcome does not depend on the Keras backend
+
 
 @pytest.mark.parametrize("k", [2, 3, 5, 7])
 def test_all_windows_inside_each_article(k):

@@ -8,6 +8,8 @@ from p7keras.evaluation.baselines import baseline_queries
 from p7keras.evaluation.directional import directional_metrics
 from p7keras.evaluation.gate import check_gate_size, ship_gate
 
+pytestmark = pytest.mark.one_backend  # numpy only: the outcome does not depend on the Keras backend
+
 DIRECT = {"R@1": 0.0, "R@5": 0.30, "R@10": 0.40, "MRR@10": 0.12}
 ENOUGH = DEFAULTS.ship_gate_min_sequences
 

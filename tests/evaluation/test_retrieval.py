@@ -10,6 +10,8 @@ from p7keras.evaluation.retrieval import (
     retrieval_metrics,
 )
 
+pytestmark = pytest.mark.one_backend  # numpy only: the outcome does not depend on the Keras backend
+
 # Two articles of three chunks. Scores of q0 = [1, 1, 0]: r0 1, r1 1 (a tie), r2 0, r3 1.4, r4 1.4, r5 0.6.
 # Scores of q1 = [0, 0, 1]: r0 0, r1 0, r2 1, r3 0, r4 0, r5 0.8.
 BANK = np.array(
