@@ -1,0 +1,43 @@
+"""Issue 23 item 3: int8 / bfloat16 copies of the techprose preset models vs float32, on the ood split, with
+article-clustered intervals (R@5 and MRR@10 gains over DIRECT, and the paired difference to float32).
+
+    KERAS_BACKEND=jax python docs/quantized_quality.py 0 1 2     # seeds of saved_models/study (docs/real-text.md)
+
+Prints one JSON line per seed and mode and writes /tmp/quality.json.
+"""
+import json, sys
+import numpy as np
+import keras
+import p7keras
+from p7keras.models.precision import reduced_precision
+from p7keras.evaluation import evaluate
+from p7keras.evaluation.uncertainty import paired_gain
+
+out = {}
+for seed in sys.argv[1:]:
+    run = f"saved_models/study/real-text-techprose_minilm384-all-s{seed}-e8"
+    model = keras.saving.load_model(f"{run}/best.keras", compile=False)
+    models = {"float32": model, "int8": reduced_precision(model, "int8"), "bfloat16": reduced_precision(model, "bfloat16")}
+    result = evaluate(models, "../shared/data/techprose_minilm384.npz", split="ood", seed=int(seed), latency_calls=20,
+                      per_sequence=True, diagnostics=False, resamples=1000)
+    per = result["per_sequence"]
+    ids = np.asarray(per["article_ids"])
+    rows = {}
+    for name in models:
+        r = result["models"][name]
+        g = r["gains"]["DIRECT"]["all"]
+        ranks = np.asarray(per["queries"][name]["ranks"]["all"], dtype=float)
+        rows[name] = {"R@5": r["retrieval"]["all"]["R@5"], "MRR@10": r["retrieval"]["all"]["MRR@10"],
+                      "gain_R@5": [g["R@5"][k] for k in ("gain", "low", "high")],
+                      "gain_MRR@10": [g["MRR@10"][k] for k in ("gain", "low", "high")]}
+        if name != "float32":
+            f32 = np.asarray(per["queries"]["float32"]["ranks"]["all"], dtype=float)
+            d5 = paired_gain((ranks <= 5).astype(float), (f32 <= 5).astype(float), ids, baseline_name="float32")
+            mrr = lambda x: np.where(x <= 10, 1.0 / x, 0.0)
+            dm = paired_gain(mrr(ranks), mrr(f32), ids, baseline_name="float32")
+            rows[name]["vs_float32_R@5"] = [d5[k] for k in ("gain", "low", "high")]
+            rows[name]["vs_float32_MRR@10"] = [dm[k] for k in ("gain", "low", "high")]
+            rows[name]["changed_ranks"] = int(np.sum(ranks != f32))
+        print(seed, name, json.dumps(rows[name]), flush=True)
+    out[seed] = {"sequences": result["data"].get("sequences"), "rows": rows}
+json.dump(out, open("/tmp/quality.json", "w"), indent=1)
