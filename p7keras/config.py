@@ -293,6 +293,17 @@ def run_problems(batch_size: int = DEFAULTS.batch_size, epochs: int = DEFAULTS.e
     return problems
 
 
+def quantize_problems(quantize: str | None) -> list[str]:
+    """What is wrong with a reduced-precision mode for inference (None: none asked for).
+
+    Returns:
+        One message per problem.
+    """
+    problems: list[str] = []
+    _rule(problems, quantize is None or quantize in QUANTIZE_MODES, "quantize", f"one of {QUANTIZE_MODES}", quantize)
+    return problems
+
+
 def export_problems(export: bool = True) -> list[str]:
     """Why a run's SavedModel export cannot be written here (checked before a run starts); empty when it can.
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from p7keras.config import DEFAULTS, PRECISIONS, QUANTIZE_MODES
+from p7keras.config import DEFAULTS, PRECISIONS, quantize_problems, raise_problems
 
 PARTS = ("train", "predict", "retrieval", "pipeline")
 DEFAULT_PARTS = ("train", "predict")  # what ``p7keras bench`` measured before it had ``--what``
@@ -95,8 +95,7 @@ class BenchConfig:
             raise ValueError(f"model_type must be one of {list(MODEL_TYPES)}, got {self.model_type!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
-        if self.quantize is not None and self.quantize not in QUANTIZE_MODES:
-            raise ValueError(f"quantize must be one of {list(QUANTIZE_MODES)}, got {self.quantize!r}")
+        raise_problems(quantize_problems(self.quantize))
         if self.jit_compile not in ("auto", True, False):
             raise ValueError(f"jit_compile must be 'auto', True or False, got {self.jit_compile!r}")
         for field in dataclasses.fields(self):

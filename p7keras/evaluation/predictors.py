@@ -422,10 +422,9 @@ def check_quantizable(model, quantize: str) -> None:
         ValueError: an unknown mode, or a SavedModel, a :class:`Predictor` or a callable (only Keras models,
             ``.keras`` files and run directories are quantized when loaded).
     """
-    from p7keras.config import QUANTIZE_MODES  # noqa: PLC0415
+    from p7keras.config import quantize_problems, raise_problems  # noqa: PLC0415
 
-    if quantize not in QUANTIZE_MODES:
-        raise ValueError(f"quantize must be one of {QUANTIZE_MODES}, got {quantize!r}")
+    raise_problems(quantize_problems(quantize))
     if isinstance(model, (str, os.PathLike)):
         kind, target = resolve_model_path(model)
         if kind != "keras":

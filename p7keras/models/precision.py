@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import keras
 
-from p7keras.config import QUANTIZE_MODES
+from p7keras.config import quantize_problems, raise_problems
 
 
 def rebuilt(model: keras.Model, dtype: str | None = None) -> keras.Model:
@@ -76,8 +76,7 @@ def reduced_precision(model: keras.Model, mode: str) -> keras.Model:
         ValueError: an unknown mode, a model that is not built or cannot be rebuilt from its config, or
             ``"bfloat16"`` for a model whose ``bfloat16_weights`` is False (the LSTM ranker).
     """
-    if mode not in QUANTIZE_MODES:
-        raise ValueError(f"quantize must be one of {QUANTIZE_MODES}, got {mode!r}")
+    raise_problems(quantize_problems(mode))
     if mode == "bfloat16" and not getattr(model, "bfloat16_weights", True):
         raise ValueError(f"model {model.name} ({type(model).__name__}) cannot hold bfloat16 weights (Keras' LSTM "
                          "has no bfloat16 kernel on any backend); use --quantize int8")
