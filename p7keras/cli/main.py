@@ -23,7 +23,7 @@ from p7keras.training.config import add_backend_argument
 __all__ = ["CLIError", "SUBCOMMANDS", "add_backend_argument", "build_parser", "main"]
 
 # Subcommand modules, in the order ``p7keras --help`` lists them.
-SUBCOMMANDS = ("train", "evaluate", "predict", "export", "data", "tune", "bench")
+SUBCOMMANDS = ("train", "evaluate", "predict", "export", "serve", "data", "tune", "bench")
 
 EPILOG = (
     "exit codes: 0 success (training verdict PASS or MARGINAL), 1 FAIL verdict or failed gate, "

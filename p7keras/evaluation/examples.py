@@ -26,7 +26,8 @@ from __future__ import annotations
 import numpy as np
 
 from p7keras.data import SequenceSet
-from p7keras.evaluation.retrieval import count_higher, top_k_rows
+from p7keras.evaluation.bank_index import BankIndex
+from p7keras.evaluation.retrieval import count_higher
 from p7keras.evaluation.vectors import unit_rows
 
 TOP_K = 10  # bank rows shown per query by ``p7keras predict``
@@ -186,12 +187,77 @@ def best_and_worst(ranks: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarra
 
 
 # ----------------------------------------------------------------------------------- ranking
+SAME_VECTOR = 1.0 - 1e-5  # cosine above which a bank row is taken for a given context vector
+
+
+def hit_lists(
+    sequences: SequenceSet,
+    queries: np.ndarray,
+    rows: np.ndarray,
+    scores: np.ndarray,
+    top_k: int,
+    target_rows: np.ndarray | None = None,
+    context_rows: np.ndarray | None = None,
+    context_vectors: np.ndarray | None = None,
+    exclude_context: bool = False,
+) -> list[list[dict]]:
+    """Each query's ``top_k`` hits, read from its searched bank rows (best first).
+
+    A hit is in the context when its row is one of ``context_rows``, or (contexts given as vectors) when
+    it is the same vector as one of ``context_vectors`` (cosine above :data:`SAME_VECTOR`). With
+    ``exclude_context`` such rows are dropped (search ``top_k + K`` rows so that ``top_k`` remain).
+
+    Args:
+        sequences: the bank and what a person reads of its rows.
+        queries: ``(n, D)`` query vectors.
+        rows, scores: ``(n, m)`` searched bank rows and their inner products (row -1: none found).
+        top_k: hits kept per query.
+        target_rows: ``(n,)`` bank row of each true next chunk, or ``None``.
+        context_rows: ``(n, K)`` bank rows of each context, or ``None``.
+        context_vectors: ``(n, K, D)`` context vectors when their rows are unknown, or ``None``.
+        exclude_context: drop context chunks instead of marking them.
+
+    Returns:
+        Per query, a list of ``{"row", "article", "position", "text", "cosine", "is_next", "in_context"}``.
+    """
+    norms = np.maximum(np.linalg.norm(np.asarray(queries, dtype=np.float64), axis=1), 1e-12)
+    found = []
+    for i in range(len(queries)):
+        keep = rows[i] >= 0
+        candidates, candidate_scores = rows[i][keep], scores[i][keep]
+        if context_rows is not None:
+            in_context = np.isin(candidates, context_rows[i])
+        elif context_vectors is not None and len(candidates):
+            same = np.asarray(sequences.bank[candidates], dtype=np.float64) @ unit_rows(context_vectors[i]).T
+            in_context = (same >= SAME_VECTOR).any(axis=1)
+        else:
+            in_context = np.zeros(len(candidates), dtype=bool)
+        if exclude_context:
+            candidates, candidate_scores, in_context = (
+                candidates[~in_context], candidate_scores[~in_context], in_context[~in_context])
+        target = None if target_rows is None else int(target_rows[i])
+        found.append([{**sequences.chunk(row), "cosine": float(score / norms[i]), "is_next": int(row) == target,
+                       "in_context": bool(marked)}
+                      for row, score, marked in zip(candidates[:top_k], candidate_scores[:top_k], in_context[:top_k])])
+    return found
+
+
+def target_ranks(sequences: SequenceSet, queries: np.ndarray, target_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each query's exact rank of its true next chunk in the whole bank (protocol ``all``) and its cosine."""
+    queries = np.asarray(queries, dtype=np.float32)
+    ranks = 1 + count_higher(queries, sequences.bank, target_rows).above
+    cosines = np.einsum("nd,nd->n", unit_rows(queries), np.asarray(sequences.bank[target_rows], dtype=np.float64))
+    return ranks, cosines
+
+
 def ranked_hits(
     sequences: SequenceSet,
     queries: np.ndarray,
     top_k: int,
     target_rows: np.ndarray | None = None,
     context_rows: np.ndarray | None = None,
+    index: BankIndex | None = None,
+    exclude_context: bool = False,
 ) -> list[dict]:
     """Each query's ``top_k`` bank rows (with cosine and marks) and the rank of its true next chunk.
 
@@ -201,31 +267,25 @@ def ranked_hits(
         top_k: rows per query.
         target_rows: ``(n,)`` bank row of each true next chunk, or ``None`` (unknown: a typed passage).
         context_rows: ``(n, K)`` bank rows of each context, or ``None``.
+        index: the bank's :class:`p7keras.evaluation.bank_index.BankIndex` (default: an exact one, built here).
+        exclude_context: leave the context's own chunks out of the list instead of marking them.
 
     Returns:
         One dict per query: ``{"rank", "cosine_next", "top": [{"row", "article", "position", "text",
         "cosine", "is_next", "in_context"}, ...]}`` (``rank`` and ``cosine_next`` ``None`` without a target).
     """
     queries = np.asarray(queries, dtype=np.float32)
-    rows, scores = top_k_rows(queries, sequences.bank, top_k)
-    norms = np.linalg.norm(queries.astype(np.float64), axis=1)
-    ranks = None
+    index = index or BankIndex.build(sequences.bank)
+    extra = sequences.context_length if exclude_context and context_rows is not None else 0
+    rows, scores = index.search(queries, top_k + extra)
+    tops = hit_lists(sequences, queries, rows, scores, top_k, target_rows, context_rows,
+                     exclude_context=exclude_context)
+    ranks = cosines = None
     if target_rows is not None:
-        ranks = 1 + count_higher(queries, sequences.bank, target_rows).above
-        next_cosines = np.einsum("nd,nd->n", unit_rows(queries), sequences.bank[target_rows].astype(np.float64))
-    hits = []
-    for i in range(len(queries)):
-        target = None if target_rows is None else int(target_rows[i])
-        context = set() if context_rows is None else {int(r) for r in context_rows[i]}
-        top = [{**sequences.chunk(row), "cosine": float(score / max(norms[i], 1e-12)),
-                "is_next": int(row) == target, "in_context": int(row) in context}
-               for row, score in zip(rows[i], scores[i])]
-        hits.append({
-            "rank": None if ranks is None else int(ranks[i]),
-            "cosine_next": None if ranks is None else float(next_cosines[i]),
-            "top": top,
-        })
-    return hits
+        ranks, cosines = target_ranks(sequences, queries, target_rows)
+    return [{"rank": None if ranks is None else int(ranks[i]),
+             "cosine_next": None if ranks is None else float(cosines[i]),
+             "top": top} for i, top in enumerate(tops)]
 
 
 def sequence_examples(
@@ -233,6 +293,7 @@ def sequence_examples(
     indices,
     queries: dict[str, np.ndarray],
     top_k: int = TOP_K,
+    index: BankIndex | None = None,
 ) -> list[dict]:
     """One readable example per chosen sequence: context, true next chunk, each query's top-k.
 
@@ -246,6 +307,7 @@ def sequence_examples(
         indices: the chosen sequences (indices into ``sequences``).
         queries: ``{name: (len(indices), D) queries}``, rows in the order of ``indices``.
         top_k: bank rows shown per query.
+        index: the bank's index (default: an exact one, built once here).
 
     Returns:
         ``[{"sequence", "article", "position", "context": [chunk, ...], "next": chunk, "queries": {name:
@@ -254,7 +316,8 @@ def sequence_examples(
     """
     indices = np.asarray(indices, dtype=np.int64)
     targets, contexts = sequences.target_rows[indices], sequences.context_rows[indices]
-    hits = {name: ranked_hits(sequences, q, top_k, targets, contexts) for name, q in queries.items()}
+    index = index or BankIndex.build(sequences.bank)
+    hits = {name: ranked_hits(sequences, q, top_k, targets, contexts, index) for name, q in queries.items()}
     examples = []
     for i, index in enumerate(indices):
         following = sequences.chunk(targets[i])
@@ -285,13 +348,15 @@ def passage_example(sequences: SequenceSet, chunks: list[str], queries: dict[str
         and ``next`` ``None`` and the context chunks' ``position`` their place in the passage.
     """
     context = [{"row": None, "article": None, "position": start + i, "text": text} for i, text in enumerate(chunks)]
+    index = BankIndex.build(sequences.bank)
+    hits = {name: ranked_hits(sequences, q, top_k, index=index) for name, q in queries.items()}
     return {
         "sequence": None,
         "article": None,
         "position": None,
         "context": context,
         "next": None,
-        "queries": {name: ranked_hits(sequences, q, top_k)[0] for name, q in queries.items()},
+        "queries": {name: found[0] for name, found in hits.items()},
     }
 
 

@@ -107,7 +107,7 @@ def test_a_nan_row_train_names_is_listed_by_verify(corpus_and_shards, tmp_path, 
     assert captured.err.strip().splitlines() == [
         f"p7keras data: error: {folder}: 1 of 5 shards damaged: {path}: sha256 of shard-00003.vectors.npy differs "
         "from the manifest's (changed or damaged); 1 row holds NaN or inf (row 7); 1 row is zero (row 9)"]
-    assert main(["data", "inspect", folder]) == 0
+    assert main(["data", "inspect", folder]) == 1  # an unusable verdict exits 1
     assert "verdict: unusable: 1 vector holds NaN or inf, 1 vector is zero" in capsys.readouterr().out
 
 
