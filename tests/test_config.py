@@ -5,6 +5,8 @@ import pytest
 from p7keras.config import DEFAULTS, anchor_problems, loss_problems, model_problems, raise_problems, run_problems
 from p7keras.training.config import RENAMED_FIELDS, TrainConfig, add_train_arguments, train_settings
 
+pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+
 
 def test_defaults_pass_every_check():
     assert model_problems() == anchor_problems() == loss_problems() == run_problems() == []

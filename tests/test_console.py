@@ -7,6 +7,8 @@ import pytest
 
 from p7keras import console
 
+pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+
 
 def _parser(error):
     parser = argparse.ArgumentParser(prog="p7keras")

@@ -22,7 +22,8 @@ from importlib import resources
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_core import to_json
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from p7keras.serve.batching import BatcherStopped
@@ -98,13 +99,32 @@ def _problem(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def _validation_line(error: RequestValidationError) -> tuple[int, str]:
-    """One line (and status) for a body that did not parse or validate."""
-    first = error.errors()[0] if error.errors() else {}
+def _validation_line(errors: list, skip: int = 0) -> tuple[int, str]:
+    """One line (and status) for a body that did not parse or validate (pydantic's ``errors()``)."""
+    first = errors[0] if errors else {}
     if first.get("type") == "json_invalid":
         return 400, f"the body is not valid JSON ({first.get('ctx', {}).get('error', 'cannot parse')})"
-    where = ".".join(str(part) for part in first.get("loc", ())[1:4]) or "body"
+    where = ".".join(str(part) for part in first.get("loc", ())[skip : skip + 3]) or "body"
     return 422, f"{where}: {first.get('msg', 'invalid')}"
+
+
+def _json(payload) -> Response:
+    """A JSON response serialised by pydantic-core (Rust): ~10x faster than FastAPI's encoder for vectors."""
+    return Response(to_json(payload), media_type="application/json")
+
+
+async def _parsed(request: Request, model: type[BaseModel]) -> BaseModel:
+    """The body validated as ``model`` straight from its bytes (pydantic's JSON parser: the Python ``json``
+    module takes ~700 us for one (5, 384) context, this ~100 us); a 400 or 422 :class:`RequestProblem`."""
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as error:
+        raise RequestProblem(*_validation_line(error.errors())) from None
+
+
+def _body_schema(model: type[BaseModel]) -> dict:
+    """The OpenAPI request body of a route that reads its body itself."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
 
 
 def create_app(service: NextService, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
@@ -146,7 +166,7 @@ def create_app(service: NextService, max_body_bytes: int = MAX_BODY_BYTES) -> Fa
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, error: RequestValidationError):
-        return _problem(*_validation_line(error))
+        return _problem(*_validation_line(error.errors(), skip=1))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_problem(_request: Request, error: StarletteHTTPException):
@@ -191,18 +211,20 @@ def create_app(service: NextService, max_body_bytes: int = MAX_BODY_BYTES) -> Fa
         """Articles of the bank with the positions /v1/next accepts."""
         return service.articles(offset, limit)
 
-    @app.post("/v1/predict", response_model=PredictResponse)
-    async def predict(body: PredictRequest) -> dict:
+    @app.post("/v1/predict", response_model=PredictResponse, openapi_extra=_body_schema(PredictRequest))
+    async def predict(request: Request) -> Response:
         """Contexts (B, K, D) to predictions (B, D)."""
+        body = await _parsed(request, PredictRequest)
         predictions = await service.predict(body.contexts)
-        return {"model": service.predictor.name, "predictions": predictions.tolist()}
+        return _json({"model": service.predictor.name, "predictions": predictions.tolist()})
 
-    @app.post("/v1/next")
-    async def next_chunks(body: NextRequest) -> dict:
+    @app.post("/v1/next", openapi_extra=_body_schema(NextRequest))
+    async def next_chunks(request: Request) -> Response:
         """The model's top-k bank chunks (and DIRECT's) with cosines and texts."""
-        return await service.next(NextQuery(contexts=body.contexts, article=body.article, position=body.position,
-                                            passage=body.passage, top_k=body.top_k, direct=body.direct,
-                                            exclude_context=body.exclude_context))
+        body = await _parsed(request, NextRequest)
+        return _json(await service.next(NextQuery(
+            contexts=body.contexts, article=body.article, position=body.position, passage=body.passage,
+            top_k=body.top_k, direct=body.direct, exclude_context=body.exclude_context)))
 
     @app.get("/", response_class=HTMLResponse)
     async def page() -> str:

@@ -3,8 +3,10 @@
 Each request hands :meth:`MicroBatcher.submit` a payload and awaits its result. A worker task takes
 the first waiting payload, gathers more for at most ``max_wait_ms`` (or until ``max_rows`` rows), runs
 ``fn`` on the whole list in a worker thread (one call at a time: a compiled predict function or an
-index search sees one batch at once), and hands each request its own result. A lone request waits at
-most ``max_wait_ms``; under load, requests that arrive while a batch runs form the next one.
+index search sees one batch at once), and hands each request its own result. A batch waits for more
+only while other requests have announced that they are coming (:meth:`MicroBatcher.announce`, called as a
+request starts): a lone request does not wait at all, and under load the requests that arrive while a
+batch runs form the next one.
 
 Example:
 
@@ -25,6 +27,21 @@ from typing import Any
 
 class BatcherStopped(RuntimeError):
     """A payload submitted after :meth:`MicroBatcher.stop`."""
+
+
+class Ticket:
+    """A request's announcement that it will submit to a batcher (see :meth:`MicroBatcher.announce`)."""
+
+    def __init__(self, batcher: MicroBatcher):
+        self._batcher = batcher
+        self._open = True
+        batcher._coming += 1
+
+    def release(self) -> None:
+        """The request submitted, or will not: batches stop waiting for it (idempotent)."""
+        if self._open:
+            self._open = False
+            self._batcher._coming -= 1
 
 
 class MicroBatcher:
@@ -61,6 +78,15 @@ class MicroBatcher:
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._held = None  # a payload taken from the queue that did not fit the last batch
         self._stopping = False
+        self._coming = 0  # requests announced and not yet submitted
+
+    def announce(self) -> Ticket:
+        """Say that a request will submit soon: a batch being gathered waits for it (up to ``max_wait_ms``).
+
+        Call it in the event loop as the request starts; ``submit(payload, ticket)`` or
+        ``ticket.release()`` ends the announcement.
+        """
+        return Ticket(self)
 
     async def start(self) -> None:
         """Start the worker task (in the running event loop)."""
@@ -69,8 +95,8 @@ class MicroBatcher:
         self._stopping = False
         self._task = asyncio.get_running_loop().create_task(self._work(), name=self.name)
 
-    async def submit(self, payload) -> Any:
-        """Queue ``payload`` and wait for its result.
+    async def submit(self, payload, ticket: Ticket | None = None) -> Any:
+        """Queue ``payload`` and wait for its result (``ticket``: this request's announcement, now used).
 
         Raises:
             BatcherStopped: the batcher is stopping or not started.
@@ -80,6 +106,8 @@ class MicroBatcher:
             raise BatcherStopped(f"the {self.name} is not running")
         future = asyncio.get_running_loop().create_future()
         await self._queue.put((payload, future))
+        if ticket is not None:
+            ticket.release()
         return await future
 
     async def stop(self) -> None:
@@ -98,6 +126,8 @@ class MicroBatcher:
         deadline = time.monotonic() + self.max_wait
         while rows < self.max_rows:
             remaining = deadline - time.monotonic()
+            if self._queue.empty() and self._coming <= 0:
+                break  # nobody else is on the way: do not wait
             if remaining > 0:
                 try:
                     item = await asyncio.wait_for(self._queue.get(), remaining)

@@ -175,7 +175,11 @@ class NextService:
     # ------------------------------------------------------------------------------ answers
     async def predict(self, contexts) -> np.ndarray:
         """The model's predictions ``(B, D)`` for ``contexts (B, K, D)`` (checked first)."""
-        return await self._predict.submit(self.check_contexts(contexts))
+        ticket = self._predict.announce()
+        try:
+            return await self._predict.submit(self.check_contexts(contexts), ticket)
+        finally:
+            ticket.release()
 
     async def _resolve(self, query: NextQuery) -> tuple[np.ndarray, dict]:
         """The query's contexts and what is known of them (rows, the next chunk, the passage's chunks)."""
@@ -227,14 +231,22 @@ class NextService:
             RequestProblem: see :meth:`check_contexts`; an unknown article (404) or position, a passage
                 without an encoder.
         """
+        tickets = (self._predict.announce(), self._search.announce())
+        try:
+            return await self._next(query, *tickets)
+        finally:
+            for ticket in tickets:
+                ticket.release()
+
+    async def _next(self, query: NextQuery, predict_ticket, search_ticket) -> dict:
         top_k = self._check_top_k(query.top_k)
         contexts, known = await self._resolve(query)
-        predictions = await self._predict.submit(contexts)
+        predictions = await self._predict.submit(contexts, predict_ticket)
         queries = {self.predictor.name: predictions}
         if query.direct:
             queries[DIRECT] = np.ascontiguousarray(contexts[:, -1])
         stacked = np.concatenate(list(queries.values()))
-        rows, scores = await self._search.submit((stacked, top_k + self.context_length))
+        rows, scores = await self._search.submit((stacked, top_k + self.context_length), search_ticket)
         n = len(contexts)
         target_rows, context_rows = known.get("target_rows"), known.get("context_rows")
         examples = [self._example(i, known) for i in range(n)]

@@ -9,6 +9,8 @@ import pytest
 from p7keras.bench import BenchConfig, run
 from p7keras.cli.main import main
 
+pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+
 # Small sizes: each part runs in seconds.
 SMALL_FLAGS = [
     "--dim", "16", "--context", "3", "--d-model", "16", "--num-layers", "1", "--batch-size", "8",

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="the reference needs torch")
+pytestmark = [pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="the reference needs torch"), pytest.mark.one_backend]
 
 TINY = ["--dim", "16", "--context-length", "3", "--d-model", "16", "--heads", "2", "--num-layers", "1",
         "--ff-dim", "32", "--batch-size", "8", "--steps", "3", "--timed-epochs", "2", "--threads", "1"]

@@ -8,6 +8,9 @@ import sys
 from p7keras.cli.main import main
 from tests.evaluation.conftest import last_context_keras, tiny_ranker
 from tests.helpers import K
+import pytest
+
+pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -22,6 +22,8 @@ from p7keras.data.shard_writer import write_shards
 from p7keras.io import atomic_path, check_writable, save_model
 from tests.data.conftest import TOY_ENCODER
 
+pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+
 ROOT = Path(__file__).resolve().parents[2]
 OLD = b"a user's precious corpus\n"
 REFUSED = "{prog}: error: {path}: exists already; pass --overwrite to replace it"

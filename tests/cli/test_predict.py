@@ -10,6 +10,8 @@ from tests.cli.test_evaluate import TINY_RUN
 from tests.data.conftest import TOY_ENCODER
 from tests.evaluation.conftest import last_context_keras
 
+pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+
 K = TINY_RUN["context_length"]
 SIZES = {"num_articles": 30, "chunks_per_article": 12, "dim": 16}
 PARAGRAPH = ("Ownership rules decide when memory is freed, and a move transfers it to another binding. "

@@ -18,6 +18,8 @@ from p7keras.evaluation.examples import (
 from p7keras.evaluation.retrieval import rank_queries
 from tests.helpers import K
 
+pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+
 
 @pytest.fixture(scope="module")
 def seqs(corpus):

@@ -13,6 +13,8 @@ from p7keras.evaluation import evaluate, render_html
 from tests.evaluation.conftest import last_context
 from tests.helpers import K
 
+pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+
 
 def _mean_context(contexts):
     mean = np.asarray(contexts).mean(axis=1)

@@ -12,7 +12,7 @@ from p7keras.evaluation.vectors import centroid
 RUSTDOCS = os.environ.get(
     "P7_RUSTDOCS", os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "rustdocs_minilm384.npz")
 )
-pytestmark = pytest.mark.skipif(not os.path.exists(RUSTDOCS), reason="rustdocs_minilm384.npz not available")
+pytestmark = [pytest.mark.skipif(not os.path.exists(RUSTDOCS), reason="rustdocs_minilm384.npz not available"), pytest.mark.one_backend]
 
 # README table (K = 5, every window, bank = all 5637 chunks): (R@1, R@5, R@10, MRR@10), 4 decimals.
 REFERENCE = {

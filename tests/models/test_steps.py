@@ -9,6 +9,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pytest
 
 from tests.models import parity_worker
 
@@ -16,6 +17,7 @@ BACKENDS = ("tensorflow", "jax", "torch")
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.one_backend  # it runs every backend itself (child processes)
 def test_backends_agree(tmp_path):
     here = keras.backend.backend()
     for other in BACKENDS:

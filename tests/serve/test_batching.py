@@ -35,22 +35,27 @@ def test_concurrent_requests_share_calls_and_each_gets_its_own_rows():
     assert sum(map(len, calls)) == 20 and len(calls) <= 2  # 20 requests within 50 ms: one or two calls
 
 
-def test_max_rows_caps_a_batch_and_a_lone_request_waits_at_most_max_wait():
+def test_max_rows_caps_a_batch_and_only_an_announced_request_is_waited_for():
     calls = []
 
     async def main():
-        batcher = MicroBatcher(_doubling(calls), max_wait_ms=30, max_rows=4, rows=len)
+        batcher = MicroBatcher(_doubling(calls), max_wait_ms=60, max_rows=4, rows=len)
         await batcher.start()
         await asyncio.gather(*(batcher.submit(np.ones((1, 2))) for _ in range(10)))
         start = time.perf_counter()
-        await batcher.submit(np.ones((1, 2)))
-        waited = time.perf_counter() - start
+        await batcher.submit(np.ones((1, 2)))  # alone: nobody else announced, no wait
+        alone = time.perf_counter() - start
+        other = batcher.announce()  # another request is on its way ...
+        start = time.perf_counter()
+        await batcher.submit(np.ones((1, 2)), batcher.announce())
+        waited = time.perf_counter() - start  # ... and is waited for, at most max_wait_ms
+        other.release()
         await batcher.stop()
-        return waited
+        return alone, waited
 
-    waited = asyncio.run(main())
-    assert all(sum(call) <= 4 for call in calls[:-1]) and sum(map(sum, calls)) == 11
-    assert 0.025 <= waited < 0.5
+    alone, waited = asyncio.run(main())
+    assert all(sum(call) <= 4 for call in calls) and sum(map(sum, calls)) == 12
+    assert alone < 0.04 and 0.05 <= waited < 0.5
 
 
 def test_an_error_reaches_each_request_of_its_batch_and_the_batcher_goes_on():

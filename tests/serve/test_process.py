@@ -1,6 +1,7 @@
 """A real ``p7keras serve`` process on 127.0.0.1: a real HTTP client, SIGTERM finishing the request in flight,
 and the refusals before anything is bound (exit 2, one line)."""
 
+import json
 import os
 import signal
 import socket
@@ -47,7 +48,7 @@ def test_a_served_model_answers_and_sigterm_finishes_the_request_in_flight(serve
                                                                             serve_corpus):
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    process = _serve(serve_model_path, "--bank", serve_corpus_path, "--port", port, "--max-wait-ms", 1500)
+    process = _serve(serve_model_path, "--bank", serve_corpus_path, "--port", port)
     try:
         _wait_ready(process, url)
         name = str(serve_corpus.article_names[2])
@@ -61,8 +62,16 @@ def test_a_served_model_answers_and_sigterm_finishes_the_request_in_flight(serve
                           timeout=30).status_code == 400
         in_flight = {}
 
-        def slow_request():  # waits max-wait-ms (1.5 s) in the batcher: SIGTERM arrives meanwhile
-            in_flight["answer"] = httpx.post(url + "/v1/predict", json={"contexts": [[[0.25] * D] * K]}, timeout=30)
+        body = json.dumps({"contexts": [[[0.25] * D] * K]}).encode()
+
+        def slow_body():  # the body arrives in two parts, 1.5 s apart: SIGTERM comes in between
+            yield body[:20]
+            time.sleep(1.5)
+            yield body[20:]
+
+        def slow_request():
+            in_flight["answer"] = httpx.post(url + "/v1/predict", content=slow_body(), timeout=30,
+                                             headers={"content-type": "application/json"})
 
         thread = threading.Thread(target=slow_request)
         thread.start()

@@ -9,6 +9,8 @@ import pytest
 from p7keras.training import TrainConfig
 from p7keras.training.preflight import preflight
 
+pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+
 # The modules (``p7keras.training.train`` is also the name of the function the package exports).
 preflight_module = importlib.import_module("p7keras.training.preflight")
 train_module = importlib.import_module("p7keras.training.train")

@@ -20,6 +20,8 @@ from p7keras.cli.main import main
 from p7keras.data import SequenceSet
 from p7keras.training.distribute import free_port, process_problems
 
+pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BACKEND = keras.backend.backend()
 TINY = ["--d-model", "16", "--num-heads", "2", "--num-layers", "1", "--ff-dim", "32", "--num-articles", "40",

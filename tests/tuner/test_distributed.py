@@ -26,6 +26,7 @@ def test_launcher_refuses_a_bad_worker_count():
     assert done.returncode == 2 and "-n needs a number of workers >= 1, got '0'" in done.stderr
 
 
+@pytest.mark.slow  # CI time: three processes on a 2-core machine (~115 s)
 @PROCESS_MACHINERY
 def test_chief_and_two_workers_finish_a_small_grid_without_running_a_trial_twice(tmp_path):
     """The issue's check: a chief and two workers on 127.0.0.1 finish a small grid, no trial run twice."""

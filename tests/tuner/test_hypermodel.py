@@ -10,6 +10,8 @@ from tuner.results import FINAL_WEIGHTS, TRIAL_FILE
 from tuner.spaces import get_space
 from tuner.windows import WindowCache
 
+pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+
 
 
 def _hypermodel(base, grid="priority1", objective="val_margin"):

@@ -16,6 +16,8 @@ from tests.tuner.conftest import ROOT, search_flags
 from tuner.config import SearchConfig
 from tuner.search import CHILD_COMMAND
 
+pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+
 # What TensorFlow (and absl, CUDA) print natively at start-up.
 START_UP = ("oneDNN", "cuInit", "absl", "cpu_feature_guard", "WARNING: All log messages before absl", "cudart_stub")
 LEVELS = pytest.mark.parametrize("level", [None, "3"], ids=["TF_CPP_MIN_LOG_LEVEL unset", "TF_CPP_MIN_LOG_LEVEL=3"])

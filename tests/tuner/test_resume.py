@@ -15,7 +15,7 @@ pytestmark = pytest.mark.one_backend
 
 
 @PROCESS_MACHINERY
-@pytest.mark.parametrize("per_process", ["0", "1"])
+@pytest.mark.parametrize("per_process", ["0", pytest.param("1", marks=pytest.mark.slow)])  # "1": ~65 s
 def test_killed_search_reruns_only_the_trials_left(tmp_path, per_process):
     """Killed after its first trial: in one process (0), or its parent while trials run in children (1)."""
     flags = [*search_flags(tmp_path, "--grid", "recommended", "--max-trials", "2"), "--trials-per-process", per_process]

@@ -21,6 +21,8 @@ from tuner.windows import WindowCache
 
 from tests.tuner.conftest import PROCESS_MACHINERY, MODEL, SYNTHETIC, events, run_module, search_flags
 
+pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+
 RUN_FILES = ("config.json", "best.keras", "final.keras", "history.json", "verdict.json", "curves.png", "tuning.json")
 
 
@@ -97,6 +99,7 @@ def test_bayesian_and_hyperband_searches_finish(kind, extra, tmp_path):
     assert all(row["status"] == "COMPLETED" for row in result.rows) and result.best_run is not None
 
 
+@pytest.mark.slow  # CI time: ~55 s; test_an_error_in_a_child_process_is_one_line runs child processes in CI
 @PROCESS_MACHINERY
 def test_trials_run_in_fresh_processes_and_the_last_one_reports(tmp_path):
     flags = search_flags(tmp_path, "--grid", "recommended", "--max-trials", "3", "--trials-per-process", "2")

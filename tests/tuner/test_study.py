@@ -108,6 +108,7 @@ def study_backend():
     return keras.backend.backend()
 
 
+@pytest.mark.slow  # CI time: ~30 s
 def test_workers_share_the_runs_and_the_rows_file(tmp_path, monkeypatch, capsys):
     """--workers 2: two processes, each its share (the largest run first), one rows.jsonl, one table."""
     data = tmp_path / "corpus.npz"
