@@ -124,7 +124,8 @@ def test_health_readiness_metrics_schema_and_page(served):
     assert articles["articles"][0]["first_position"] == K
     assert client.get("/").text.startswith("<!doctype html>")
     client.post("/v1/predict", json={"contexts": "x"})
-    text = client.get("/metrics").text
+    client.post("/v1/predict", json={"contexts": service.sequences.contexts[:1].tolist()})  # xdist: tests of this
+    text = client.get("/metrics").text                                                    # module may run apart
     assert 'p7keras_requests_total{path="/v1/predict",status="200"}' in text
     assert 'p7keras_errors_total{kind="client",path="/v1/predict"}' in text
     assert "p7keras_request_latency_seconds_bucket" in text and 'p7keras_batch_rows_count{stage="predict"}' in text
