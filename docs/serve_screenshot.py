@@ -8,8 +8,12 @@ Example (a service already running on port 8000):
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
-from tests.serve.test_page import CHROMIUM, CHROMIUM_FLAGS
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: its tests name the browser
+
+from tests.serve.test_page import CHROMIUM, CHROMIUM_FLAGS  # noqa: E402
 
 
 def main() -> None:
