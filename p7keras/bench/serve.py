@@ -29,6 +29,8 @@ import time
 
 import numpy as np
 
+from p7keras.bench.shards import status_mib
+
 ENDPOINTS = {"predict": "/v1/predict", "next": "/v1/next"}
 READY_SECONDS = 120  # after 'serving on' (the index is built before it)
 WARMUP_SECONDS = 2.0
@@ -36,7 +38,7 @@ DISTINCT_BODIES = 256
 RSS_EVERY_SECONDS = 5.0
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -99,21 +101,14 @@ async def _run_level(port: int, requests: list[bytes], clients: int, seconds: fl
             "p99_ms": float(np.percentile(ms, 99)) if len(ms) else None}
 
 
-def _rss_mib(pid: int) -> float | None:
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        return None
-    return None
+def _vm_rss_mib(pid: int) -> float | None:
+    return status_mib(pid, "VmRSS")
 
 
 def _sample_rss(pid: int, samples: list, done: threading.Event, every: float = RSS_EVERY_SECONDS) -> None:
     """The server's RSS now and every ``every`` seconds until ``done``."""
     while True:
-        samples.append(_rss_mib(pid))
+        samples.append(_vm_rss_mib(pid))
         if done.wait(every):
             return
 
@@ -152,7 +147,7 @@ def load_test(model: str, bank: str, clients=(1, 8, 64), seconds: float = 20.0, 
         ``{"serve": [...], "startup_s", "startup_lines", "levels": [{endpoint, clients, requests, errors, lost,
         requests_per_s, p50_ms, p99_ms, rss_mib_start, rss_mib_end}], "exit_code"}``.
     """
-    port = _free_port()
+    port = free_port()
     command = [python, "-m", "p7keras", "serve", model, "--bank", bank, "--port", str(port), *shlex.split(serve_args)]
     start = time.perf_counter()
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -189,7 +184,7 @@ def load_test(model: str, bank: str, clients=(1, 8, 64), seconds: float = 20.0, 
                 done.set()
                 sampler.join()
                 levels.append({"endpoint": ENDPOINTS[endpoint], **figures, "rss_mib_start": samples[0],
-                               "rss_mib_end": _rss_mib(server.pid), "rss_mib_max": max(samples),
+                               "rss_mib_end": _vm_rss_mib(server.pid), "rss_mib_max": max(samples),
                                "rss_mib_samples": samples})
                 print(_format_level(levels[-1]), flush=True)
     finally:

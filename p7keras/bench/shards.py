@@ -75,11 +75,12 @@ def write_corpus(folder: str, chunks: int, dim: int, dtype: str, chunks_per_arti
     return writer.close()
 
 
-def _rss_anon_mib(pid: int) -> float | None:
+def status_mib(pid: int, field: str = "RssAnon") -> float | None:
+    """A memory field of ``/proc/PID/status`` (``RssAnon``, ``VmRSS``, ...) in MiB, or ``None`` when unreadable."""
     try:
-        with open(f"/proc/{pid}/status") as handle:
+        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
             for line in handle:
-                if line.startswith("RssAnon:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) / 1024
     except OSError:
         return None
@@ -94,7 +95,7 @@ def run_stage(argv: list[str], env: dict | None = None) -> dict:
 
     def sample() -> None:
         while child.poll() is None:
-            value = _rss_anon_mib(child.pid)
+            value = status_mib(child.pid)
             if value is not None:
                 peak[0] = max(peak[0], value)
             time.sleep(0.05)

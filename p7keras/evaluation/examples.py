@@ -332,6 +332,12 @@ def sequence_examples(
     return examples
 
 
+def passage_context(chunks: list[str], start: int = 0) -> list[dict]:
+    """A typed passage's context chunks as :meth:`p7keras.data.SequenceSet.chunk` shapes bank rows (no row,
+    no article; ``position`` the chunk's place in the passage, from ``start``)."""
+    return [{"row": None, "article": None, "position": start + i, "text": text} for i, text in enumerate(chunks)]
+
+
 def passage_example(sequences: SequenceSet, chunks: list[str], queries: dict[str, np.ndarray],
                     top_k: int = TOP_K, start: int = 0) -> dict:
     """The example of a typed passage: its last chunks as the context, no true next chunk.
@@ -347,7 +353,7 @@ def passage_example(sequences: SequenceSet, chunks: list[str], queries: dict[str
         An example as :func:`sequence_examples` makes them, with ``sequence``, ``article``, ``position``
         and ``next`` ``None`` and the context chunks' ``position`` their place in the passage.
     """
-    context = [{"row": None, "article": None, "position": start + i, "text": text} for i, text in enumerate(chunks)]
+    context = passage_context(chunks, start)
     index = BankIndex.build(sequences.bank)
     hits = {name: ranked_hits(sequences, q, top_k, index=index) for name, q in queries.items()}
     return {

@@ -25,7 +25,7 @@ from p7keras.data import SequenceSet
 from p7keras.data.text import Encoder, embed_passage
 from p7keras.evaluation.bank_index import BankIndex
 from p7keras.evaluation.baselines import DIRECT
-from p7keras.evaluation.examples import find_sequence, hit_lists, target_ranks
+from p7keras.evaluation.examples import find_sequence, hit_lists, passage_context, target_ranks
 from p7keras.evaluation.predictors import Predictor
 from p7keras.serve.batching import MicroBatcher
 from p7keras.serve.metrics import ServiceMetrics
@@ -272,8 +272,7 @@ class NextService:
                     "context": [self.sequences.chunk(row) for row in known["context_rows"][i]],
                     "next": following, "queries": {}}
         if "passage_chunks" in known:
-            context = [{"row": None, "article": None, "position": known["passage_start"] + j, "text": text}
-                       for j, text in enumerate(known["passage_chunks"])]
+            context = passage_context(known["passage_chunks"], known["passage_start"])
         else:
             context = None
         return {"sequence": None, "article": None, "position": None, "context": context, "next": None,

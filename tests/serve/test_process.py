@@ -13,15 +13,11 @@ import time
 import httpx
 import pytest
 
+from p7keras.bench.serve import free_port
+
 from tests.helpers import D, K
 
 pytestmark = pytest.mark.one_backend  # the process runs the session's backend; the API is tested on each
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _serve(*args):
@@ -46,7 +42,7 @@ def _wait_ready(process, url, seconds=180):
 
 def test_a_served_model_answers_and_sigterm_finishes_the_request_in_flight(serve_model_path, serve_corpus_path,
                                                                             serve_corpus):
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     process = _serve(serve_model_path, "--bank", serve_corpus_path, "--port", port)
     try:
@@ -91,7 +87,7 @@ def test_a_served_model_answers_and_sigterm_finishes_the_request_in_flight(serve
 @pytest.mark.parametrize("case", ["no model", "no bank", "port in use", "bad index setting"])
 def test_what_cannot_be_served_is_refused_in_one_line_before_binding(case, serve_model_path, serve_corpus_path,
                                                                      tmp_path):
-    port = _free_port()
+    port = free_port()
     args = [serve_model_path, "--bank", serve_corpus_path, "--port", port]
     holder = None
     if case == "no model":
