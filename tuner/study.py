@@ -38,6 +38,7 @@ import subprocess
 import sys
 import time
 
+from p7keras.config import PRECISIONS
 from p7keras.data.splits import SPLIT_FRACTIONS
 from p7keras.io import add_overwrite_argument, atomic_path, check_writable
 from p7keras.training.config import TrainConfig, train_flags
@@ -64,19 +65,21 @@ RECIPES: dict[str, dict] = {
 ALL_CHUNKS = 0  # --train-chunks 0: every training article
 STUDY_DIR = os.path.join("saved_models", "study")
 ROWS_FILE = "rows.jsonl"
-ROW_COLUMNS = ("recipe", "data", "train_chunks", "train_sequences", "seed", "epochs_run", "R@5", "MRR@10",
+ROW_COLUMNS = ("recipe", "precision", "data", "train_chunks", "train_sequences", "seed", "epochs_run", "R@5", "MRR@10",
                "DIRECT R@5", "DIRECT MRR@10", "MEAN R@5", "gain R@5", "gain MRR@10", "learned gain", "margin",
                "cos_anchor", "minutes", "device")
-TRANSFER_COLUMNS = ("recipe", "trained on", "seed", "evaluated on", "sequences", "articles", "R@5", "DIRECT R@5",
+TRANSFER_COLUMNS = ("recipe", "precision", "trained on", "seed", "evaluated on", "sequences", "articles", "R@5", "DIRECT R@5",
                     "gain R@5", "gain MRR@10", "learned gain", "device")
 # figures --rerun compares (the same backend and machine give the same figures; others differ by float noise)
 RERUN_FIGURES = ("R@5", "MRR@10", "DIRECT R@5", "DIRECT MRR@10")
 RERUN_TOLERANCE = 1e-4
+# the run-name suffix of each training precision (float32, the default, has none: older rows keep their names)
+PRECISION_SUFFIX = {"float32": "", "mixed_bfloat16": "-bf16", "mixed_float16": "-fp16"}
 
 
 @dataclasses.dataclass(frozen=True)
 class StudyRun:
-    """One row of the study: a recipe on one data file, training-set size and seed."""
+    """One row of the study: a recipe on one data file, training-set size, seed and training precision."""
 
     recipe: str
     data: str
@@ -85,6 +88,7 @@ class StudyRun:
     epochs: int
     output_dir: str
     backend: str = dataclasses.field(default_factory=lambda: os.environ.get("KERAS_BACKEND", "tensorflow"))
+    precision: str = "float32"
 
     def cost(self, corpus_chunks: int) -> tuple:
         """Sorts the most expensive runs first: the largest training sets, then the non-MLP recipes."""
@@ -93,12 +97,14 @@ class StudyRun:
 
     @property
     def key(self) -> str:
-        return f"{self.recipe}|{os.path.basename(self.data)}|{self.train_chunks}|{self.seed}|{self.epochs}"
+        key = f"{self.recipe}|{os.path.basename(self.data)}|{self.train_chunks}|{self.seed}|{self.epochs}"
+        return key if self.precision == "float32" else f"{key}|{self.precision}"
 
     @property
     def run_name(self) -> str:
         """The run's fixed folder name under ``output_dir`` (``--run-name``)."""
-        return f"{self.recipe}-{_short(self.data)}-{self.train_chunks or 'all'}-s{self.seed}-e{self.epochs}"
+        return (f"{self.recipe}-{_short(self.data)}-{self.train_chunks or 'all'}-s{self.seed}-e{self.epochs}"
+                f"{PRECISION_SUFFIX[self.precision]}")
 
     def config(self) -> TrainConfig:
         """The run's ``TrainConfig``: the recipe's settings on the spec's defaults (or on its preset's)."""
@@ -107,6 +113,7 @@ class StudyRun:
             **recipe, "data": self.data, "seed": self.seed, "epochs": self.epochs,
             "train_chunks": self.train_chunks or None, "output_dir": self.output_dir, "export": False,
             "exp_name": f"study-{self.recipe}", "run_name": self.run_name, "backend": self.backend,
+            "precision": self.precision,
         }))
 
     def train_command(self) -> str:
@@ -210,7 +217,7 @@ def run_one(run: StudyRun, stream, device: str | None = None) -> dict:
     evaluated = evaluate(result.run_dir, run.data, split="ood", seed=run.seed, latency_calls=2, strict_gate=False,
                          diagnostics=False)
     return {
-        "key": run.key, "recipe": run.recipe, "data": _short(run.data), "train_chunks": run.train_chunks or "all",
+        "key": run.key, "recipe": run.recipe, "precision": run.precision, "data": _short(run.data), "train_chunks": run.train_chunks or "all",
         "train_sequences": result.train_sequences,
         "seed": run.seed, "epochs_run": result.verdict.get("epochs_run"),
         **_figures(evaluated),
@@ -227,6 +234,7 @@ def transfer_one(run: StudyRun, target: str, device: str | None = None) -> dict:
     evaluated = evaluate(os.path.join(run.output_dir, run.run_name), target, split="all", latency_calls=2,
                          strict_gate=False, diagnostics=False)
     return {"key": f"transfer|{run.key}|{os.path.basename(target)}", "kind": "transfer", "recipe": run.recipe,
+            "precision": run.precision,
             "trained on": _short(run.data), "data": _short(run.data), "train_chunks": run.train_chunks or "all",
             "seed": run.seed, "evaluated on": _short(target), **_figures(evaluated),
             "device": device or device_name(), "command": run.evaluate_command(target)}
@@ -274,7 +282,12 @@ def _order(row: dict) -> tuple:
     recipes = list(RECIPES)
     size = row["train_chunks"] if isinstance(row["train_chunks"], int) else float("inf")
     return (row["data"], recipes.index(row["recipe"]) if row["recipe"] in recipes else len(recipes), size,
-            row["seed"])
+            PRECISIONS.index(_precision(row)), row["seed"])
+
+
+def _precision(row: dict) -> str:
+    """A row's training precision (rows written before the study had precisions: float32)."""
+    return row.get("precision", "float32")
 
 
 def _judgements(group: list[dict]) -> str:
@@ -285,26 +298,28 @@ def _judgements(group: list[dict]) -> str:
 
 
 def _mean_rows(rows: list[dict]) -> list[str]:
-    """One line per recipe × corpus × size: the gains averaged over the seeds, and each seed's judgement."""
+    """One line per recipe × precision × corpus × size: the gains averaged over the seeds, and each seed's
+    judgement."""
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
-        groups.setdefault((row["data"], row["recipe"], str(row["train_chunks"])), []).append(row)
-    lines = ["| data | recipe | train_chunks | train sequences | seeds | gain R@5 | gain MRR@10 | learned gain "
+        groups.setdefault((row["data"], row["recipe"], _precision(row), str(row["train_chunks"])), []).append(row)
+    lines = ["| data | recipe | precision | train_chunks | train sequences | seeds | gain R@5 | gain MRR@10 | learned gain "
              "(seeds) | margin | device |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for (data, recipe, size), group in groups.items():
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for (data, recipe, precision, size), group in groups.items():
         def mean(column):
             return sum(r[column] for r in group) / len(group)
         sequences = "–".join(sorted({str(r["train_sequences"]) for r in group}, key=int))
         devices = ", ".join(sorted({r.get("device", "2-core CPU") for r in group}))
-        lines.append(f"| {data} | {recipe} | {size} | {sequences} | {len(group)} | {mean('gain R@5'):+.4f} | "
+        lines.append(f"| {data} | {recipe} | {precision} | {size} | {sequences} | {len(group)} | {mean('gain R@5'):+.4f} | "
                      f"{mean('gain MRR@10'):+.4f} | {_judgements(group)} | {mean('margin'):+.3f} | {devices} |")
     return lines
 
 
 def _table(rows: list[dict], columns: tuple[str, ...]) -> list[str]:
     return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
-            *("| " + " | ".join(_cell(r.get(c, ""), c, r) for c in columns) + " |" for r in rows)]
+            *("| " + " | ".join(_cell(_precision(r) if c == "precision" else r.get(c, ""), c, r) for c in columns)
+              + " |" for r in rows)]
 
 
 def write_report(rows: list[dict], out: str) -> str:
@@ -319,15 +334,16 @@ def write_report(rows: list[dict], out: str) -> str:
 
     transfers = sorted((r for r in rows if r.get("kind") == "transfer"), key=_order)
     rows = sorted((r for r in rows if r.get("kind") != "transfer"), key=_order)
+    plotted = [r for r in rows if _precision(r) == "float32"]  # the gain curve: the default precision's runs
     folder = os.path.dirname(os.path.abspath(out))
     png = os.path.join(folder, "real-text-gain.png")
     figure = Figure(figsize=(8, 5))
     axes = figure.add_subplot()
     colors = {name: f"C{i}" for i, name in enumerate(RECIPES)}  # one colour per recipe, one marker per corpus
-    for data in sorted({r["data"] for r in rows}):
-        for recipe in [name for name in RECIPES if any(r["recipe"] == name and r["data"] == data for r in rows)]:
+    for data in sorted({r["data"] for r in plotted}):
+        for recipe in [name for name in RECIPES if any(r["recipe"] == name and r["data"] == data for r in plotted)]:
             by_size: dict[str, list[dict]] = {}
-            for r in rows:
+            for r in plotted:
                 if r["recipe"] == recipe and r["data"] == data:
                     by_size.setdefault(str(r["train_chunks"]), []).append(r)
             points = sorted((sum(r["train_sequences"] for r in g) / len(g), sum(r["gain R@5"] for r in g) / len(g))
@@ -405,6 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="training-set sizes in chunks (0: every training article)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="split and initialisation seeds")
     parser.add_argument("--epochs", type=int, default=6, help="epochs per run (default 6)")
+    parser.add_argument("--precisions", nargs="+", default=["float32"], choices=PRECISIONS,
+                        help="training precisions (Keras dtype policies), each a row of its own (default float32)")
     parser.add_argument("--folder", default=STUDY_DIR, help=f"runs and rows.jsonl (default {STUDY_DIR})")
     parser.add_argument("--out", default=os.path.join("docs", "real-text.md"),
                         help="the markdown table (a study table there is rewritten, keeping its analysis)")
@@ -524,8 +542,14 @@ def run_study(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     shard, shards = _shard(args.shard)
     sizes = {path: corpus_chunks(path) for path in args.data}
-    runs = [StudyRun(recipe, data, size, seed, args.epochs, args.folder)
+    if args.rerun is None:
+        from p7keras.training.preflight import check_precision  # noqa: PLC0415 (starts Keras for mixed_float16)
+
+        for precision in args.precisions:
+            check_precision(precision, "auto")
+    runs = [StudyRun(recipe, data, size, seed, args.epochs, args.folder, precision=precision)
             for data in args.data for size in args.train_chunks for recipe in args.recipes for seed in args.seeds
+            for precision in args.precisions
             if size == ALL_CHUNKS or size < SPLIT_FRACTIONS[0] * sizes[data]]  # larger: the whole training set
     if args.workers > 1:
         code = _run_workers(argv, args.workers)

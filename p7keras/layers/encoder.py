@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from p7keras.config import model_problems, raise_problems
+from p7keras.layers.attention import FlatMultiHeadAttention
 
 
 @keras.saving.register_keras_serializable(package="p7keras")
@@ -48,7 +49,7 @@ class EncoderBlock(keras.layers.Layer):
         self.dropout = float(dropout)
         self.last_only = bool(last_only)
         policy = self.dtype_policy  # the block's sublayers compute in its policy
-        self.attention = keras.layers.MultiHeadAttention(
+        self.attention = FlatMultiHeadAttention(
             num_heads=num_heads, key_dim=d_model // num_heads, dropout=dropout, name="attention", dtype=policy
         )
         self.attention_dropout = keras.layers.Dropout(dropout, dtype=policy)

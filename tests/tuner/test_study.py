@@ -44,10 +44,10 @@ def test_study_writes_rows_table_and_plot_and_skips_finished_rows(tmp_path, monk
     assert "--d-model 16" in rows[0]["command"] and "--train-chunks 100" in rows[0]["command"]
     assert rows[0]["device"] == f"{os.cpu_count()}-core CPU ({study_backend()})"
     table = out.read_text()
-    assert table.count("| tiny | corpus |") == 4 and "real-text-gain.png" in table  # 2 runs, 2 transfers
+    assert table.count("| tiny | float32 | corpus |") == 4 and "real-text-gain.png" in table  # 2 runs, 2 transfers
     low, high = rows[0]["gain R@5 interval"]
     assert f"| {rows[0]['gain R@5']:+.4f} [{low:+.4f}, {high:+.4f}] |" in table
-    assert "| corpus | tiny | 100 |" in table and "| corpus | tiny | all |" in table  # the mean-over-seeds lines
+    assert "| corpus | tiny | float32 | 100 |" in table and "| corpus | tiny | float32 | all |" in table  # the mean-over-seeds lines
     out.write_text(table + "What we conclude.\n")  # the written analysis below the mark survives a rewrite
     assert (out.parent / "real-text-gain.png").read_bytes()[:4] == b"\x89PNG"
     capsys.readouterr()
@@ -56,9 +56,9 @@ def test_study_writes_rows_table_and_plot_and_skips_finished_rows(tmp_path, monk
     assert {json.loads(line)["key"] for line in (tmp_path / "study" / "rows.jsonl").read_text().splitlines()} == \
         {r["key"] for r in [*rows, *transfers]}
     rewritten = out.read_text()
-    assert rewritten.count("| tiny | corpus |") == 4 and rewritten.rstrip().endswith("What we conclude.")
+    assert rewritten.count("| tiny | float32 | corpus |") == 4 and rewritten.rstrip().endswith("What we conclude.")
     assert rewritten.count(study.ANALYSIS_MARK) == 1
-    assert "## Transfer" in rewritten and rewritten.count("| tiny | corpus | 0 | other |") == 2
+    assert "## Transfer" in rewritten and rewritten.count("| tiny | float32 | corpus | 0 | other |") == 2
 
 
 @pytest.mark.slow
@@ -121,7 +121,7 @@ def test_workers_share_the_runs_and_the_rows_file(tmp_path, monkeypatch, capsys)
     rows = study.read_rows(str(tmp_path / "study"))
     assert sorted(str(r["train_chunks"]) for r in rows) == ["100", "all"]
     assert {r["device"] for r in rows} == {"test box"}
-    assert out.read_text().count("| real-text | corpus |") == 2
+    assert out.read_text().count("| real-text | float32 | corpus |") == 2
     printed = capsys.readouterr()
     assert "wrote" in printed.out
 
@@ -154,15 +154,17 @@ def test_bad_worker_count_is_one_line(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == "python -m tuner.study: error: --workers must be >= 1, got 0"
 
 
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
 @pytest.mark.parametrize("recipe", sorted(study.RECIPES))
-def test_every_row_command_parses_back_to_the_run(recipe):
+def test_every_row_command_parses_back_to_the_run(recipe, precision):
     """Each row's `p7keras train` command, given to the real parser, makes exactly the study's run."""
     import argparse
     import shlex
 
     from p7keras.training.config import TrainConfig, add_train_arguments, train_settings
 
-    run = study.StudyRun(recipe, "../shared/data/techprose_minilm384.npz", 5000, 1, 8, "saved_models/study")
+    run = study.StudyRun(recipe, "../shared/data/techprose_minilm384.npz", 5000, 1, 8, "saved_models/study",
+                         precision=precision)
     words = shlex.split(run.train_command())
     assert words[:2] == ["p7keras", "train"]
     parser = argparse.ArgumentParser()
@@ -177,3 +179,39 @@ def test_without_data_or_rerun_is_one_line(tmp_path, capsys):
                                                "study (or --rerun N, a row of the study folder)")
     assert study.main(["--rerun", "1", "--folder", str(tmp_path / "empty")]) == 2
     assert "--rerun must be a row number from 1 to 0, got 1" in capsys.readouterr().err
+
+
+def test_precisions_are_rows_of_their_own_beside_float32(tmp_path, monkeypatch):
+    """--precisions: one run per training precision, named apart, trained under it, a column of the tables."""
+    data = tmp_path / "corpus.npz"
+    save_corpus(make_synthetic_corpus(num_articles=20, chunks_per_article=8, dim=16, seed=3), data)
+    monkeypatch.setitem(study.RECIPES, "tiny", {"d_model": 16, "num_heads": 2, "num_layers": 1, "ff_dim": 32,
+                                                "batch_size": 16})
+    out, folder = tmp_path / "table.md", tmp_path / "study"
+    assert study.main(["--data", str(data), "--recipes", "tiny", "--seeds", "0", "--epochs", "1", "--folder",
+                       str(folder), "--out", str(out), "--precisions", "float32", "mixed_bfloat16"]) == 0
+    rows = {r["precision"]: r for r in study.read_rows(str(folder))}
+    assert sorted(rows) == ["float32", "mixed_bfloat16"]
+    assert rows["mixed_bfloat16"]["run_dir"] == str(folder / "tiny-corpus-all-s0-e1-bf16")
+    assert rows["float32"]["run_dir"] == str(folder / "tiny-corpus-all-s0-e1")  # the older rows' names
+    assert rows["mixed_bfloat16"]["key"] == rows["float32"]["key"] + "|mixed_bfloat16"
+    assert "--precision mixed_bfloat16" in rows["mixed_bfloat16"]["command"]
+    assert "--precision" not in rows["float32"]["command"]
+    with open(folder / "tiny-corpus-all-s0-e1-bf16" / "config.json", encoding="utf-8") as handle:
+        assert json.load(handle)["precision"] == "mixed_bfloat16"
+    table = out.read_text()
+    assert table.count("| tiny | mixed_bfloat16 | corpus |") == 1 and table.count("| tiny | float32 | corpus |") == 1
+    assert "| corpus | tiny | mixed_bfloat16 | all |" in table and "| corpus | tiny | float32 | all |" in table
+
+
+def test_a_precision_the_backend_cannot_train_is_refused_before_any_run(tmp_path, capsys):
+    import keras
+
+    if keras.backend.backend() != "jax":
+        pytest.skip("mixed_float16 is refused on JAX's CPU backend only")
+    data = tmp_path / "corpus.npz"
+    save_corpus(make_synthetic_corpus(num_articles=6, chunks_per_article=8, dim=8, seed=1), data)
+    assert study.main(["--data", str(data), "--precisions", "mixed_float16", "--folder", str(tmp_path / "s"),
+                       "--out", str(tmp_path / "x.md")]) == 2
+    assert "--precision mixed_float16 needs a GPU on the jax backend" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
