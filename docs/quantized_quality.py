@@ -1,9 +1,10 @@
 """Issue 23 item 3: int8 / bfloat16 copies of the techprose preset models vs float32, on the ood split, with
 article-clustered intervals (R@5 and MRR@10 gains over DIRECT, and the paired difference to float32).
 
-    KERAS_BACKEND=jax python docs/quantized_quality.py 0 1 2     # seeds of saved_models/study (docs/real-text.md)
+    KERAS_BACKEND=jax python docs/quantized_quality.py 0 1 2          # preset runs of saved_models/study
+    KERAS_BACKEND=jax python docs/quantized_quality.py spec 0 1 2     # the spec recipe's (5000 training chunks)
 
-Prints one JSON line per seed and mode and writes /tmp/quality.json.
+(the runs of docs/real-text.md). Prints one JSON line per seed and mode and writes /tmp/quality-RECIPE.json.
 """
 import json, sys
 import numpy as np
@@ -13,9 +14,11 @@ from p7keras.models.precision import reduced_precision
 from p7keras.evaluation import evaluate
 from p7keras.evaluation.uncertainty import paired_gain
 
+RUNS = {"real-text": "real-text-techprose_minilm384-all-s{seed}-e8", "spec": "spec-techprose_minilm384-5000-s{seed}-e8"}
+recipe = sys.argv[1] if sys.argv[1] in RUNS else "real-text"
 out = {}
-for seed in sys.argv[1:]:
-    run = f"saved_models/study/real-text-techprose_minilm384-all-s{seed}-e8"
+for seed in [a for a in sys.argv[1:] if a not in RUNS]:
+    run = "saved_models/study/" + RUNS[recipe].format(seed=seed)
     model = keras.saving.load_model(f"{run}/best.keras", compile=False)
     models = {"float32": model, "int8": reduced_precision(model, "int8"), "bfloat16": reduced_precision(model, "bfloat16")}
     result = evaluate(models, "../shared/data/techprose_minilm384.npz", split="ood", seed=int(seed), latency_calls=20,
@@ -40,4 +43,4 @@ for seed in sys.argv[1:]:
             rows[name]["changed_ranks"] = int(np.sum(ranks != f32))
         print(seed, name, json.dumps(rows[name]), flush=True)
     out[seed] = {"sequences": result["data"].get("sequences"), "rows": rows}
-json.dump(out, open("/tmp/quality.json", "w"), indent=1)
+json.dump(out, open(f"/tmp/quality-{recipe}.json", "w"), indent=1)

@@ -99,6 +99,14 @@ def benchmark(**sizes) -> dict:
     return run(DEFAULT_PARTS, **sizes)
 
 
+def _waits(figures: dict) -> str:
+    """The timed epochs' waits before their first batch, when one is long enough to matter (>= 0.5 s)."""
+    waits = figures.get("train_epoch_waits_s", [])
+    if not any(wait >= 0.5 for wait in waits):
+        return ""
+    return "   epoch start waits " + ", ".join(f"{wait:.1f}" for wait in waits) + " s"
+
+
 def format_report(result: dict) -> str:
     """The figures of :func:`run` as the lines ``p7keras bench`` prints.
 
@@ -125,7 +133,7 @@ def format_report(result: dict) -> str:
         config += "  (bench configuration, comparable with the prototype)"
     lines = [config]
     if "train" in parts:
-        lines.append(f"train      {r['train_seq_per_s']:8.1f} sequences/s")
+        lines.append(f"train      {r['train_seq_per_s']:8.1f} sequences/s" + ("" if "train_rounds" in r else _waits(r)))
         if "train_vs_prototype" in r:
             lines[-1] += (f"   prototype reference {r['prototype_train_seq_per_s']:.1f} sequences/s   "
                           f"ratio {r['train_vs_prototype']:.2f}x  (medians of {len(r['train_rounds'])} rounds)")
@@ -135,7 +143,8 @@ def format_report(result: dict) -> str:
                          "tree")
             for i, one in enumerate(r["train_rounds"], 1):
                 lines.append(f"           round {i}: p7keras {one['train_seq_per_s']:7.1f}   reference "
-                             f"{one['prototype_train_seq_per_s']:7.1f}   ratio {one['train_vs_prototype']:.2f}x")
+                             f"{one['prototype_train_seq_per_s']:7.1f}   ratio {one['train_vs_prototype']:.2f}x"
+                             + _waits(one))
     if "predict" in parts:
         for prefix, label in (("predict", "predict   "), ("saved_model", "savedmodel")):
             if f"{prefix}_p50_ms" in r:

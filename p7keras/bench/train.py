@@ -28,14 +28,25 @@ from p7keras.models import MODEL_CLASSES, P7Ranker
 
 
 class _EpochTimer(keras.callbacks.Callback):
-    """Wall time of every epoch of ``fit``, in seconds."""
+    """Wall time of every epoch of ``fit``, and the wait before its first batch, in seconds.
+
+    The wait is Keras' input pipeline starting the epoch (on TensorFlow, tf.data's autotuned prefetch
+    stalls 2-4 s at the start of about half the epochs on a 2-core CPU: the swing between bench rounds).
+    """
 
     def __init__(self):
         super().__init__()
         self.seconds: list[float] = []
+        self.waits: list[float] = []
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
+        self._waiting = True
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._waiting:
+            self.waits.append(time.perf_counter() - self._start)
+            self._waiting = False
 
     def on_epoch_end(self, epoch, logs=None):
         self.seconds.append(time.perf_counter() - self._start)
@@ -91,13 +102,15 @@ def measure_train(model: P7Ranker, config: BenchConfig) -> dict[str, float]:
         config: batch size, steps, timed epochs, hard negatives and the seed.
 
     Returns:
-        ``{"train_seq_per_s"}``.
+        ``{"train_seq_per_s", "train_epoch_waits_s"}``: sequences/s of the fastest timed epoch, and each timed
+        epoch's wait before its first batch.
     """
     data = random_batches(config)
     timer = _EpochTimer()
     model.fit(data, batch_size=config.batch_size, epochs=1 + config.timed_epochs, shuffle=False, verbose=0,
               callbacks=[timer])
-    return {"train_seq_per_s": len(data[TARGET_KEY]) / min(timer.seconds[1:])}
+    return {"train_seq_per_s": len(data[TARGET_KEY]) / min(timer.seconds[1:]),
+            "train_epoch_waits_s": [round(wait, 3) for wait in timer.waits[1:]]}
 
 
 def measure_reference(config: BenchConfig) -> dict:
@@ -155,13 +168,14 @@ def compare_prototype(model: P7Ranker, config: BenchConfig, rounds: int | None =
         figures = {}
         for side in order:
             if side == "p7keras":
-                figures["train_seq_per_s"] = measure_train(model, config)["train_seq_per_s"]
+                figures.update(measure_train(model, config))
             else:
                 reference = measure_reference(config)
                 figures["prototype_train_seq_per_s"] = reference["train_seq_per_s"]
         figures["train_vs_prototype"] = figures["train_seq_per_s"] / figures["prototype_train_seq_per_s"]
         per_round.append(figures)
-    medians = {key: statistics.median(r[key] for r in per_round) for key in per_round[0]}
+    medians = {key: statistics.median(r[key] for r in per_round) for key in per_round[0]
+               if key != "train_epoch_waits_s"}
     return {**medians, "train_rounds": per_round,
             "prototype_reference": {"torch_version": reference["torch_version"],
                                     "threads": reference["configuration"]["threads"]}}

@@ -116,6 +116,8 @@ def test_compare_prototype_alternates_rounds_and_keeps_the_legacy_keys(tmp_path,
     assert len(result["train_rounds"]) == 2 and result["prototype_rounds"] == 2
     for one in result["train_rounds"]:
         assert one["train_vs_prototype"] == pytest.approx(one["train_seq_per_s"] / one["prototype_train_seq_per_s"])
+        waits = one["train_epoch_waits_s"]  # each timed epoch's wait before its first batch
+        assert len(waits) == result["timed_epochs"] and all(0 <= wait < 60 for wait in waits)
     assert result["prototype_reference"]["threads"] == 1
     out = capsys.readouterr().out
     assert "prototype reference" in out and "round 2:" in out and "ratio" in out
@@ -155,3 +157,11 @@ def test_precision_and_quantize_reach_the_model_and_the_report(tmp_path, capsys)
     assert "int8: predictions' smallest cosine to the float32 model's" in out
     with pytest.raises(ValueError, match=r"precision must be one of .*got 'fp8'"):
         BenchConfig(precision="fp8")
+
+
+def test_long_epoch_start_waits_are_named_in_the_report_line():
+    from p7keras.bench import _waits
+
+    assert _waits({"train_epoch_waits_s": [0.01, 0.2]}) == ""  # nothing worth a word
+    assert _waits({"train_epoch_waits_s": [2.84, 0.0]}) == "   epoch start waits 2.8, 0.0 s"
+    assert _waits({}) == ""
