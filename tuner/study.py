@@ -527,8 +527,12 @@ def run_study(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     if not args.data and args.rerun is None:
         raise ValueError("--data is required: the corpora to study (or --rerun N, a row of the study folder)")
-    if args.rerun is None:  # the table the study writes at the end, checked before the runs
+    if args.rerun is None:  # the table the study writes at the end, and the precisions, checked before the runs
         check_writable(args.out, overwrite=args.overwrite or is_study_table(args.out))
+        from p7keras.training.preflight import check_precision  # noqa: PLC0415 (starts Keras for mixed_float16)
+
+        for precision in args.precisions:
+            check_precision(precision, "auto")
     if args.rerun is not None:
         import tempfile  # noqa: PLC0415
 
@@ -542,11 +546,6 @@ def run_study(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     shard, shards = _shard(args.shard)
     sizes = {path: corpus_chunks(path) for path in args.data}
-    if args.rerun is None:
-        from p7keras.training.preflight import check_precision  # noqa: PLC0415 (starts Keras for mixed_float16)
-
-        for precision in args.precisions:
-            check_precision(precision, "auto")
     runs = [StudyRun(recipe, data, size, seed, args.epochs, args.folder, precision=precision)
             for data in args.data for size in args.train_chunks for recipe in args.recipes for seed in args.seeds
             for precision in args.precisions

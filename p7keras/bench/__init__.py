@@ -133,7 +133,7 @@ def format_report(result: dict) -> str:
         config += "  (bench configuration, comparable with the prototype)"
     lines = [config]
     if "train" in parts:
-        lines.append(f"train      {r['train_seq_per_s']:8.1f} sequences/s" + ("" if "train_rounds" in r else _waits(r)))
+        lines.append(f"train      {r['train_seq_per_s']:8.1f} sequences/s" + _waits(r))  # rounds: per round
         if "train_vs_prototype" in r:
             lines[-1] += (f"   prototype reference {r['prototype_train_seq_per_s']:.1f} sequences/s   "
                           f"ratio {r['train_vs_prototype']:.2f}x  (medians of {len(r['train_rounds'])} rounds)")

@@ -49,7 +49,7 @@ class FlatMultiHeadAttention(keras.layers.MultiHeadAttention):
     Keras' TensorFlow backend computes a projection such as ``abc,cde->abde`` as a matrix product of a
     3-D input with a 2-D kernel, whose gradient TensorFlow takes one batch row at a time and then sums:
     on a CPU that made the four projections most of the encoder's training step (the ``p7keras bench``
-    transformer trained 4-5x slower than with 2-D products). Here each projection is one 2-D product
+    transformer trained 3.8-5.4x slower than with 2-D products, README "Precision"). Here each projection is one 2-D product
     (:func:`flat_projection`) on every backend; attention itself is Keras'. The layer takes no masks
     (the ranker's contexts have none).
 
