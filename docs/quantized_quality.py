@@ -3,8 +3,11 @@ article-clustered intervals (R@5 and MRR@10 gains over DIRECT, and the paired di
 
     KERAS_BACKEND=jax python docs/quantized_quality.py 0 1 2          # preset runs of saved_models/study
     KERAS_BACKEND=jax python docs/quantized_quality.py spec 0 1 2     # the spec recipe's (5000 training chunks)
+    KERAS_BACKEND=jax python docs/quantized_quality.py rustdocs onnx 1        # rustdocs preset run, + int8 ONNX file
 
-(the runs of docs/real-text.md). Prints one JSON line per seed and mode and writes /tmp/quality-RECIPE.json.
+(the runs of docs/real-text.md). ``onnx`` adds the run's int8 ONNX file (``p7keras export RUN --out
+RUN/best-int8.onnx --quantize int8``, written when missing) run by ONNX Runtime. Prints one JSON line per seed
+and mode and writes /tmp/quality-RECIPE.json.
 """
 import json, sys
 import numpy as np
@@ -14,14 +17,23 @@ from p7keras.models.precision import reduced_precision
 from p7keras.evaluation import evaluate
 from p7keras.evaluation.uncertainty import paired_gain
 
-RUNS = {"real-text": "real-text-techprose_minilm384-all-s{seed}-e8", "spec": "spec-techprose_minilm384-5000-s{seed}-e8"}
+RUNS = {"real-text": "real-text-techprose_minilm384-all-s{seed}-e8", "spec": "spec-techprose_minilm384-5000-s{seed}-e8",
+        "rustdocs": "real-text-rustdocs_minilm384-all-s{seed}-e8"}
 recipe = sys.argv[1] if sys.argv[1] in RUNS else "real-text"
+onnx = "onnx" in sys.argv[1:]
+corpus = "rustdocs" if recipe == "rustdocs" else "techprose"
 out = {}
-for seed in [a for a in sys.argv[1:] if a not in RUNS]:
+for seed in [a for a in sys.argv[1:] if a not in RUNS and a != "onnx"]:
     run = "saved_models/study/" + RUNS[recipe].format(seed=seed)
     model = keras.saving.load_model(f"{run}/best.keras", compile=False)
     models = {"float32": model, "int8": reduced_precision(model, "int8"), "bfloat16": reduced_precision(model, "bfloat16")}
-    result = evaluate(models, "../shared/data/techprose_minilm384.npz", split="ood", seed=int(seed), latency_calls=20,
+    if onnx:
+        from p7keras.models.onnx_export import write_onnx
+        import os
+        if not os.path.exists(f"{run}/best-int8.onnx"):
+            write_onnx(model, f"{run}/best-int8.onnx", quantize="int8")
+        models["onnx-int8"] = f"{run}/best-int8.onnx"
+    result = evaluate(models, f"../shared/data/{corpus}_minilm384.npz", split="ood", seed=int(seed), latency_calls=20,
                       per_sequence=True, diagnostics=False, resamples=1000)
     per = result["per_sequence"]
     ids = np.asarray(per["article_ids"])

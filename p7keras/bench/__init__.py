@@ -146,7 +146,7 @@ def format_report(result: dict) -> str:
                              f"{one['prototype_train_seq_per_s']:7.1f}   ratio {one['train_vs_prototype']:.2f}x"
                              + _waits(one))
     if "predict" in parts:
-        for prefix, label in (("predict", "predict   "), ("saved_model", "savedmodel")):
+        for prefix, label in (("predict", "predict   "), ("saved_model", "savedmodel"), ("onnx", "onnx      ")):
             if f"{prefix}_p50_ms" in r:
                 lines.append(
                     f"{label} p50 {r[f'{prefix}_p50_ms']:.2f} ms   p95 {r[f'{prefix}_p95_ms']:.2f} ms  (1 sequence); "
@@ -155,6 +155,9 @@ def format_report(result: dict) -> str:
         if "predict_min_cosine_to_float32" in r:
             lines.append(f"           {r.get('quantize') or r['precision']}: predictions' smallest cosine to the float32 "
                          f"model's {r['predict_min_cosine_to_float32']:.5f} ({r['predict_batch']} random contexts)")
+        if "onnx_min_cosine_to_float32" in r:
+            lines.append(f"           onnx {r.get('quantize') or 'float32'}: predictions' smallest cosine to the float32 "
+                         f"model's {r['onnx_min_cosine_to_float32']:.5f} ({r['predict_batch']} random contexts)")
     if "retrieval" in parts:
         lines.append(
             f"retrieval  {r['retrieval_queries_per_s']:8.1f} queries/s  ({r['retrieval_queries']} queries x "

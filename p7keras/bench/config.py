@@ -54,6 +54,8 @@ class BenchConfig:
         predict_calls: single-sequence latency samples.
         predict_batch: B of the batch prediction throughput (predict).
         predict_saved_model: also time the exported SavedModel served by TensorFlow (predict; needs TensorFlow).
+        predict_onnx: also time the model written as ONNX (int8 with ``quantize="int8"``) and run by ONNX Runtime
+            (predict; needs the ``onnx`` extra).
         retrieval_queries: N queries ranked against the bank.
         retrieval_bank: V bank rows (articles of ``RETRIEVAL_CHUNKS_PER_ARTICLE`` chunks).
         pipeline_articles: articles of the synthetic corpus the input pipeline batches.
@@ -80,6 +82,7 @@ class BenchConfig:
     predict_calls: int = _size(("predict",), default=200)
     predict_batch: int = _size(("predict",), default=1024)
     predict_saved_model: bool = _size(("predict",), default=True)
+    predict_onnx: bool = _size(("predict",), default=False)
     retrieval_queries: int = _size(("retrieval",), default=10_000)
     retrieval_bank: int = _size(("retrieval",), default=100_000)
     pipeline_articles: int = _size(("pipeline",), default=400)
@@ -96,6 +99,10 @@ class BenchConfig:
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
         raise_problems(quantize_problems(self.quantize))
+        if self.predict_onnx:
+            from p7keras.models.onnx_export import onnx_problems  # noqa: PLC0415 (no Keras)
+
+            raise_problems(onnx_problems(self.quantize))
         if self.jit_compile not in ("auto", True, False):
             raise ValueError(f"jit_compile must be 'auto', True or False, got {self.jit_compile!r}")
         for field in dataclasses.fields(self):

@@ -4,7 +4,9 @@ What ``p7keras.Predictor.from_model`` and ``p7keras evaluate`` run (``p7keras.mo
 one sequence at a time (p50, p95 of ``predict_calls`` calls) and ``predict_batch`` sequences at once
 (sequences/s, best of ``BATCH_ROUNDS``). With ``predict_saved_model`` the model is also exported
 (``P7Ranker.export``; a TensorFlow child process on PyTorch) and its ``serving_default`` signature timed
-the way ``p7keras evaluate`` loads it, with TensorFlow alone.
+the way ``p7keras evaluate`` loads it, with TensorFlow alone. With ``predict_onnx`` it is also written as ONNX
+(:func:`p7keras.models.onnx_export.write_onnx`, ONNX Runtime's int8 with ``quantize="int8"``) and timed in ONNX
+Runtime, with its predictions' smallest cosine to the float32 model's.
 
 Example:
 
@@ -18,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import importlib.util
+import os
 import tempfile
 import time
 
@@ -56,20 +59,31 @@ def measure_predict(model: P7Ranker, config: BenchConfig) -> dict[str, float]:
     Returns:
         ``{"predict_p50_ms", "predict_p95_ms", "predict_batch_seq_per_s"}``; with the SavedModel (when
         TensorFlow is installed) also ``"saved_model_p50_ms", "saved_model_p95_ms",
-        "saved_model_batch_seq_per_s"``.
+        "saved_model_batch_seq_per_s"``; with ``predict_onnx`` also ``"onnx_p50_ms", "onnx_p95_ms",
+        "onnx_batch_seq_per_s", "onnx_min_cosine_to_float32"``.
     """
     rng = np.random.default_rng(config.seed)
     batch = random_unit(rng, (config.predict_batch, config.context_length, config.dim))
     one = batch[:1]
     predictor = Predictor.from_model(model, batch_size=config.predict_batch, quantize=config.quantize)
     result = _speed(predictor, one, batch, config.predict_calls, "predict")
-    if config.quantize is not None or config.precision != "float32":  # what the reduced precision costs
+    float32 = reference = None
+    if config.quantize is not None or config.precision != "float32" or config.predict_onnx:
         float32 = model if model.dtype_policy.name == "float32" else rebuilt(model, "float32")
         reference = np.asarray(float32.predict(batch, batch_size=config.predict_batch, verbose=0), np.float32)
+    if config.quantize is not None or config.precision != "float32":  # what the reduced precision costs
         result["predict_min_cosine_to_float32"] = float(np.min(np.sum(predictor.predict(batch) * reference, -1)))
     if config.predict_saved_model and importlib.util.find_spec("tensorflow") is not None:
         with tempfile.TemporaryDirectory() as folder:
             predictor.owner.export(folder)  # the model predicted above (a reduced-precision copy with quantize)
             saved = load_predictor(folder, batch_size=config.predict_batch)
             result.update(_speed(saved, one, batch, config.predict_calls, "saved_model"))
+    if config.predict_onnx:
+        from p7keras.models.onnx_export import write_onnx  # noqa: PLC0415 (only when asked)
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = write_onnx(float32, os.path.join(folder, "model.onnx"), quantize=config.quantize)
+            onnx = load_predictor(path, batch_size=config.predict_batch)
+            result.update(_speed(onnx, one, batch, config.predict_calls, "onnx"))
+            result["onnx_min_cosine_to_float32"] = float(np.min(np.sum(onnx.predict(batch) * reference, -1)))
     return result

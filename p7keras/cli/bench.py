@@ -41,7 +41,8 @@ def register(subparsers) -> None:
         "bench",
         help="measure training, prediction, retrieval and input-pipeline throughput",
         description="Measures on random unit data and prints the configuration and the figures: training "
-        "sequences/s, single-sequence predict latency (p50, p95) and batch sequences/s (compiled and as a SavedModel), retrieval queries/s, pipeline batches/s.",
+        "sequences/s, single-sequence predict latency (p50, p95) and batch sequences/s (compiled, as a SavedModel "
+        "and, with --onnx, in ONNX Runtime), retrieval queries/s, pipeline batches/s.",
     )
     parser.add_argument(
         "--what", action="append", choices=(*PARTS, ALL), default=None,
@@ -62,6 +63,9 @@ def register(subparsers) -> None:
                        help=f"B of the batch prediction throughput (default {_DEFAULTS.predict_batch})")
     model.add_argument("--no-saved-model", dest="saved_model", action="store_false",
                        help="do not export and time the SavedModel in the predict part")
+    model.add_argument("--onnx", action="store_true",
+                       help="predict part: also write the model as ONNX (int8 with --quantize int8) and time it in "
+                       "ONNX Runtime (needs p7keras[onnx])")
     model.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto")
     model.add_argument("--precision", choices=PRECISIONS, default=_DEFAULTS.precision,
                        help="the model's Keras dtype policy (train, predict; default float32)")
@@ -108,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         predict_calls=args.predict_calls,
         predict_batch=args.predict_batch,
         predict_saved_model=args.saved_model,
+        predict_onnx=args.onnx,
         jit_compile={"auto": "auto", "on": True, "off": False}[args.jit_compile],
         steps_per_execution=args.steps_per_execution,
         retrieval_queries=args.retrieval_queries,

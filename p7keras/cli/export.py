@@ -1,12 +1,13 @@
-"""``p7keras export``: a trained model as a SavedModel or ``.keras`` file, optionally in reduced precision.
+"""``p7keras export``: a trained model as a SavedModel, ``.keras`` or ONNX file, optionally in reduced precision.
 
-argparse and path checks only (before Keras loads); the work is :func:`p7keras.models.precision.reduced_precision`
-and the model's own ``export`` / ``save``.
+argparse and path checks only (before Keras loads); the work is :func:`p7keras.models.precision.reduced_precision`,
+the model's own ``export`` / ``save`` and :func:`p7keras.models.onnx_export.write_onnx`.
 
 Example:
 
     $ p7keras export saved_models/p7_20260101-120000 --out served/int8 --quantize int8      # a SavedModel folder
     $ p7keras export run/best.keras --out run/best-bf16.keras --quantize bfloat16           # a .keras file
+    $ p7keras export run/best.keras --out run/best-int8.onnx --quantize int8                # ONNX Runtime's int8
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from p7keras.io import add_overwrite_argument, check_writable, refuse_existing
 from p7keras.training.config import add_backend_argument
 
 KERAS_SUFFIX = ".keras"
+ONNX_SUFFIX = ".onnx"
 
 
 def _check(args: argparse.Namespace) -> str:
@@ -34,11 +36,18 @@ def _check(args: argparse.Namespace) -> str:
     if kind != "keras":
         raise CLIError(f"{source}: a SavedModel cannot be exported again; give the run directory or its .keras file")
     check_model_path(args.model)
-    if args.out.endswith(KERAS_SUFFIX):
+    if args.out.endswith(ONNX_SUFFIX):
+        from p7keras.models.onnx_export import onnx_problems  # noqa: PLC0415 (no Keras)
+
+        problems = onnx_problems(args.quantize)
+        if problems:
+            raise CLIError(f"{args.out}: {problems[0]}")
+    if args.out.endswith((KERAS_SUFFIX, ONNX_SUFFIX)):
         check_writable(args.out, overwrite=args.overwrite)
     else:
         if os.path.isfile(args.out):
-            raise CLIError(f"{args.out}: is a file; a SavedModel is a folder (or give a name ending in .keras)")
+            raise CLIError(f"{args.out}: is a file; a SavedModel is a folder (or give a name ending in .keras or "
+                           ".onnx)")
         refuse_existing(args.out, args.overwrite)
         check_writable(os.path.join(args.out, "saved_model.pb"), overwrite=True)  # its parent can be written
         with contextlib.suppress(OSError):
@@ -78,11 +87,18 @@ def run(args: argparse.Namespace) -> int:
         model = load_model(source, compile=False)
     except Exception as exc:  # keras raises many types for a bad file; report one
         raise ValueError(f"{source}: cannot load as a Keras model ({type(exc).__name__}: {exc})") from exc
-    exported = model if args.quantize is None else reduced_precision(model, args.quantize)
-    if args.out.endswith(KERAS_SUFFIX):
-        save_model(exported, args.out, optimizer=False)
+    if args.out.endswith(ONNX_SUFFIX):  # ONNX Runtime quantizes the float32 graph itself
+        from p7keras.evaluation.predictors import load_predictor  # noqa: PLC0415
+        from p7keras.models.onnx_export import write_onnx  # noqa: PLC0415
+
+        write_onnx(model, args.out, quantize=args.quantize)
+        exported = load_predictor(args.out).predict  # the file read back: what evaluate and predict will run
     else:
-        _write_folder(exported, args.out)
+        exported = model if args.quantize is None else reduced_precision(model, args.quantize)
+        if args.out.endswith(KERAS_SUFFIX):
+            save_model(exported, args.out, optimizer=False)
+        else:
+            _write_folder(exported, args.out)
     sizes = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(args.out) for f in files) \
         if os.path.isdir(args.out) else os.path.getsize(args.out)
     check = np.random.default_rng(0).standard_normal((8, model.context_length, model.input_dim)).astype("float32")
@@ -98,14 +114,17 @@ def register(subparsers) -> None:
     """Add the ``export`` subcommand to the ``p7keras`` parser."""
     parser = subparsers.add_parser(
         "export",
-        help="write a trained model as a SavedModel or .keras file, optionally quantized (int8, bfloat16)",
+        help="write a trained model as a SavedModel, .keras or .onnx file, optionally quantized (int8, bfloat16)",
         description="Writes MODEL as a TensorFlow SavedModel folder (signature serving_default: context (None, K, "
-        "D) -> prediction (None, D)), or as a .keras file when --out ends in .keras. --quantize int8 stores "
-        "the Dense kernels in int8 (Keras quantize), bfloat16 all weights in bfloat16; the inputs, the final "
-        "normalisation and the anchor stay float32. p7keras evaluate and predict load either.",
+        "D) -> prediction (None, D)), as a .keras file when --out ends in .keras, or as an ONNX file for ONNX "
+        "Runtime when it ends in .onnx. --quantize int8 stores the Dense kernels in int8 (Keras quantize; for "
+        ".onnx ONNX Runtime's dynamic quantization), bfloat16 all weights in bfloat16 (not .onnx); the inputs, "
+        "the final normalisation and the anchor stay float32. p7keras evaluate and predict load each of them.",
     )
     parser.add_argument("model", metavar="MODEL", help=MODEL_HELP.replace(", or exported SavedModel directory", ""))
-    parser.add_argument("--out", required=True, help="the SavedModel folder, or a file name ending in .keras")
+    parser.add_argument("--out", required=True,
+                        help="the SavedModel folder, or a file name ending in .keras, or in .onnx (ONNX Runtime; "
+                        "needs p7keras[onnx])")
     parser.add_argument("--quantize", choices=QUANTIZE_MODES, default=None,
                         help="int8 or bfloat16 weights (default: as trained, float32)")
     add_backend_argument(parser)

@@ -8,6 +8,7 @@ A MODEL argument may be:
 * an **exported SavedModel directory** (``saved_model.pb``), loaded *without* p7keras's Python classes
   through ``tf.saved_model.load`` and called through its ``serving_default`` signature (``context`` ->
   ``prediction`` in p7keras' exports), else its ``serve`` endpoint;
+* an **ONNX file** (``.onnx``, ``p7keras export --out model.onnx``), run by ONNX Runtime (the ``onnx`` extra);
 * in Python, also a ``keras.Model`` or a plain callable ``contexts (B, K, D) -> (B, D)``.
 
 Every one becomes a :class:`Predictor` with a name, its K and D when known, a batch prediction and a
@@ -40,6 +41,7 @@ RUN_FILES = ("best.keras", "final.keras")  # preferred first
 EXPORT_FOLDER = "export"
 SAVED_MODEL_FILE = "saved_model.pb"
 KERAS_SUFFIX = ".keras"
+ONNX_SUFFIX = ".onnx"  # p7keras.models.onnx_export.ONNX_SUFFIX (not imported: that room imports Keras' users)
 SERVING_SIGNATURE = "serving_default"
 DEFAULT_BATCH_SIZE = 1024  # rows per compiled call (p7keras.models.inference.CHUNK_SIZE)
 LATENCY_CALLS = 50
@@ -86,7 +88,7 @@ class Predictor:
 
     Attributes:
         name: the name in reports.
-        kind: ``"keras"``, ``"saved_model"`` or ``"callable"``.
+        kind: ``"keras"``, ``"saved_model"``, ``"onnx"`` or ``"callable"``.
         source: the file or folder it came from (or ``"memory"``).
         context_length: K the model was built for, or ``None`` when unknown.
         input_dim: D the model was built for, or ``None`` when unknown.
@@ -321,6 +323,44 @@ def _load_saved_model(folder: str, name: str, batch_size: int) -> Predictor:
     )
 
 
+# ---------------------------------------------------------------------------------- ONNX files
+def _load_onnx(path: str, name: str, batch_size: int) -> Predictor:
+    """An ONNX file run by ONNX Runtime (CPU): its one input ``(None, K, D)`` float32, its one output."""
+    try:
+        import onnxruntime  # noqa: PLC0415 (only for ONNX files)
+    except ImportError as exc:
+        raise ValueError(f"{path}: an ONNX model needs onnxruntime: pip install \"p7keras[onnx]\"") from exc
+    try:
+        session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own types for a bad file; report one
+        raise ValueError(f"{path}: cannot load as an ONNX model ({type(exc).__name__}: {exc})") from exc
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    shape = tuple(inputs[0].shape) if len(inputs) == 1 else ()
+    if len(inputs) != 1 or len(outputs) != 1 or len(shape) != 3:
+        raise ValueError(
+            f"{path}: the ONNX model takes {[(i.name, i.shape) for i in inputs]} and returns "
+            f"{[o.name for o in outputs]}; expected one input, contexts (None, K, D), and one output"
+        )
+    feed = inputs[0].name
+
+    def call(x: np.ndarray) -> np.ndarray:
+        return session.run(None, {feed: x})[0]
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return np.concatenate([call(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+
+    return Predictor(
+        name=name,
+        kind="onnx",
+        source=path,
+        context_length=shape[1] if isinstance(shape[1], int) else None,
+        input_dim=shape[2] if isinstance(shape[2], int) else None,
+        batch_fn=run,
+        single_fn=call,
+        owner=session,
+    )
+
+
 # ------------------------------------------------------------------------------------- paths
 def resolve_model_path(path: str | os.PathLike) -> tuple[str, str]:
     """What a MODEL path points to.
@@ -330,10 +370,10 @@ def resolve_model_path(path: str | os.PathLike) -> tuple[str, str]:
         ``("keras", "saved_models/p7_20250101-120000/best.keras")``
 
     Args:
-        path: a run directory, a ``.keras`` file or a SavedModel directory.
+        path: a run directory, a ``.keras`` file, an ``.onnx`` file or a SavedModel directory.
 
     Returns:
-        ``(kind, file_or_folder)`` with kind ``"keras"`` or ``"saved_model"``.
+        ``(kind, file_or_folder)`` with kind ``"keras"``, ``"onnx"`` or ``"saved_model"``.
 
     Raises:
         FileNotFoundError: no such path.
@@ -343,12 +383,12 @@ def resolve_model_path(path: str | os.PathLike) -> tuple[str, str]:
     if not where.exists():
         raise FileNotFoundError(f"{where}: no such model file or folder")
     if where.is_file():
-        if where.suffix != KERAS_SUFFIX:
+        if where.suffix not in (KERAS_SUFFIX, ONNX_SUFFIX):
             raise ValueError(
-                f"{where}: not a model: expected a {KERAS_SUFFIX} file, a run directory or an exported "
-                "SavedModel directory"
+                f"{where}: not a model: expected a {KERAS_SUFFIX} or {ONNX_SUFFIX} file, a run directory or an "
+                "exported SavedModel directory"
             )
-        return "keras", str(where)
+        return ("onnx" if where.suffix == ONNX_SUFFIX else "keras"), str(where)
     for run_file in RUN_FILES:
         if (where / run_file).is_file():
             return "keras", str(where / run_file)
@@ -366,7 +406,7 @@ def _name_of_path(path: Path) -> str:
     path = Path(os.path.abspath(path))
     if path.name in RUN_FILES or path.name == EXPORT_FOLDER:
         return f"{path.parent.name}/{Path(path.name).stem}"
-    return path.stem if path.suffix == KERAS_SUFFIX else path.name
+    return path.stem if path.suffix in (KERAS_SUFFIX, ONNX_SUFFIX) else path.name
 
 
 def load_predictor(model, name: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
@@ -374,12 +414,13 @@ def load_predictor(model, name: str | None = None, batch_size: int = DEFAULT_BAT
     """Turn a path, a ``keras.Model`` or a callable into a :class:`Predictor`.
 
     Args:
-        model: a path (run directory, ``.keras`` file, SavedModel directory), a ``keras.Model``, or a
+        model: a path (run directory, ``.keras`` file, ``.onnx`` file, SavedModel directory), a ``keras.Model``, or a
             callable ``contexts (B, K, D) -> predictions (B, D)``.
         name: the report name (default: derived from the path, the model name or the function name).
         batch_size: prediction batch size.
         quantize: predict with a reduced-precision copy of a Keras model, ``"int8"`` or ``"bfloat16"``
-            (the name gets ``@int8``/``@bfloat16``); a SavedModel or a callable cannot be quantized here.
+            (the name gets ``@int8``/``@bfloat16``); a SavedModel, an ONNX file or a callable cannot be
+            quantized here.
 
     Returns:
         A :class:`Predictor`.
@@ -395,6 +436,8 @@ def load_predictor(model, name: str | None = None, batch_size: int = DEFAULT_BAT
         kind, target = resolve_model_path(model)
         if kind == "keras":
             return _load_keras_file(target, name or _name_of_path(Path(model)), batch_size, quantize)
+        if kind == "onnx":
+            return _load_onnx(target, name or _name_of_path(Path(model)), batch_size)
         return _load_saved_model(target, name or _name_of_path(Path(model)), batch_size)
     keras = sys.modules.get("keras")
     if keras is not None and isinstance(model, keras.Model):
@@ -428,9 +471,10 @@ def check_quantizable(model, quantize: str) -> None:
     if isinstance(model, (str, os.PathLike)):
         kind, target = resolve_model_path(model)
         if kind != "keras":
-            raise ValueError(f"{target}: a SavedModel is predicted as it was exported; --quantize {quantize} applies "
-                             f"to a .keras model or a run directory (export a quantized SavedModel with "
-                             f"p7keras export MODEL --quantize {quantize})")
+            what = "an ONNX model" if kind == "onnx" else "a SavedModel"
+            raise ValueError(f"{target}: {what} is predicted as it was exported; --quantize {quantize} applies "
+                             f"to a .keras model or a run directory (export a quantized copy with "
+                             f"p7keras export MODEL --out OUT --quantize {quantize})")
         return
     keras = sys.modules.get("keras")
     if keras is None or not isinstance(model, keras.Model):

@@ -165,3 +165,15 @@ def test_long_epoch_start_waits_are_named_in_the_report_line():
     assert _waits({"train_epoch_waits_s": [0.01, 0.2]}) == ""  # nothing worth a word
     assert _waits({"train_epoch_waits_s": [2.84, 0.0]}) == "   epoch start waits 2.8, 0.0 s"
     assert _waits({}) == ""
+
+
+def test_onnx_is_timed_in_onnx_runtime_with_its_cosine(tmp_path, capsys):
+    """Issue 23: --onnx writes the model as ONNX (int8 with --quantize int8), times it in ONNX Runtime and reports
+    its predictions' smallest cosine to the float32 model's."""
+    result = _bench(tmp_path, "--what", "predict", "--no-saved-model", "--onnx", "--quantize", "int8")
+    _assert_finite_positive(result, {"onnx_p50_ms", "onnx_p95_ms", "onnx_batch_seq_per_s"})
+    assert result["predict_onnx"] and 0.99 <= result["onnx_min_cosine_to_float32"] < 1.0 - 1e-6  # int8, close
+    out = capsys.readouterr().out
+    assert "onnx       p50 " in out and "onnx int8: predictions' smallest cosine to the float32 model's" in out
+    with pytest.raises(ValueError, match=r"--quantize bfloat16 cannot be written as ONNX"):
+        BenchConfig(predict_onnx=True, quantize="bfloat16")

@@ -76,5 +76,25 @@ def test_evaluate_and_predict_take_quantize(corpus_path, tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "served"), "--data", corpus_path, "--quantize", "int8"]) == 2
     assert capsys.readouterr().err.strip() == (
         f"p7keras evaluate: error: {tmp_path}/served: a SavedModel is predicted as it was exported; --quantize int8 "
-        "applies to a .keras model or a run directory (export a quantized SavedModel with p7keras export MODEL "
+        "applies to a .keras model or a run directory (export a quantized copy with p7keras export MODEL --out OUT "
         "--quantize int8)")
+
+
+def test_export_writes_onnx_that_evaluate_and_predict_read(corpus_path, tmp_path, capsys):
+    model, _ = _saved(tmp_path)
+    out = tmp_path / "m-int8.onnx"
+    assert main(["export", str(tmp_path / "m.keras"), "--out", str(out), "--quantize", "int8"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith(f"wrote {out} (int8, ") and "cosine to the float32 model on 8 random contexts: min 0.99" in line
+    assert main(["export", str(tmp_path / "m.keras"), "--out", str(out)]) == 2  # not replaced unasked
+    assert capsys.readouterr().err.strip() == f"p7keras export: error: {out}: exists already; pass --overwrite to replace it"
+    contexts = rotation_batches(16, seed=2)["context"]
+    cosine = np.sum(load_predictor(str(out)).predict(contexts) * model.predict(contexts, verbose=0), axis=-1)
+    assert cosine.min() >= 0.99
+    report = tmp_path / "r.json"
+    assert main(["evaluate", str(out), "--data", corpus_path, "--latency-calls", "2", "--allow-small",
+                 "--no-diagnostics", "--resamples", "50", "--json", str(report)]) == 0
+    assert list(json.loads(report.read_text())["models"]) == ["m-int8"]
+    capsys.readouterr()
+    assert main(["predict", str(out), "--data", corpus_path, "--sample", "1"]) == 0
+    assert "m-int8" in capsys.readouterr().out

@@ -421,7 +421,7 @@ FAULTS: tuple[Fault, ...] = (
           "p7keras export: error: {dir}/served: exists already; pass --overwrite to replace it", _export_over),
     Fault("--quantize on a SavedModel", "p7keras evaluate DIR/export --quantize int8", 2,
           "p7keras evaluate: error: {dir}/export: a SavedModel is predicted as it was exported; --quantize int8 "
-          "applies to a .keras model or a run directory (export a quantized SavedModel with p7keras export MODEL "
+          "applies to a .keras model or a run directory (export a quantized copy with p7keras export MODEL --out OUT "
           "--quantize int8)", _quantize_saved_model),
     Fault("--precision mixed_float16 on JAX without a GPU", "p7keras train --backend jax --precision mixed_float16", 2,
           "p7keras train: error: --precision mixed_float16 needs a GPU on the jax backend (XLA's CPU backend has no "
