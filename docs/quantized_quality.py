@@ -4,6 +4,7 @@ article-clustered intervals (R@5 and MRR@10 gains over DIRECT, and the paired di
     KERAS_BACKEND=jax python docs/quantized_quality.py 0 1 2          # preset runs of saved_models/study
     KERAS_BACKEND=jax python docs/quantized_quality.py spec 0 1 2     # the spec recipe's (5000 training chunks)
     KERAS_BACKEND=jax python docs/quantized_quality.py rustdocs onnx 1        # rustdocs preset run, + int8 ONNX file
+    KERAS_BACKEND=jax python docs/quantized_quality.py rustdocs-spec onnx 1   # rustdocs spec-recipe run
 
 (the runs of docs/real-text.md). ``onnx`` adds the run's int8 ONNX file (``p7keras export RUN --out
 RUN/best-int8.onnx --quantize int8``, written when missing) run by ONNX Runtime. Prints one JSON line per seed
@@ -18,10 +19,10 @@ from p7keras.evaluation import evaluate
 from p7keras.evaluation.uncertainty import paired_gain
 
 RUNS = {"real-text": "real-text-techprose_minilm384-all-s{seed}-e8", "spec": "spec-techprose_minilm384-5000-s{seed}-e8",
-        "rustdocs": "real-text-rustdocs_minilm384-all-s{seed}-e8"}
+        "rustdocs": "real-text-rustdocs_minilm384-all-s{seed}-e8", "rustdocs-spec": "spec-rustdocs_minilm384-all-s{seed}-e8"}
 recipe = sys.argv[1] if sys.argv[1] in RUNS else "real-text"
 onnx = "onnx" in sys.argv[1:]
-corpus = "rustdocs" if recipe == "rustdocs" else "techprose"
+corpus = "rustdocs" if recipe.startswith("rustdocs") else "techprose"
 out = {}
 for seed in [a for a in sys.argv[1:] if a not in RUNS and a != "onnx"]:
     run = "saved_models/study/" + RUNS[recipe].format(seed=seed)

@@ -9,7 +9,7 @@ from p7keras.evaluation.predictors import load_predictor, resolve_model_path
 from p7keras.models import onnx_export
 from p7keras.models.onnx_export import onnx_problems, write_onnx
 from tests.evaluation.conftest import tiny_ranker
-from tests.helpers import rotation_batches
+from tests.helpers import D, K, rotation_batches
 
 
 def _ranker(seed=0):
@@ -69,3 +69,27 @@ def test_what_onnx_cannot_do_is_said_in_one_line(tmp_path, monkeypatch, capsys):
     with pytest.raises(ValueError, match="ONNX export needs tf2onnx"):
         write_onnx(model, tmp_path / "x.onnx")
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_the_flat_rankers_exact_gelu_runs_in_onnx_runtime(tmp_path):
+    """tf2onnx writes TensorFlow's Erfc (exact GELU) as a node ONNX Runtime refuses; the export rewrites it."""
+    import p7keras
+
+    model = p7keras.FlatP7Ranker(context_length=K, input_dim=D, d_model=16, dropout=0.0)
+    contexts = rotation_batches(32, seed=3)["context"]
+    write_onnx(model, tmp_path / "flat.onnx")
+    ops = {node.op_type for node in onnx.load(tmp_path / "flat.onnx").graph.node}
+    assert "Erf" in ops and "Erfc" not in ops
+    np.testing.assert_allclose(load_predictor(str(tmp_path / "flat.onnx")).predict(contexts),
+                               model.predict(contexts, verbose=0), atol=2e-5)
+
+
+@pytest.mark.one_backend
+def test_a_file_that_does_not_predict_as_the_model_replaces_nothing(tmp_path, monkeypatch):
+    model = _ranker()
+    (tmp_path / "m.onnx").write_text("mine")
+    monkeypatch.setitem(onnx_export.READ_BACK_COSINE, None, 1.5)  # no file can pass: the check must refuse
+    with pytest.raises(RuntimeError, match=r"m\.onnx: the exported ONNX file's predictions differ from the model's "
+                                           r"\(smallest cosine 1\.0000\d\d on 64 random contexts, expected >= 1\.5\)"):
+        write_onnx(model, tmp_path / "m.onnx")
+    assert (tmp_path / "m.onnx").read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
