@@ -94,7 +94,8 @@ def write_onnx(model, path: str | os.PathLike, quantize: str | None = None) -> s
 
     Raises:
         ValueError: a missing package or a mode ONNX cannot hold (:func:`onnx_problems`).
-        RuntimeError: when the export child process (JAX, PyTorch) fails; its last output lines are included.
+        RuntimeError: a file that does not predict as the model (it replaces nothing), or an export child process
+            (JAX, PyTorch) that fails (its last output line is included).
     """
     import keras  # noqa: PLC0415
 
@@ -111,9 +112,9 @@ def write_onnx(model, path: str | os.PathLike, quantize: str | None = None) -> s
         env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
         done = subprocess.run([sys.executable, "-c", _CHILD_EXPORT, saved, path, quantize or ""], env=env,
                               capture_output=True, text=True)
-        if done.returncode:
-            tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-5:])
-            raise RuntimeError(f"ONNX export to {path} failed:\n{tail}")
+        if done.returncode:  # one line: the child's last, where Python names the exception
+            last = ((done.stderr or done.stdout).strip().splitlines() or ["no output"])[-1]
+            raise RuntimeError(f"ONNX export to {path} failed in its TensorFlow process: {last}")
     return path
 
 

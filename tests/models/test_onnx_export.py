@@ -86,10 +86,27 @@ def test_the_flat_rankers_exact_gelu_runs_in_onnx_runtime(tmp_path):
 
 @pytest.mark.one_backend
 def test_a_file_that_does_not_predict_as_the_model_replaces_nothing(tmp_path, monkeypatch):
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the check runs in the TensorFlow export process, which the monkeypatch does not reach")
     model = _ranker()
     (tmp_path / "m.onnx").write_text("mine")
     monkeypatch.setitem(onnx_export.READ_BACK_COSINE, None, 1.5)  # no file can pass: the check must refuse
     with pytest.raises(RuntimeError, match=r"m\.onnx: the exported ONNX file's predictions differ from the model's "
-                                           r"\(smallest cosine 1\.0000\d\d on 64 random contexts, expected >= 1\.5\)"):
+                                           r"\(smallest cosine (1\.0000\d\d|0\.99999\d) on 64 random contexts, expected "
+                                           r">= 1\.5\)$"):
         write_onnx(model, tmp_path / "m.onnx")
     assert (tmp_path / "m.onnx").read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
+
+
+def test_a_failing_export_process_is_one_line(tmp_path, monkeypatch):
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        pytest.skip("TensorFlow exports in its own process: no child process to fail")
+    monkeypatch.setattr(onnx_export, "_CHILD_EXPORT", "import sys; sys.exit('the child says no')")
+    with pytest.raises(RuntimeError) as caught:
+        write_onnx(_ranker(), tmp_path / "m.onnx")
+    assert str(caught.value) == f"ONNX export to {tmp_path}/m.onnx failed in its TensorFlow process: the child says no"
+    assert not (tmp_path / "m.onnx").exists()
