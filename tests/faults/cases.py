@@ -203,6 +203,16 @@ def _quantize_saved_model(folder: Path) -> list[str]:
     return ["evaluate", str(folder / "export"), "--data", str(_corpus(folder)), "--quantize", "int8"]
 
 
+def _onnx_bfloat16(folder: Path) -> list[str]:
+    (folder / "model.keras").write_bytes(_keras_archive())
+    return ["export", str(folder / "model.keras"), "--out", str(folder / "model.onnx"), "--quantize", "bfloat16"]
+
+
+def _damaged_onnx(folder: Path) -> list[str]:
+    (folder / "model.onnx").write_bytes(b"not a model")
+    return ["evaluate", str(folder / "model.onnx"), "--data", str(_corpus(folder))]
+
+
 def _keras_archive() -> bytes:
     """The bytes of a zip archive with a JSON config.json (what the path check reads of a .keras file)."""
     import io  # noqa: PLC0415
@@ -423,6 +433,12 @@ FAULTS: tuple[Fault, ...] = (
           "p7keras evaluate: error: {dir}/export: a SavedModel is predicted as it was exported; --quantize int8 "
           "applies to a .keras model or a run directory (export a quantized copy with p7keras export MODEL --out OUT "
           "--quantize int8)", _quantize_saved_model),
+    Fault("--quantize bfloat16 for an ONNX file", "p7keras export DIR/model.keras --out DIR/model.onnx --quantize bfloat16",
+          2, "p7keras export: error: {dir}/model.onnx: --quantize bfloat16 cannot be written as ONNX (ONNX Runtime has "
+          "no bfloat16 CPU kernels): use int8, or a .keras file or SavedModel", _onnx_bfloat16),
+    Fault("a damaged ONNX file", "p7keras evaluate DIR/model.onnx", 2,
+          "p7keras evaluate: error: {dir}/model.onnx: cannot load as an ONNX model (InvalidProtobuf: [ONNXRuntimeError] "
+          ": 7 : INVALID_PROTOBUF : Load model from {dir}/model.onnx failed:Protobuf parsing failed.)", _damaged_onnx),
     Fault("--precision mixed_float16 on JAX without a GPU", "p7keras train --backend jax --precision mixed_float16", 2,
           "p7keras train: error: --precision mixed_float16 needs a GPU on the jax backend (XLA's CPU backend has no "
           "float16 matrix product); use mixed_bfloat16 or float32 on a CPU",
