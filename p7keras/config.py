@@ -145,6 +145,8 @@ JIT_COMPILE_CHOICES = ("auto", "on", "off")
 # and the reduced-precision forms of a trained model for inference (p7keras.models.precision).
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 QUANTIZE_MODES = ("int8", "bfloat16")
+ONNX_QUANTIZE_MODES = ("int8",)  # ONNX Runtime's CPU kernels have no bfloat16 matrix product
+ONNX_PACKAGES = ("onnx", "onnxruntime", "tf2onnx")  # p7keras[onnx]: p7keras.models.onnx_export
 # p7keras train --backend torch --jit-compile on|off --epochs 3, default model, 2-core CPU, two rounds:
 # compiling cost 188-227 s in all (torch compiles the step again at the second step and once more in
 # the second epoch, on guards over Keras' Python state), then an epoch took 13.8-15.4 s against
@@ -301,6 +303,30 @@ def quantize_problems(quantize: str | None) -> list[str]:
     """
     problems: list[str] = []
     _rule(problems, quantize is None or quantize in QUANTIZE_MODES, "quantize", f"one of {QUANTIZE_MODES}", quantize)
+    return problems
+
+
+def onnx_problems(quantize: str | None = None) -> list[str]:
+    """What stops an ONNX export here, without importing any of it: missing packages, a mode ONNX lacks.
+
+    Example:
+
+    >>> onnx_problems("bfloat16")[-1]
+    '--quantize bfloat16 cannot be written as ONNX (ONNX Runtime has no bfloat16 CPU kernels): use int8, or a .keras file or SavedModel'
+
+    Args:
+        quantize: the reduced precision asked for (None: float32).
+
+    Returns:
+        One line per problem; empty when the export can run.
+    """
+    problems = []
+    missing = [name for name in ONNX_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        problems.append(f"ONNX export needs {', '.join(missing)}: pip install \"p7keras[onnx]\"")
+    if quantize is not None and quantize not in ONNX_QUANTIZE_MODES:
+        problems.append(f"--quantize {quantize} cannot be written as ONNX (ONNX Runtime has no {quantize} CPU "
+                        "kernels): use int8, or a .keras file or SavedModel")
     return problems
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from p7keras.config import DEFAULTS, PRECISIONS, quantize_problems, raise_problems
+from p7keras.config import DEFAULTS, PRECISIONS, onnx_problems, quantize_problems, raise_problems
 
 PARTS = ("train", "predict", "retrieval", "pipeline")
 DEFAULT_PARTS = ("train", "predict")  # what ``p7keras bench`` measured before it had ``--what``
@@ -100,8 +100,6 @@ class BenchConfig:
             raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
         raise_problems(quantize_problems(self.quantize))
         if self.predict_onnx:
-            from p7keras.models.onnx_export import onnx_problems  # noqa: PLC0415 (no Keras)
-
             raise_problems(onnx_problems(self.quantize))
         if self.jit_compile not in ("auto", True, False):
             raise ValueError(f"jit_compile must be 'auto', True or False, got {self.jit_compile!r}")

@@ -37,7 +37,7 @@ def _check(args: argparse.Namespace) -> str:
         raise CLIError(f"{source}: a SavedModel cannot be exported again; give the run directory or its .keras file")
     check_model_path(args.model)
     if args.out.endswith(ONNX_SUFFIX):
-        from p7keras.models.onnx_export import onnx_problems  # noqa: PLC0415 (no Keras)
+        from p7keras.config import onnx_problems  # noqa: PLC0415
 
         problems = onnx_problems(args.quantize)
         if problems:

@@ -233,6 +233,9 @@ def check_model_path(path: str | os.PathLike) -> None:
     import json  # noqa: PLC0415
 
     kind, where = resolve_model_path(path)
+    if kind == "onnx":
+        _check_onnx_file(where)
+        return
     if kind != "keras":
         return
     if not zipfile.is_zipfile(where):  # Keras would say "File not found" of a file that is there
@@ -324,6 +327,20 @@ def _load_saved_model(folder: str, name: str, batch_size: int) -> Predictor:
 
 
 # ---------------------------------------------------------------------------------- ONNX files
+def _check_onnx_file(path: str) -> None:
+    """Refuses a ``.onnx`` file that is not an ONNX model (parsed with ``onnx``, before Keras loads)."""
+    import importlib.util  # noqa: PLC0415
+
+    if importlib.util.find_spec("onnx") is None:  # ONNX Runtime says so when the file is loaded
+        return
+    import onnx  # noqa: PLC0415
+
+    try:
+        onnx.load(path, load_external_data=False)
+    except Exception as exc:  # protobuf's and onnx's own types; report one line
+        raise ValueError(f"{path}: cannot load as an ONNX model ({type(exc).__name__}: {exc})") from exc
+
+
 def _load_onnx(path: str, name: str, batch_size: int) -> Predictor:
     """An ONNX file run by ONNX Runtime (CPU): its one input ``(None, K, D)`` float32, its one output."""
     try:

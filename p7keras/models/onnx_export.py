@@ -31,7 +31,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import shutil
@@ -42,38 +41,14 @@ import warnings
 
 import numpy as np
 
+from p7keras.config import onnx_problems  # noqa: F401 (checked without Keras; re-exported here)
+
 ONNX_SUFFIX = ".onnx"
-ONNX_QUANTIZE_MODES = ("int8",)  # ONNX Runtime's CPU kernels have no bfloat16 matrix product
-ONNX_PACKAGES = ("onnx", "onnxruntime", "tf2onnx")
 READ_BACK_CONTEXTS = 64
 READ_BACK_COSINE = {None: 0.99999, "int8": 0.99}  # the written file against the model, before it replaces anything
 ATTENTION_SCOPE = "/attention"  # the encoder blocks' attention layer (p7keras.layers.encoder) in the node names
 _CHILD_EXPORT = ("import sys; from p7keras.models.onnx_export import export_onnx; "
                  "export_onnx(sys.argv[1], sys.argv[2], sys.argv[3] or None)")
-
-
-def onnx_problems(quantize: str | None = None) -> list[str]:
-    """What stops an ONNX export here, without importing any of it: missing packages, a mode ONNX lacks.
-
-    Example:
-
-    >>> onnx_problems("bfloat16")[-1]
-    '--quantize bfloat16 cannot be written as ONNX (ONNX Runtime has no bfloat16 CPU kernels): use int8, or a .keras file or SavedModel'
-
-    Args:
-        quantize: the reduced precision asked for (None: float32).
-
-    Returns:
-        One line per problem; empty when the export can run.
-    """
-    problems = []
-    missing = [name for name in ONNX_PACKAGES if importlib.util.find_spec(name) is None]
-    if missing:
-        problems.append(f"ONNX export needs {', '.join(missing)}: pip install \"p7keras[onnx]\"")
-    if quantize is not None and quantize not in ONNX_QUANTIZE_MODES:
-        problems.append(f"--quantize {quantize} cannot be written as ONNX (ONNX Runtime has no {quantize} CPU "
-                        "kernels): use int8, or a .keras file or SavedModel")
-    return problems
 
 
 def write_onnx(model, path: str | os.PathLike, quantize: str | None = None) -> str:

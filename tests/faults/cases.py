@@ -437,8 +437,8 @@ FAULTS: tuple[Fault, ...] = (
           2, "p7keras export: error: {dir}/model.onnx: --quantize bfloat16 cannot be written as ONNX (ONNX Runtime has "
           "no bfloat16 CPU kernels): use int8, or a .keras file or SavedModel", _onnx_bfloat16),
     Fault("a damaged ONNX file", "p7keras evaluate DIR/model.onnx", 2,
-          "p7keras evaluate: error: {dir}/model.onnx: cannot load as an ONNX model (InvalidProtobuf: [ONNXRuntimeError] "
-          ": 7 : INVALID_PROTOBUF : Load model from {dir}/model.onnx failed:Protobuf parsing failed.)", _damaged_onnx),
+          "p7keras evaluate: error: {dir}/model.onnx: cannot load as an ONNX model (DecodeError: Error parsing message "
+          "with type 'onnx.ModelProto': Wire format was corrupt)", _damaged_onnx),
     Fault("--precision mixed_float16 on JAX without a GPU", "p7keras train --backend jax --precision mixed_float16", 2,
           "p7keras train: error: --precision mixed_float16 needs a GPU on the jax backend (XLA's CPU backend has no "
           "float16 matrix product); use mixed_bfloat16 or float32 on a CPU",

@@ -7,7 +7,9 @@ import pytest
 from p7keras.cli.main import main
 from p7keras.evaluation.predictors import load_predictor, resolve_model_path
 from p7keras.models import onnx_export
-from p7keras.models.onnx_export import onnx_problems, write_onnx
+from p7keras import config
+from p7keras.config import onnx_problems
+from p7keras.models.onnx_export import write_onnx
 from tests.evaluation.conftest import tiny_ranker
 from tests.helpers import D, K, rotation_batches
 
@@ -63,8 +65,8 @@ def test_what_onnx_cannot_do_is_said_in_one_line(tmp_path, monkeypatch, capsys):
         load_predictor(str(tmp_path / "bad.onnx"))
     with pytest.raises(ValueError, match=r"bad\.onnx: an ONNX model is predicted as it was exported; --quantize int8"):
         load_predictor(str(tmp_path / "bad.onnx"), quantize="int8")
-    real = onnx_export.importlib.util.find_spec
-    monkeypatch.setattr(onnx_export.importlib.util, "find_spec", lambda name: None if name == "tf2onnx" else real(name))
+    real = config.importlib.util.find_spec
+    monkeypatch.setattr(config.importlib.util, "find_spec", lambda name: None if name == "tf2onnx" else real(name))
     assert onnx_problems() == ['ONNX export needs tf2onnx: pip install "p7keras[onnx]"']
     with pytest.raises(ValueError, match="ONNX export needs tf2onnx"):
         write_onnx(model, tmp_path / "x.onnx")
