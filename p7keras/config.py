@@ -147,6 +147,7 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 QUANTIZE_MODES = ("int8", "bfloat16")
 ONNX_QUANTIZE_MODES = ("int8",)  # ONNX Runtime's CPU kernels have no bfloat16 matrix product
 ONNX_PACKAGES = ("onnx", "onnxruntime", "tf2onnx")  # p7keras[onnx]: p7keras.models.onnx_export
+ONNX_SUFFIX = ".onnx"  # what p7keras export writes, and evaluate/predict read, as an ONNX file
 # p7keras train --backend torch --jit-compile on|off --epochs 3, default model, 2-core CPU, two rounds:
 # compiling cost 188-227 s in all (torch compiles the step again at the second step and once more in
 # the second epoch, on guards over Keras' Python state), then an epoch took 13.8-15.4 s against

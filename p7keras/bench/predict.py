@@ -67,11 +67,12 @@ def measure_predict(model: P7Ranker, config: BenchConfig) -> dict[str, float]:
     one = batch[:1]
     predictor = Predictor.from_model(model, batch_size=config.predict_batch, quantize=config.quantize)
     result = _speed(predictor, one, batch, config.predict_calls, "predict")
+    reduced = config.quantize is not None or config.precision != "float32"
     float32 = reference = None
-    if config.quantize is not None or config.precision != "float32" or config.predict_onnx:
+    if reduced or config.predict_onnx:  # the float32 model's predictions, to compare with
         float32 = model if model.dtype_policy.name == "float32" else rebuilt(model, "float32")
         reference = np.asarray(float32.predict(batch, batch_size=config.predict_batch, verbose=0), np.float32)
-    if config.quantize is not None or config.precision != "float32":  # what the reduced precision costs
+    if reduced:  # what the reduced precision costs
         result["predict_min_cosine_to_float32"] = float(np.min(np.sum(predictor.predict(batch) * reference, -1)))
     if config.predict_saved_model and importlib.util.find_spec("tensorflow") is not None:
         with tempfile.TemporaryDirectory() as folder:

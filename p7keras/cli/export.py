@@ -19,13 +19,12 @@ import shutil
 import uuid
 
 from p7keras.cli.evaluate import MODEL_HELP
-from p7keras.config import QUANTIZE_MODES
+from p7keras.config import ONNX_SUFFIX, QUANTIZE_MODES
 from p7keras.console import CLIError
 from p7keras.io import add_overwrite_argument, check_writable, refuse_existing
 from p7keras.training.config import add_backend_argument
 
 KERAS_SUFFIX = ".keras"
-ONNX_SUFFIX = ".onnx"
 
 
 def _check(args: argparse.Namespace) -> str:

@@ -35,13 +35,12 @@ from pathlib import Path
 
 import numpy as np
 
-from p7keras.config import SERVE_ENDPOINT
+from p7keras.config import ONNX_SUFFIX, SERVE_ENDPOINT
 
 RUN_FILES = ("best.keras", "final.keras")  # preferred first
 EXPORT_FOLDER = "export"
 SAVED_MODEL_FILE = "saved_model.pb"
 KERAS_SUFFIX = ".keras"
-ONNX_SUFFIX = ".onnx"  # p7keras.models.onnx_export.ONNX_SUFFIX (not imported: that room imports Keras' users)
 SERVING_SIGNATURE = "serving_default"
 DEFAULT_BATCH_SIZE = 1024  # rows per compiled call (p7keras.models.inference.CHUNK_SIZE)
 LATENCY_CALLS = 50
@@ -261,6 +260,11 @@ def _load_keras_file(path: str, name: str, batch_size: int, quantize: str | None
 
 
 # --------------------------------------------------------------------------------- SavedModels
+def _in_chunks(call, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """``call`` on ``batch_size`` rows of ``x`` at a time, the parts concatenated (SavedModels, ONNX files)."""
+    return np.concatenate([call(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+
+
 def _serving_function(loaded, folder: str):
     """``(call, input_spec)`` of a loaded SavedModel: its ``serving_default`` signature, else ``serve``.
 
@@ -311,8 +315,7 @@ def _load_saved_model(folder: str, name: str, batch_size: int) -> Predictor:
         )
 
     def run(x: np.ndarray) -> np.ndarray:
-        parts = [call(tf.constant(x[i : i + batch_size])).numpy() for i in range(0, len(x), batch_size)]
-        return np.concatenate(parts)
+        return _in_chunks(lambda part: call(tf.constant(part)).numpy(), x, batch_size)
 
     return Predictor(
         name=name,
@@ -363,16 +366,13 @@ def _load_onnx(path: str, name: str, batch_size: int) -> Predictor:
     def call(x: np.ndarray) -> np.ndarray:
         return session.run(None, {feed: x})[0]
 
-    def run(x: np.ndarray) -> np.ndarray:
-        return np.concatenate([call(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
-
     return Predictor(
         name=name,
         kind="onnx",
         source=path,
         context_length=shape[1] if isinstance(shape[1], int) else None,
         input_dim=shape[2] if isinstance(shape[2], int) else None,
-        batch_fn=run,
+        batch_fn=lambda x: _in_chunks(call, x, batch_size),
         single_fn=call,
         owner=session,
     )

@@ -41,9 +41,7 @@ import warnings
 
 import numpy as np
 
-from p7keras.config import onnx_problems  # noqa: F401 (checked without Keras; re-exported here)
-
-ONNX_SUFFIX = ".onnx"
+from p7keras.config import ONNX_SUFFIX, onnx_problems
 READ_BACK_CONTEXTS = 64
 READ_BACK_COSINE = {None: 0.99999, "int8": 0.99}  # the written file against the model, before it replaces anything
 ATTENTION_SCOPE = "/attention"  # the encoder blocks' attention layer (p7keras.layers.encoder) in the node names
