@@ -2,8 +2,8 @@
 
 On this project's 2-core AVX2 CPU, none of Keras' three backends predicts one sequence of the bench model in
 under 2.5 ms, in float32 or with Keras' int8 (their int8 matrix products alone cost more; README, Benchmarks).
-ONNX Runtime's kernels (MLAS) do: the same model exported here predicts one sequence in about 3.4 ms in
-float32 and 1.0-1.7 ms in int8. So ``p7keras export MODEL --out model.onnx [--quantize int8]`` writes it, and
+ONNX Runtime's kernels (MLAS) do: the same model exported here predicted one sequence in 2.4-3.3 ms in
+float32 and 1.6-2.5 ms in int8 (p50, README "Precision"). So ``p7keras export MODEL --out model.onnx [--quantize int8]`` writes it, and
 every command that reads a MODEL (``evaluate``, ``predict``, ``Predictor``) predicts a ``.onnx`` file with
 ONNX Runtime.
 
