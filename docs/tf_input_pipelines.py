@@ -1,4 +1,4 @@
-"""TensorFlow only: the same bench model fitted from eight input pipelines, to find what slows `p7keras train`.
+"""TensorFlow only: the same bench model fitted from nine input pipelines, to find what slows `p7keras train`.
 
 Usage (one pipeline per process; alternate them, the machine drifts):
 
@@ -9,14 +9,15 @@ corpus's ``P7Dataset`` concatenated into arrays), ``pydataset`` (the ``P7Dataset
 ``workers2`` (the same with ``workers=2``: Keras' thread enqueuer, tf.data autotune off), ``tfdata_off``,
 ``tfdata_static`` (``make_tf_dataset``, autotune off; the second with a static batch of 64) and
 ``tfdata_cached`` (``make_tf_dataset(...).cache()``, autotune off: no Python after the first epoch) and
-``tfdata_noopt`` (``make_tf_dataset`` with tf.data's default optimizations off, as Keras' array pipeline has them). It prints
+``tfdata_noopt`` (``make_tf_dataset`` with tf.data's default optimizations off, as Keras' array pipeline has them)
+and ``tfdata_copy`` (each batch copied by a TensorFlow op, autotune off). It prints
 one JSON line: each epoch's wait before its first batch and its seconds (the first epoch compiles).
 """
 import os, sys, time, json
 if len(sys.argv) < 2:
     sys.exit(__doc__)
 mode = sys.argv[1]; epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 8
-MODES = ("arrays", "corpus_arrays", "pydataset", "workers2", "tfdata_off", "tfdata_static", "tfdata_cached", "tfdata_noopt")
+MODES = ("arrays", "corpus_arrays", "pydataset", "workers2", "tfdata_off", "tfdata_static", "tfdata_cached", "tfdata_noopt", "tfdata_copy")
 if mode not in MODES:
     sys.exit(f"docs/tf_input_pipelines.py: unknown MODE {mode!r}; one of {', '.join(MODES)}")
 import numpy as np, keras, tensorflow as tf
@@ -55,6 +56,11 @@ else:
         data = make_tf_dataset(seqs, batch_size=B, hard_negatives=2, seed=0)
         o = tf.data.Options(); o.experimental_optimization.apply_default_optimizations = False
         data = data.with_options(o)
+    elif mode == "tfdata_copy":
+        from p7keras.data import make_tf_dataset
+        data = make_tf_dataset(seqs, batch_size=B, hard_negatives=2, seed=0)
+        data = data.map(lambda d: {k: v * 1.0 for k, v in d.items()})
+        o = tf.data.Options(); o.autotune.enabled = False; data = data.with_options(o)
     elif mode == "tfdata_off":
         from p7keras.data import make_tf_dataset
         data = make_tf_dataset(seqs, batch_size=B, hard_negatives=2, seed=0)
