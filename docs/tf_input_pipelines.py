@@ -13,62 +13,60 @@ corpus's ``P7Dataset`` concatenated into arrays), ``pydataset`` (the ``P7Dataset
 and ``tfdata_copy`` (each batch copied by a TensorFlow op, autotune off). It prints
 one JSON line: each epoch's wait before its first batch and its seconds (the first epoch compiles).
 """
-import os, sys, time, json
+import json
+import sys
+import time
+
+MODES = ("arrays", "corpus_arrays", "pydataset", "workers2", "tfdata_off", "tfdata_static", "tfdata_cached",
+         "tfdata_noopt", "tfdata_copy")
 if len(sys.argv) < 2:
     sys.exit(__doc__)
-mode = sys.argv[1]; epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 8
-MODES = ("arrays", "corpus_arrays", "pydataset", "workers2", "tfdata_off", "tfdata_static", "tfdata_cached", "tfdata_noopt", "tfdata_copy")
+mode = sys.argv[1]
+epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 8
 if mode not in MODES:
     sys.exit(f"docs/tf_input_pipelines.py: unknown MODE {mode!r}; one of {', '.join(MODES)}")
-import numpy as np, keras, tensorflow as tf
-from p7keras.bench.config import BenchConfig
-from p7keras.bench.train import build_model, random_batches, _EpochTimer
-from p7keras.data import load_sequences, make_synthetic_corpus, P7Dataset
+
+import numpy as np  # noqa: E402  (after the argument check: no Keras start-up for a wrong MODE)
+import tensorflow as tf  # noqa: E402
+
+from p7keras.bench.config import BenchConfig  # noqa: E402
+from p7keras.bench.train import _EpochTimer, build_model, random_batches  # noqa: E402
+from p7keras.data import P7Dataset, load_sequences, make_synthetic_corpus, make_tf_dataset  # noqa: E402
+
+
+def options(autotune: bool = True, default_optimizations: bool = True) -> tf.data.Options:
+    """tf.data options with autotune and the default graph optimizations switched as asked."""
+    chosen = tf.data.Options()
+    chosen.autotune.enabled = autotune
+    chosen.experimental_optimization.apply_default_optimizations = default_optimizations
+    return chosen
+
+
 config = BenchConfig(train_steps=20)
 model = build_model(config)
-B = config.batch_size
+B, M = config.batch_size, config.hard_negatives
+arrays = dict(batch_size=B, shuffle=False)  # fit's arguments for array inputs: the bench's batches, in order
 if mode == "arrays":
-    data = random_batches(config); kw = dict(batch_size=B, shuffle=False)
+    data, fit_kwargs = random_batches(config), arrays
 else:
-    corpus = make_synthetic_corpus(num_articles=70, chunks_per_article=24, dim=config.dim)
-    seqs = load_sequences(corpus)
-    n = len(seqs)
+    seqs = load_sequences(make_synthetic_corpus(num_articles=70, chunks_per_article=24, dim=config.dim))
+    fit_kwargs = {}
     if mode == "corpus_arrays":
-        d = P7Dataset(seqs, batch_size=B, hard_negatives=2, seed=0, drop_remainder=True)
-        parts = [d[i] for i in range(20)]
-        data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        print({k: (v.dtype, v.shape) for k, v in data.items()}, file=sys.stderr)
-        kw = dict(batch_size=B, shuffle=False)
-    elif mode == "pydataset":
-        data = P7Dataset(seqs, batch_size=B, hard_negatives=2, seed=0)
-    elif mode == "workers2":
-        data = P7Dataset(seqs, batch_size=B, hard_negatives=2, seed=0, workers=2)
-    elif mode == "tfdata_static":
-        from p7keras.data import make_tf_dataset
-        data = make_tf_dataset(seqs, batch_size=B, hard_negatives=2, seed=0, drop_remainder=True)
-        o = tf.data.Options(); o.autotune.enabled = False; data = data.with_options(o)
-    elif mode == "tfdata_cached":
-        from p7keras.data import make_tf_dataset
-        data = make_tf_dataset(seqs, batch_size=B, hard_negatives=2, seed=0).cache()
-        o = tf.data.Options(); o.autotune.enabled = False; data = data.with_options(o)
-    elif mode == "tfdata_noopt":
-        from p7keras.data import make_tf_dataset
-        data = make_tf_dataset(seqs, batch_size=B, hard_negatives=2, seed=0)
-        o = tf.data.Options(); o.experimental_optimization.apply_default_optimizations = False
-        data = data.with_options(o)
-    elif mode == "tfdata_copy":
-        from p7keras.data import make_tf_dataset
-        data = make_tf_dataset(seqs, batch_size=B, hard_negatives=2, seed=0)
-        data = data.map(lambda d: {k: v * 1.0 for k, v in d.items()})
-        o = tf.data.Options(); o.autotune.enabled = False; data = data.with_options(o)
-    elif mode == "tfdata_off":
-        from p7keras.data import make_tf_dataset
-        data = make_tf_dataset(seqs, batch_size=B, hard_negatives=2, seed=0)
-        if mode == "tfdata_off":
-            o = tf.data.Options(); o.autotune.enabled = False; data = data.with_options(o)
-    kw = {}
+        batches = P7Dataset(seqs, batch_size=B, hard_negatives=M, seed=0, drop_remainder=True)
+        parts = [batches[i] for i in range(config.train_steps)]
+        data, fit_kwargs = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}, arrays
+    elif mode in ("pydataset", "workers2"):
+        data = P7Dataset(seqs, batch_size=B, hard_negatives=M, seed=0, workers=2 if mode == "workers2" else 1)
+    else:
+        data = make_tf_dataset(seqs, batch_size=B, hard_negatives=M, seed=0, drop_remainder=mode == "tfdata_static")
+        if mode == "tfdata_cached":
+            data = data.cache()
+        elif mode == "tfdata_copy":
+            data = data.map(lambda batch: {k: v * 1.0 for k, v in batch.items()})
+        noopt = mode == "tfdata_noopt"
+        data = data.with_options(options(autotune=noopt, default_optimizations=not noopt))
 timer = _EpochTimer()
-t0 = time.perf_counter()
-model.fit(data, epochs=epochs, verbose=0, callbacks=[timer], **kw)
-steps = 20 if mode == "arrays" else None
-print(json.dumps({"mode": mode, "waits": [round(w, 2) for w in timer.waits], "epoch_s": [round(s, 2) for s in timer.seconds], "total": round(time.perf_counter() - t0, 1)}))
+start = time.perf_counter()
+model.fit(data, epochs=epochs, verbose=0, callbacks=[timer], **fit_kwargs)
+print(json.dumps({"mode": mode, "waits": [round(w, 2) for w in timer.waits],
+                  "epoch_s": [round(s, 2) for s in timer.seconds], "total": round(time.perf_counter() - start, 1)}))
