@@ -19,7 +19,8 @@ one JSON line: each epoch's wait before its first batch and its seconds (the fir
 ``steps [ROUNDS]`` times the training step itself, without ``fit``'s epochs: in one process, ROUNDS rounds
 (default 2) alternating ``arrays``, ``bench``, ``corpus_arrays``, ``pydataset`` and ``tfdata_static``, each round
 20 calls of ``model.train_function`` on an iterator of that input's tf.data pipeline (for arrays and the
-``P7Dataset`` the one Keras builds for them, ``keras.src.trainers.data_adapters``). It prints each round's median step seconds and a JSON line.
+``P7Dataset`` the one Keras builds for them, ``keras.src.trainers.data_adapters``). It prints each round's
+median step seconds and a JSON line.
 """
 import json
 import sys

@@ -94,9 +94,9 @@ def random_batches(config: BenchConfig) -> dict[str, np.ndarray]:
 def training_input(data: dict[str, np.ndarray], batch_size: int) -> tuple[object, dict]:
     """What :func:`measure_train` gives ``fit``: the batches of ``data`` in order, without tf.data's autotuner.
 
-    On TensorFlow, Keras feeds arrays through a tf.data pipeline whose autotuned prefetch stalls 1-4 s before
-    the first batch of about half the epochs on a 2-core CPU; with two timed epochs of 20 steps that moved the
-    bench's TensorFlow figure by up to 40% between rounds. So on TensorFlow the same batches come from a
+    On TensorFlow, Keras feeds arrays through a tf.data pipeline whose autotuned prefetch stalls 0.3-4 s before
+    the first batch of a third to a half of the epochs on a 2-core CPU; with two timed epochs of 20 steps that
+    moved the bench's TensorFlow figure by up to 40% between rounds. So on TensorFlow the same batches come from a
     ``tf.data.Dataset`` with autotune off (a one-batch prefetch); JAX and PyTorch read the arrays as Keras does.
 
     Example:
