@@ -144,6 +144,9 @@ JIT_COMPILE_CHOICES = ("auto", "on", "off")
 # issue 23: Keras dtype policies a run trains under (variables stay float32; the loss is float32 in every policy),
 # and the reduced-precision forms of a trained model for inference (p7keras.models.precision).
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+# What a run's --precision takes: one of PRECISIONS, or auto (the default: the policy measured fastest at the same
+# quality on this machine's backend and CPU, p7keras.training.default_precision).
+TRAIN_PRECISIONS = ("auto", *PRECISIONS)
 QUANTIZE_MODES = ("int8", "bfloat16")
 ONNX_QUANTIZE_MODES = ("int8",)  # ONNX Runtime's CPU kernels have no bfloat16 matrix product
 ONNX_PACKAGES = ("onnx", "onnxruntime", "tf2onnx")  # p7keras[onnx]: p7keras.models.onnx_export
@@ -265,7 +268,7 @@ def run_problems(batch_size: int = DEFAULTS.batch_size, epochs: int = DEFAULTS.e
                  hard_negatives: int = DEFAULTS.hard_negatives, device: str = DEFAULTS.device,
                  backend: str | None = None, select: str = DEFAULTS.select,
                  patience: int = DEFAULTS.patience, keep: str = DEFAULTS.keep,
-                 jit_compile: str = "auto", precision: str = "float32") -> list[str]:
+                 jit_compile: str = "auto", precision: str = "auto") -> list[str]:
     """What is wrong with a run's optimiser and batching settings (spec section 5).
 
     Args:
@@ -275,7 +278,7 @@ def run_problems(batch_size: int = DEFAULTS.batch_size, epochs: int = DEFAULTS.e
         patience: epochs without a new best ``select`` before the run stops, >= 0 (0: never).
         keep: the models a finished run keeps, one of ``KEEP_CHOICES``.
         jit_compile: how the train step is compiled, one of ``JIT_COMPILE_CHOICES``.
-        precision: the Keras dtype policy of training, one of ``PRECISIONS``.
+        precision: the Keras dtype policy of training, one of ``TRAIN_PRECISIONS`` (``auto``: chosen per machine).
 
     Returns:
         One message per problem.
@@ -292,7 +295,7 @@ def run_problems(batch_size: int = DEFAULTS.batch_size, epochs: int = DEFAULTS.e
     _rule(problems, int(patience) >= 0, "patience", ">= 0 (0: no early stopping)", patience)
     _rule(problems, keep in KEEP_CHOICES, "keep", f"one of {KEEP_CHOICES}", keep)
     _rule(problems, jit_compile in JIT_COMPILE_CHOICES, "jit_compile", f"one of {JIT_COMPILE_CHOICES}", jit_compile)
-    _rule(problems, precision in PRECISIONS, "precision", f"one of {PRECISIONS}", precision)
+    _rule(problems, precision in TRAIN_PRECISIONS, "precision", f"one of {TRAIN_PRECISIONS}", precision)
     return problems
 
 

@@ -88,7 +88,16 @@ class SearchConfig:
 
     @property
     def base(self) -> TrainConfig:
-        """The settings every trial shares (``exp_name`` defaults to ``p7-tuned``)."""
+        """The settings every trial shares (``exp_name`` defaults to ``p7-tuned``; ``precision`` as resolved on
+        this machine, :attr:`base_precision`, so ``search.json`` and each trial's ``config.json`` record it)."""
+        return dataclasses.replace(self._given_base(), precision=self.base_precision[0])
+
+    @property
+    def base_precision(self) -> tuple[str, str]:
+        """``(policy, reason)``: the training precision of every trial (``auto`` resolved as a run does)."""
+        return self._given_base().resolved_precision()
+
+    def _given_base(self) -> TrainConfig:
         return TrainConfig.from_dict({"exp_name": DEFAULT_EXP_NAME, **self.train})
 
     @property

@@ -45,6 +45,7 @@ import time
 from p7keras.console import import_keras_quietly, quiet_tensorflow, run_console_command
 from p7keras.io import atomic_path, read_json, write_json
 from p7keras.locks import FolderLock
+from p7keras.training.default_precision import precision_line
 from p7keras.training.preflight import check_data, check_device, check_precision, preflight
 from p7keras.training.run_dir import FINISHED, STATE_FILE
 from tuner.arguments import TUNE_DESCRIPTION, add_arguments, config_from_args
@@ -176,6 +177,8 @@ def run_search(config: SearchConfig, stream=None) -> SearchResult:
     """
     config.check()
     preflight(config.base)  # once for the whole search: its trials share the base's backend and device
+    if distributed_role() != "worker":
+        print(precision_line(*config.base_precision), file=stream or sys.stdout)
     data = window_every_k(config)  # numpy only: bad data or a K too long is refused before Keras starts
     for loaded in (data.source, data.val):  # degenerate data: refused or warned once, as train does
         if loaded is not None:

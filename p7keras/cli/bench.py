@@ -25,7 +25,7 @@ from p7keras.bench.config import (
     resolve_parts,
 )
 from p7keras.cli.main import add_backend_argument
-from p7keras.config import PRECISIONS, QUANTIZE_MODES
+from p7keras.config import QUANTIZE_MODES, TRAIN_PRECISIONS
 from p7keras.io import add_overwrite_argument, atomic_path, check_writable
 
 _DEFAULTS = BenchConfig()
@@ -67,8 +67,9 @@ def register(subparsers) -> None:
                        help="predict part: also write the model as ONNX (int8 with --quantize int8) and time it in "
                        "ONNX Runtime (needs p7keras[onnx])")
     model.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto")
-    model.add_argument("--precision", choices=PRECISIONS, default=_DEFAULTS.precision,
-                       help="the model's Keras dtype policy (train, predict; default float32)")
+    model.add_argument("--precision", choices=TRAIN_PRECISIONS, default=_DEFAULTS.precision,
+                       help="the model's Keras dtype policy (train, predict; default float32); auto: the one "
+                       "`p7keras train` chooses on this machine and backend")
     model.add_argument("--quantize", choices=QUANTIZE_MODES, default=None,
                        help="predict (and the SavedModel) with a reduced-precision copy: int8 or bfloat16; the "
                        "report adds the predictions' smallest cosine to the float32 model's")
@@ -101,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         The exit code, 0.
     """
+    from p7keras.training.default_precision import resolve_precision  # noqa: PLC0415 (standard library only)
+
     config = BenchConfig(
         model_type=args.model_type,
         dim=args.dim,
@@ -120,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         pipeline_articles=args.pipeline_articles,
         prototype_rounds=args.rounds if args.compare_prototype else 0,
         prototype_threads=args.prototype_threads,
-        precision=args.precision,
+        precision=resolve_precision(args.precision)[0],  # auto: as `p7keras train` resolves it here
         quantize=args.quantize,
     )  # checked here, before Keras is imported
     if args.compare_prototype and args.rounds < 1:

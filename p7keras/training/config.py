@@ -30,9 +30,9 @@ from p7keras.config import (
     KEEP_CHOICES,
     MODEL_TYPES,
     NEGATIVE_SOURCES,
-    PRECISIONS,
     SELECT_METRICS,
     TORCH_COMPILE_MIN_STEPS,
+    TRAIN_PRECISIONS,
     anchor_problems,
     loss_problems,
     model_problems,
@@ -115,7 +115,9 @@ class TrainConfig:
     negative_queue: int = DEFAULTS.negative_queue
     negatives: str = DEFAULTS.negatives
     jit_compile: str = "auto"  # issue 12: auto / on / off (see p7keras.config.TORCH_COMPILE_MIN_STEPS)
-    precision: str = "float32"  # issue 23: the Keras dtype policy of training (p7keras.config.PRECISIONS)
+    # issue 23: the Keras dtype policy of training (p7keras.config.PRECISIONS), or auto: the one this machine's
+    # backend and CPU were measured fastest in at the same quality (p7keras.training.default_precision)
+    precision: str = "auto"
     # issue 14: data-parallel training (p7keras.training.distribute)
     distribute: str = "none"
     cpu_devices: int | None = None
@@ -194,7 +196,13 @@ class TrainConfig:
                                  self.keep, self.jit_compile, self.precision)
         problems += distribute_problems(self.distribute, self.cpu_devices, self.backend, self.negatives,
                                         self.negative_queue)
-        if self.precision == "mixed_float16" and self.distribute != "none":
+        precision = self.precision
+        if precision in TRAIN_PRECISIONS:
+            try:
+                precision = self.resolved_precision()[0]
+            except ValueError as exc:  # P7KERAS_PRECISION names no policy
+                problems.append(str(exc))
+        if precision == "mixed_float16" and self.distribute != "none":
             problems.append("precision mixed_float16 (loss scaling) cannot be combined with --distribute "
                             f"{self.distribute} yet; use mixed_bfloat16 or float32")
         if self.preset is not None and self.preset not in PRESETS:
@@ -221,9 +229,20 @@ class TrainConfig:
         if self.model_type == "transformer":
             names += ["num_heads", "ff_dim"]
         kwargs = {name: getattr(self, name) for name in names}
-        if self.precision != "float32":
-            kwargs["dtype"] = self.precision  # Keras' dtype policy (p7keras.models.precision)
+        precision = self.resolved_precision()[0]
+        if precision != "float32":
+            kwargs["dtype"] = precision  # Keras' dtype policy (p7keras.models.precision)
         return kwargs
+
+    def resolved_precision(self) -> tuple[str, str]:
+        """``(policy, reason)``: the Keras dtype policy this config trains under on this machine.
+
+        ``precision`` itself, or for ``auto`` what :func:`p7keras.training.default_precision.resolve_precision`
+        chooses for this config's backend, device and ``distribute``.
+        """
+        from p7keras.training.default_precision import resolve_precision  # noqa: PLC0415 (imports this module)
+
+        return resolve_precision(self.precision, self.backend, self.device, self.distribute)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -301,7 +320,8 @@ TRAIN_FLAGS = (
      "dropped so it compiles once), on, off", {"choices": JIT_COMPILE_CHOICES}),
     ("run", ("--precision",), "precision", "the Keras dtype policy of training: float32, or mixed_bfloat16 / "
      "mixed_float16 (float32 variables and loss, the encoder computed in 16 bits; mixed_float16 with loss "
-     "scaling). Pays on GPUs and on CPUs with bf16 matrix units (AMX, AVX512-BF16)", {"choices": PRECISIONS}),
+     "scaling), or auto (default): mixed_bfloat16 for TensorFlow on a CPU with bfloat16 units (avx512_bf16 or "
+     "amx_bf16), no GPU and no --distribute, float32 elsewhere; P7KERAS_PRECISION sets what auto means", {"choices": TRAIN_PRECISIONS}),
     ("run", ("--distribute",), "distribute", "none, or data-parallel: every device of this machine (JAX: Keras "
      "DataParallel, TensorFlow: MirroredStrategy); --batch-size is the global batch and in-batch negatives are "
      "the global batch's", {"choices": DISTRIBUTE_CHOICES}),

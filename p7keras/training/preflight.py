@@ -29,11 +29,11 @@ Example:
 
 from __future__ import annotations
 
-import glob
 import os
 import sys
 
 from p7keras.config import export_problems
+from p7keras.machine import gpu_device_files, gpu_in_sight
 from p7keras.training.config import TrainConfig
 from p7keras.training.distribute import request_cpu_devices, start_processes
 
@@ -141,14 +141,10 @@ def _accelerators(backend: str) -> set[str]:
     return found
 
 
-# Device files of a GPU on Linux: NVIDIA's driver, AMD's ROCm (kfd) and WSL's GPU paravirtualisation.
-GPU_DEVICE_FILES = ("/dev/nvidia*", "/dev/kfd", "/dev/dxg")
-
-
 def check_device_present(device: str) -> None:
     """Raises ``ValueError`` when ``device`` (gpu or metal) is certainly absent, without starting a backend.
 
-    The cheap check: a GPU on Linux shows as a device file (:data:`GPU_DEVICE_FILES`), and
+    The cheap check: a GPU on Linux shows as a device file (:data:`p7keras.machine.GPU_DEVICE_FILES`), and
     ``CUDA_VISIBLE_DEVICES`` set to nothing or -1 hides NVIDIA's; Metal is macOS only. Where a device may
     be there (and on other systems, where nothing cheap tells), it leaves the answer to the backend
     (:func:`check_device`, once Keras runs).
@@ -164,12 +160,11 @@ def check_device_present(device: str) -> None:
         raise ValueError(f"--device metal requested, but Metal is macOS only (this machine runs {sys.platform})")
     if device != "gpu" or not sys.platform.startswith("linux"):
         return
-    files = sorted(path for pattern in GPU_DEVICE_FILES for path in glob.glob(pattern))
+    files = gpu_device_files()
     if not files:
         raise ValueError("--device gpu requested, but this machine has no GPU device (no /dev/nvidia*, /dev/kfd "
                          "or /dev/dxg)")
-    hidden = os.environ.get("CUDA_VISIBLE_DEVICES", "unset").strip() in ("", "-1")
-    if hidden and all(path.startswith(("/dev/nvidia", "/dev/dxg")) for path in files):  # CUDA's GPUs
+    if not gpu_in_sight():
         raise ValueError(f"--device gpu requested, but CUDA_VISIBLE_DEVICES="
                          f"{os.environ['CUDA_VISIBLE_DEVICES']!r} hides every GPU of this machine")
 

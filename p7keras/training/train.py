@@ -28,6 +28,7 @@ from p7keras.training.distribute import (
     share_text,
 )
 from p7keras.training.config import TrainConfig
+from p7keras.training.default_precision import precision_line
 from p7keras.training.footprint import disk_need
 from p7keras.training.preflight import check_data, check_device, check_precision, preflight
 from p7keras.training.run_dir import FAILED, RunDirectory
@@ -206,6 +207,8 @@ def train(config: TrainConfig | None = None, stream=None, **overrides) -> RunRes
     with contextlib.ExitStack() as held:
         held.enter_context(process_lock(config.output_dir, config.to_dict()))  # several processes: each id once
         preflight(config)
+        precision, why = config.resolved_precision()  # auto -> this machine's policy, recorded in config.json
+        config = dataclasses.replace(config, precision=precision)
         stream = stream or sys.stdout
         # Process 0 takes the run directory (its lock) before any work; refused before its first epoch, a
         # run directory it created is removed (RunDirectory.__exit__).
@@ -223,7 +226,7 @@ def train(config: TrainConfig | None = None, stream=None, **overrides) -> RunRes
         check_device(config.device)
         check_precision(config.precision, config.device)
         with data_parallel(config.distribute, config.batch_size) as replicas:
-            return _train(config, splits, replicas, stream, run, problem)
+            return _train(config, splits, replicas, stream, run, problem, why)
 
 
 def _open_run(config: TrainConfig, run: RunDirectory | None, problem: Exception | None, input_dim: int,
@@ -266,7 +269,7 @@ def _open_run(config: TrainConfig, run: RunDirectory | None, problem: Exception 
 
 
 def _train(config: TrainConfig, splits, replicas: int, stream, run: RunDirectory | None,
-           problem: Exception | None) -> RunResult:
+           problem: Exception | None, precision_reason: str) -> RunResult:
     """The run itself, inside the distribution scope of ``config.distribute``."""
     import keras  # noqa: PLC0415
 
@@ -285,10 +288,8 @@ def _train(config: TrainConfig, splits, replicas: int, stream, run: RunDirectory
         print(f"Resuming {run.path} after epoch {home.finished_epochs()} of {config.epochs}", file=stream)
     else:
         print(f"Run directory: {run.path}", file=stream)
-    if config.precision != "float32":
-        print(f"Precision: {config.precision} (Keras dtype policy: float32 variables and loss, the encoder and "
-              f"head in {config.precision.split('_')[1]}"
-              + ("; loss scaling" if config.precision == "mixed_float16" else "") + ")", file=stream)
+    if config.precision != "float32" or precision_reason.startswith("auto"):
+        print(precision_line(config.precision, precision_reason), file=stream)
     if replicas > 1:
         print(f"Data-parallel over {replicas} devices ({keras.backend.backend()}), global batch {config.batch_size}, "
               "in-batch negatives of the global batch", file=stream)

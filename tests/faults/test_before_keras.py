@@ -20,6 +20,7 @@ pytestmark = pytest.mark.one_backend  # each case is refused before any backend 
 
 CASES = [fault for fault in refusal_cases() if fault.name not in NEEDS_KERAS]
 preflight_module = importlib.import_module("p7keras.training.preflight")
+machine_module = importlib.import_module("p7keras.machine")
 
 
 def test_the_exceptions_are_cases_of_the_table():
@@ -37,7 +38,7 @@ def test_the_refusal_comes_before_keras_loads(fault, tmp_path):
 
 def _no_gpu_here(monkeypatch) -> None:
     monkeypatch.setattr(preflight_module.sys, "platform", "linux")
-    monkeypatch.setattr(preflight_module.glob, "glob", lambda pattern: [])
+    monkeypatch.setattr(machine_module.glob, "glob", lambda pattern: [])
 
 
 def test_device_gpu_without_one_is_refused_before_keras(tmp_path, capsys, monkeypatch):
@@ -53,9 +54,9 @@ def test_device_gpu_without_one_is_refused_before_keras(tmp_path, capsys, monkey
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the cheap GPU check is Linux's device files")
 def test_device_gpu_in_a_real_process_is_refused_before_keras(tmp_path):
-    if preflight_module.glob.glob("/dev/nvidia*") or preflight_module.glob.glob("/dev/kfd"):
+    if machine_module.glob.glob("/dev/nvidia*") or machine_module.glob.glob("/dev/kfd"):
         hidden = {"CUDA_VISIBLE_DEVICES": "-1"}  # a GPU machine: hide NVIDIA's GPUs instead
-        if preflight_module.glob.glob("/dev/kfd") or preflight_module.glob.glob("/dev/dxg"):
+        if machine_module.glob.glob("/dev/kfd") or machine_module.glob.glob("/dev/dxg"):
             pytest.skip("this machine has a GPU that CUDA_VISIBLE_DEVICES does not hide")
     else:
         hidden = {}
@@ -66,7 +67,7 @@ def test_device_gpu_in_a_real_process_is_refused_before_keras(tmp_path):
 
 def test_cuda_visible_devices_hiding_every_gpu_is_a_cheap_refusal(monkeypatch):
     monkeypatch.setattr(preflight_module.sys, "platform", "linux")
-    monkeypatch.setattr(preflight_module.glob, "glob",
+    monkeypatch.setattr(machine_module.glob, "glob",
                         lambda pattern: ["/dev/nvidia0", "/dev/nvidiactl"] if pattern == "/dev/nvidia*" else [])
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
     with pytest.raises(ValueError) as error:
@@ -74,7 +75,7 @@ def test_cuda_visible_devices_hiding_every_gpu_is_a_cheap_refusal(monkeypatch):
     assert str(error.value) == "--device gpu requested, but CUDA_VISIBLE_DEVICES='-1' hides every GPU of this machine"
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
     preflight_module.check_device_present("gpu")  # there may be one: the backend answers, after Keras starts
-    monkeypatch.setattr(preflight_module.glob, "glob", lambda pattern: ["/dev/kfd"] if pattern == "/dev/kfd" else [])
+    monkeypatch.setattr(machine_module.glob, "glob", lambda pattern: ["/dev/kfd"] if pattern == "/dev/kfd" else [])
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     preflight_module.check_device_present("gpu")  # an AMD GPU: CUDA_VISIBLE_DEVICES does not hide it
 

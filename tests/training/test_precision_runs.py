@@ -43,7 +43,7 @@ def test_mixed_float16_on_jax_without_a_gpu_is_refused(tmp_path, corpus_file, ca
 
 
 def test_precision_settings_are_checked():
-    assert "precision must be one of ('float32', 'mixed_bfloat16', 'mixed_float16'), got 'fp8'" in \
+    assert "precision must be one of ('auto', 'float32', 'mixed_bfloat16', 'mixed_float16'), got 'fp8'" in \
         TrainConfig(precision="fp8").problems()
     assert any("mixed_float16 (loss scaling) cannot be combined with --distribute data-parallel" in p
                for p in TrainConfig(precision="mixed_float16", distribute="data-parallel").problems())

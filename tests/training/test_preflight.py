@@ -13,6 +13,7 @@ pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' 
 
 # The modules (``p7keras.training.train`` is also the name of the function the package exports).
 preflight_module = importlib.import_module("p7keras.training.preflight")
+machine_module = importlib.import_module("p7keras.machine")
 train_module = importlib.import_module("p7keras.training.train")
 
 TINY = {"d_model": 16, "num_heads": 2, "num_layers": 1, "ff_dim": 32, "batch_size": 8, "context_length": 4,
@@ -71,7 +72,7 @@ def test_an_absent_device_is_one_line(monkeypatch):
 
 def test_preflight_refuses_a_device_certainly_absent_without_asking_the_backend(monkeypatch):
     monkeypatch.setattr(preflight_module.sys, "platform", "linux")
-    monkeypatch.setattr(preflight_module.glob, "glob", lambda pattern: [])
+    monkeypatch.setattr(machine_module.glob, "glob", lambda pattern: [])
     monkeypatch.setattr(preflight_module, "_accelerators", lambda backend: pytest.fail("the backend was asked"))
     assert _one_line(TrainConfig(device="gpu")) == ("--device gpu requested, but this machine has no GPU device "
                                                     "(no /dev/nvidia*, /dev/kfd or /dev/dxg)")
@@ -79,7 +80,7 @@ def test_preflight_refuses_a_device_certainly_absent_without_asking_the_backend(
 
 def test_train_asks_the_backend_for_the_device_after_reading_the_data(tmp_path, monkeypatch):
     monkeypatch.setattr(preflight_module.sys, "platform", "linux")
-    monkeypatch.setattr(preflight_module.glob, "glob", lambda pattern: ["/dev/nvidia0"])  # a GPU may be there
+    monkeypatch.setattr(machine_module.glob, "glob", lambda pattern: ["/dev/nvidia0"])  # a GPU may be there
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     calls = []
 

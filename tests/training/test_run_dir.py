@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import re
@@ -74,6 +75,7 @@ def test_a_live_run_directory_is_refused_in_one_line_before_any_work(tmp_path, c
             "--no-export", "--run-name", "fixed"]
     config = TrainConfig(data=str(corpus), d_model=16, num_heads=2, num_layers=1, batch_size=32, context_length=4,
                          epochs=1, output_dir=str(tmp_path / "runs"), export=False, run_name="fixed")
+    config = dataclasses.replace(config, precision=config.resolved_precision()[0])  # as the run records it
     RunDirectory.open(config.output_dir, config.exp_name, config.to_dict(), run_name="fixed").close()
     run = tmp_path / "runs" / "fixed"
     assert json.loads((run / "config.json").read_text()) == config.to_dict()  # the command's own settings

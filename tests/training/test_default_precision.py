@@ -1,0 +1,188 @@
+"""Issue 23: ``--precision auto`` (the default): mixed_bfloat16 for TensorFlow on a CPU with bfloat16 units, else
+float32; printed in the run's first lines, recorded in config.json, the same for a search's trials."""
+
+import json
+import sys
+
+import keras
+import pytest
+
+from p7keras.cli.main import main
+from p7keras import machine
+from p7keras.training import default_precision
+from p7keras.training.config import TrainConfig, train_flags
+from p7keras.training.default_precision import (
+    PRECISION_ENV,
+    bf16_cpu_flags,
+    keras_backend_name,
+    precision_line,
+    resolve_precision,
+)
+from tests.training.test_train import TINY, corpus_file  # noqa: F401 (a pytest fixture)
+
+# /proc/cpuinfo as Linux writes it: one block per logical CPU, each with its flags line.
+CPU_BLOCK = "processor\t: {n}\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx2 fma avx512f {extra}\n\n"
+
+
+def _cpuinfo(tmp_path, extra: str, name: str = "cpuinfo") -> str:
+    path = tmp_path / name
+    path.write_text("".join(CPU_BLOCK.format(n=n, extra=extra) for n in range(2)))
+    return str(path)
+
+
+@pytest.fixture
+def unpinned(monkeypatch):
+    """The rule itself, not the test suite's pin, and no GPU in sight."""
+    monkeypatch.delenv(PRECISION_ENV, raising=False)
+    monkeypatch.setattr(default_precision, "gpu_in_sight", lambda: False)
+
+
+@pytest.fixture
+def bf16_cpu(unpinned, monkeypatch):
+    """This machine as a CPU with AVX512-BF16 units."""
+    monkeypatch.setattr(default_precision, "bf16_cpu_flags", lambda cpuinfo=None: ("avx512_bf16",))
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
+    assert bf16_cpu_flags(_cpuinfo(tmp_path, "avx512_bf16 vnni")) == ("avx512_bf16",)
+    assert bf16_cpu_flags(_cpuinfo(tmp_path, "amx_tile amx_bf16 avx512_bf16")) == ("avx512_bf16", "amx_bf16")
+    assert bf16_cpu_flags(_cpuinfo(tmp_path, "avx512_vnni")) == ()
+    assert bf16_cpu_flags(str(tmp_path / "absent")) == ()  # macOS, Windows: no /proc/cpuinfo, no flags
+
+
+@pytest.mark.one_backend
+def test_tensorflow_on_a_bf16_cpu_trains_in_mixed_bfloat16_and_float32_elsewhere(tmp_path, unpinned):
+    bf16, amx, plain = (_cpuinfo(tmp_path, flags, name) for name, flags in
+                        (("bf16", "avx512_bf16"), ("amx", "amx_bf16"), ("plain", "avx512_vnni")))
+    assert resolve_precision("auto", "tensorflow", cpuinfo=bf16) == (
+        "mixed_bfloat16", "auto: TensorFlow on a CPU with bfloat16 units (avx512_bf16); --precision float32 to turn it off")
+    assert resolve_precision("auto", "tensorflow", cpuinfo=amx)[0] == "mixed_bfloat16"
+    assert resolve_precision("auto", "tensorflow", cpuinfo=plain) == (
+        "float32", "auto: this CPU has no bfloat16 units (no avx512_bf16 or amx_bf16 flag)")
+    for backend in ("jax", "torch"):  # measured no faster in bfloat16 on the same CPU
+        assert resolve_precision("auto", backend, cpuinfo=bf16) == (
+            "float32", f"auto: mixed_bfloat16 was measured no faster on {backend}; --precision to choose")
+    assert resolve_precision("auto", "tensorflow", device="gpu", cpuinfo=bf16)[0] == "float32"
+    assert resolve_precision("auto", "tensorflow", distribute="data-parallel", cpuinfo=bf16) == (
+        "float32", "auto: mixed_bfloat16 was not measured with --distribute data-parallel")
+    for policy in ("float32", "mixed_bfloat16", "mixed_float16"):  # a precision given by name is never changed
+        assert resolve_precision(policy, "jax", cpuinfo=plain) == (policy, "as asked")
+
+
+@pytest.mark.one_backend
+def test_a_gpu_in_sight_keeps_float32(tmp_path, monkeypatch):
+    monkeypatch.delenv(PRECISION_ENV, raising=False)
+    cpuinfo = _cpuinfo(tmp_path, "avx512_bf16")
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(machine, "gpu_device_files", lambda: ["/dev/nvidia0", "/dev/nvidiactl"])
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert machine.gpu_in_sight()
+    assert resolve_precision("auto", "tensorflow", cpuinfo=cpuinfo) == (
+        "float32", "auto: a GPU may train this run, and mixed precision was not measured on a GPU")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # every NVIDIA GPU hidden: the CPU trains
+    assert not machine.gpu_in_sight()
+    assert resolve_precision("auto", "tensorflow", cpuinfo=cpuinfo)[0] == "mixed_bfloat16"
+    monkeypatch.setattr(machine, "gpu_device_files", lambda: ["/dev/kfd"])  # ROCm ignores CUDA_VISIBLE_DEVICES
+    assert machine.gpu_in_sight()
+
+
+@pytest.mark.one_backend
+def test_the_environment_pins_what_auto_means(tmp_path, monkeypatch):
+    cpuinfo = _cpuinfo(tmp_path, "avx512_bf16")
+    monkeypatch.setenv(PRECISION_ENV, "float32")
+    assert resolve_precision("auto", "tensorflow", cpuinfo=cpuinfo) == ("float32", "auto: P7KERAS_PRECISION=float32")
+    monkeypatch.setenv(PRECISION_ENV, "mixed_bfloat16")
+    assert resolve_precision("auto", "jax", cpuinfo=cpuinfo)[0] == "mixed_bfloat16"
+    assert resolve_precision("float32", "tensorflow", cpuinfo=cpuinfo)[0] == "float32"  # a named one wins
+    monkeypatch.setenv(PRECISION_ENV, "fp8")
+    message = ("P7KERAS_PRECISION='fp8' is not a training precision; use one of ('float32', 'mixed_bfloat16', "
+               "'mixed_float16')")
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        resolve_precision("auto", "tensorflow")
+    assert message in TrainConfig().problems()  # refused with the settings, before any work
+    monkeypatch.setenv(PRECISION_ENV, "mixed_float16")
+    assert any("mixed_float16 (loss scaling) cannot be combined with --distribute data-parallel" in p
+               for p in TrainConfig(distribute="data-parallel").problems())
+    with pytest.raises(ValueError, match="precision must be 'auto' or one of"):
+        resolve_precision("fp8", "tensorflow")
+
+
+@pytest.mark.one_backend
+def test_a_bad_pin_is_refused_before_any_work(tmp_path, corpus_file, capsys, monkeypatch):  # noqa: F811
+    from tests.faults.cases import FAULTS
+
+    monkeypatch.setenv(PRECISION_ENV, "fp8")
+    fault = next(f for f in FAULTS if f.name == "P7KERAS_PRECISION naming no policy")
+    assert main(["train", "--data", corpus_file, "--output-dir", str(tmp_path / "runs")]) == fault.code
+    assert capsys.readouterr().err.strip().splitlines() == [fault.message]
+    assert not (tmp_path / "runs").exists()  # nothing written
+    assert main(["train", "--data", corpus_file, *TINY, "--epochs", "1", "--precision", "float32",
+                 "--output-dir", str(tmp_path / "named"), "--no-export"]) in (0, 1)  # a named policy needs no pin
+
+
+@pytest.mark.one_backend
+def test_the_backend_is_known_before_keras_starts(tmp_path, monkeypatch):
+    assert keras_backend_name() == keras.backend.backend()  # Keras runs: its backend
+    monkeypatch.delitem(sys.modules, "keras")  # as before Keras is imported
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    assert keras_backend_name() == "torch"
+    monkeypatch.delenv("KERAS_BACKEND")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    assert keras_backend_name() == "tensorflow"  # no keras.json: Keras' default
+    (tmp_path / "keras.json").write_text(json.dumps({"backend": "jax", "floatx": "float32"}))
+    assert keras_backend_name() == "jax"
+
+
+@pytest.mark.one_backend
+def test_the_line_names_the_policy_and_why():
+    assert precision_line("float32", "as asked") == "Precision: float32"
+    assert precision_line("float32", "auto: P7KERAS_PRECISION=float32") == "Precision: float32 (auto: P7KERAS_PRECISION=float32)"
+    assert precision_line("mixed_float16", "as asked") == (
+        "Precision: mixed_float16 (Keras dtype policy: float32 variables and loss, the encoder and head in float16; "
+        "loss scaling)")
+    assert precision_line("mixed_bfloat16", "auto: TensorFlow on a CPU with bfloat16 units (amx_bf16)") == (
+        "Precision: mixed_bfloat16 (auto: TensorFlow on a CPU with bfloat16 units (amx_bf16); Keras dtype policy: "
+        "float32 variables and loss, the encoder and head in bfloat16)")
+
+
+@pytest.mark.one_backend
+def test_auto_is_the_default_and_a_named_precision_round_trips_as_a_flag(bf16_cpu):
+    assert TrainConfig().precision == "auto"
+    expected = "mixed_bfloat16" if keras.backend.backend() == "tensorflow" else "float32"
+    assert TrainConfig().model_kwargs().get("dtype", "float32") == expected
+    assert TrainConfig(backend="tensorflow").model_kwargs()["dtype"] == "mixed_bfloat16"
+    assert "dtype" not in TrainConfig(backend="tensorflow", precision="float32").model_kwargs()
+    assert "--precision float32" in " ".join(train_flags(TrainConfig(precision="float32"), always=()))
+    assert "--precision" not in train_flags(TrainConfig(), always=())
+
+
+def test_a_run_prints_and_records_the_precision_auto_chose(tmp_path, corpus_file, capsys, bf16_cpu):  # noqa: F811
+    out = tmp_path / "runs"
+    code = main(["train", "--data", corpus_file, *TINY, "--epochs", "1", "--output-dir", str(out), "--no-export"])
+    assert code in (0, 1), capsys.readouterr().err  # PASS/MARGINAL or FAIL: the run itself finished
+    lines = capsys.readouterr().out.splitlines()
+    (run,) = out.glob("p7_*")
+    recorded = json.loads((run / "config.json").read_text())["precision"]
+    model = keras.saving.load_model(run / "final.keras")
+    if keras.backend.backend() == "tensorflow":
+        expected = ("Precision: mixed_bfloat16 (auto: TensorFlow on a CPU with bfloat16 units (avx512_bf16); "
+                    "--precision float32 to turn it off; Keras dtype policy: float32 variables and loss, the encoder "
+                    "and head in bfloat16)")
+        assert (recorded, model.dtype_policy.name) == ("mixed_bfloat16", "mixed_bfloat16")
+    else:
+        expected = (f"Precision: float32 (auto: mixed_bfloat16 was measured no faster on {keras.backend.backend()}; "
+                    "--precision to choose)")
+        assert (recorded, model.dtype_policy.name) == ("float32", "float32")
+    run_line = next(i for i, line in enumerate(lines) if line.startswith("Run directory:"))
+    assert lines[run_line + 1] == expected  # among the run's first lines, before the first epoch
+
+
+@pytest.mark.one_backend
+def test_a_search_records_its_trials_precision(bf16_cpu):
+    from tuner.config import SearchConfig
+
+    search = SearchConfig(train={"backend": "tensorflow"})
+    assert search.base.precision == "mixed_bfloat16"  # what search.json and each trial's config.json hold
+    assert search.settings()["config"]["precision"] == "mixed_bfloat16"
+    assert SearchConfig(train={"backend": "jax"}).base.precision == "float32"
+    assert SearchConfig(train={"backend": "tensorflow", "precision": "float32"}).base.precision == "float32"
