@@ -144,8 +144,8 @@ JIT_COMPILE_CHOICES = ("auto", "on", "off")
 # issue 23: Keras dtype policies a run trains under (variables stay float32; the loss is float32 in every policy),
 # and the reduced-precision forms of a trained model for inference (p7keras.models.precision).
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
-# What a run's --precision takes: one of PRECISIONS, or auto (the default: the policy measured fastest at the same
-# quality on this machine's backend and CPU, p7keras.training.default_precision).
+# What a run's --precision takes: one of PRECISIONS, or auto (the policy measured fastest on this machine's backend
+# and CPU, p7keras.training.default_precision).
 TRAIN_PRECISIONS = ("auto", *PRECISIONS)
 QUANTIZE_MODES = ("int8", "bfloat16")
 ONNX_QUANTIZE_MODES = ("int8",)  # ONNX Runtime's CPU kernels have no bfloat16 matrix product
@@ -268,7 +268,7 @@ def run_problems(batch_size: int = DEFAULTS.batch_size, epochs: int = DEFAULTS.e
                  hard_negatives: int = DEFAULTS.hard_negatives, device: str = DEFAULTS.device,
                  backend: str | None = None, select: str = DEFAULTS.select,
                  patience: int = DEFAULTS.patience, keep: str = DEFAULTS.keep,
-                 jit_compile: str = "auto", precision: str = "auto") -> list[str]:
+                 jit_compile: str = "auto", precision: str = "float32") -> list[str]:
     """What is wrong with a run's optimiser and batching settings (spec section 5).
 
     Args:

@@ -3,9 +3,9 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-# Every test trains in float32 whatever the machine: `--precision auto` (the default) is mixed_bfloat16 for
-# TensorFlow on a CPU with bfloat16 units, which CI machines may have (p7keras.training.default_precision;
-# its own tests unset this). Child processes (the command-line tests) inherit it.
+# Every test trains in float32 whatever the machine: `--precision auto` is mixed_bfloat16 for TensorFlow on a
+# CPU with bfloat16 units, which CI machines may have (p7keras.training.default_precision; its own tests
+# unset this). Child processes (the command-line tests) inherit it.
 os.environ["P7KERAS_PRECISION"] = "float32"
 
 import keras  # noqa: E402

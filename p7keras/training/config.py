@@ -116,8 +116,8 @@ class TrainConfig:
     negatives: str = DEFAULTS.negatives
     jit_compile: str = "auto"  # issue 12: auto / on / off (see p7keras.config.TORCH_COMPILE_MIN_STEPS)
     # issue 23: the Keras dtype policy of training (p7keras.config.PRECISIONS), or auto: the one this machine's
-    # backend and CPU were measured fastest in at the same quality (p7keras.training.default_precision)
-    precision: str = "auto"
+    # backend and CPU were measured fastest in (p7keras.training.default_precision)
+    precision: str = "float32"
     # issue 14: data-parallel training (p7keras.training.distribute)
     distribute: str = "none"
     cpu_devices: int | None = None
@@ -320,8 +320,8 @@ TRAIN_FLAGS = (
      "dropped so it compiles once), on, off", {"choices": JIT_COMPILE_CHOICES}),
     ("run", ("--precision",), "precision", "the Keras dtype policy of training: float32, or mixed_bfloat16 / "
      "mixed_float16 (float32 variables and loss, the encoder computed in 16 bits; mixed_float16 with loss "
-     "scaling), or auto (default): mixed_bfloat16 for TensorFlow on a CPU with bfloat16 units (avx512_bf16 or "
-     "amx_bf16), no GPU and no --distribute, float32 elsewhere; P7KERAS_PRECISION sets what auto means", {"choices": TRAIN_PRECISIONS}),
+     "scaling), or auto: mixed_bfloat16 for TensorFlow on a CPU with bfloat16 units (avx512_bf16 or amx_bf16), no "
+     "GPU and no --distribute, float32 elsewhere (P7KERAS_PRECISION sets what auto means). Default float32", {"choices": TRAIN_PRECISIONS}),
     ("run", ("--distribute",), "distribute", "none, or data-parallel: every device of this machine (JAX: Keras "
      "DataParallel, TensorFlow: MirroredStrategy); --batch-size is the global batch and in-batch negatives are "
      "the global batch's", {"choices": DISTRIBUTE_CHOICES}),

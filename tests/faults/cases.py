@@ -443,7 +443,7 @@ FAULTS: tuple[Fault, ...] = (
           "p7keras train: error: --precision mixed_float16 needs a GPU on the jax backend (XLA's CPU backend has no "
           "float16 matrix product); use mixed_bfloat16 or float32 on a CPU",
           test="tests/training/test_precision_runs.py::test_mixed_float16_on_jax_without_a_gpu_is_refused"),
-    Fault("P7KERAS_PRECISION naming no policy", "P7KERAS_PRECISION=fp8 p7keras train", 2,
+    Fault("P7KERAS_PRECISION naming no policy", "P7KERAS_PRECISION=fp8 p7keras train --precision auto", 2,
           "p7keras train: error: P7KERAS_PRECISION='fp8' is not a training precision; use one of ('float32', "
           "'mixed_bfloat16', 'mixed_float16')",
           test="tests/training/test_default_precision.py::test_a_bad_pin_is_refused_before_any_work"),

@@ -1,5 +1,5 @@
-"""Issue 23: ``--precision auto`` (the default): mixed_bfloat16 for TensorFlow on a CPU with bfloat16 units, else
-float32; printed in the run's first lines, recorded in config.json, the same for a search's trials."""
+"""Issue 23: ``--precision auto``: mixed_bfloat16 for TensorFlow on a CPU with bfloat16 units, else float32;
+printed in the run's first lines, recorded in config.json, the same for a search's trials."""
 
 import json
 import sys
@@ -99,10 +99,10 @@ def test_the_environment_pins_what_auto_means(tmp_path, monkeypatch):
                "'mixed_float16')")
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         resolve_precision("auto", "tensorflow")
-    assert message in TrainConfig().problems()  # refused with the settings, before any work
+    assert message in TrainConfig(precision="auto").problems()  # refused with the settings, before any work
     monkeypatch.setenv(PRECISION_ENV, "mixed_float16")
     assert any("mixed_float16 (loss scaling) cannot be combined with --distribute data-parallel" in p
-               for p in TrainConfig(distribute="data-parallel").problems())
+               for p in TrainConfig(precision="auto", distribute="data-parallel").problems())
     with pytest.raises(ValueError, match="precision must be 'auto' or one of"):
         resolve_precision("fp8", "tensorflow")
 
@@ -113,7 +113,8 @@ def test_a_bad_pin_is_refused_before_any_work(tmp_path, corpus_file, capsys, mon
 
     monkeypatch.setenv(PRECISION_ENV, "fp8")
     fault = next(f for f in FAULTS if f.name == "P7KERAS_PRECISION naming no policy")
-    assert main(["train", "--data", corpus_file, "--output-dir", str(tmp_path / "runs")]) == fault.code
+    assert main(["train", "--data", corpus_file, "--precision", "auto", "--output-dir", str(tmp_path / "runs")]) \
+        == fault.code
     assert capsys.readouterr().err.strip().splitlines() == [fault.message]
     assert not (tmp_path / "runs").exists()  # nothing written
     assert main(["train", "--data", corpus_file, *TINY, "--epochs", "1", "--precision", "float32",
@@ -146,19 +147,20 @@ def test_the_line_names_the_policy_and_why():
 
 
 @pytest.mark.one_backend
-def test_auto_is_the_default_and_a_named_precision_round_trips_as_a_flag(bf16_cpu):
-    assert TrainConfig().precision == "auto"
+def test_float32_is_the_default_and_auto_round_trips_as_a_flag(bf16_cpu):
+    assert TrainConfig().precision == "float32"
+    assert "dtype" not in TrainConfig(backend="tensorflow").model_kwargs()  # on a bf16 CPU too
     expected = "mixed_bfloat16" if keras.backend.backend() == "tensorflow" else "float32"
-    assert TrainConfig().model_kwargs().get("dtype", "float32") == expected
-    assert TrainConfig(backend="tensorflow").model_kwargs()["dtype"] == "mixed_bfloat16"
-    assert "dtype" not in TrainConfig(backend="tensorflow", precision="float32").model_kwargs()
-    assert "--precision float32" in " ".join(train_flags(TrainConfig(precision="float32"), always=()))
+    assert TrainConfig(precision="auto").model_kwargs().get("dtype", "float32") == expected
+    assert TrainConfig(backend="tensorflow", precision="auto").model_kwargs()["dtype"] == "mixed_bfloat16"
+    assert "--precision auto" in " ".join(train_flags(TrainConfig(precision="auto"), always=()))
     assert "--precision" not in train_flags(TrainConfig(), always=())
 
 
 def test_a_run_prints_and_records_the_precision_auto_chose(tmp_path, corpus_file, capsys, bf16_cpu):  # noqa: F811
     out = tmp_path / "runs"
-    code = main(["train", "--data", corpus_file, *TINY, "--epochs", "1", "--output-dir", str(out), "--no-export"])
+    code = main(["train", "--data", corpus_file, *TINY, "--epochs", "1", "--output-dir", str(out), "--no-export",
+                 "--precision", "auto"])
     assert code in (0, 1), capsys.readouterr().err  # PASS/MARGINAL or FAIL: the run itself finished
     lines = capsys.readouterr().out.splitlines()
     (run,) = out.glob("p7_*")
@@ -181,8 +183,8 @@ def test_a_run_prints_and_records_the_precision_auto_chose(tmp_path, corpus_file
 def test_a_search_records_its_trials_precision(bf16_cpu):
     from tuner.config import SearchConfig
 
-    search = SearchConfig(train={"backend": "tensorflow"})
+    search = SearchConfig(train={"backend": "tensorflow", "precision": "auto"})
     assert search.base.precision == "mixed_bfloat16"  # what search.json and each trial's config.json hold
     assert search.settings()["config"]["precision"] == "mixed_bfloat16"
-    assert SearchConfig(train={"backend": "jax"}).base.precision == "float32"
-    assert SearchConfig(train={"backend": "tensorflow", "precision": "float32"}).base.precision == "float32"
+    assert SearchConfig(train={"backend": "jax", "precision": "auto"}).base.precision == "float32"
+    assert SearchConfig(train={"backend": "tensorflow"}).base.precision == "float32"  # the default
