@@ -37,6 +37,7 @@ import errno
 import os
 import subprocess
 import sys
+import traceback
 
 from p7keras.config import BACKENDS
 
@@ -283,6 +284,8 @@ def describe_error(exc: BaseException) -> tuple[int, str]:
 
     >>> describe_error(ValueError("epochs must be >= 1, got 0"))
     (2, 'error: epochs must be >= 1, got 0')
+    >>> describe_error(AssertionError())
+    (3, 'fault: AssertionError with no message; P7KERAS_DEBUG=1 shows the traceback')
     >>> describe_error(OSError(28, "No space left on device", "runs/best.keras"))
     (3, "fault: [Errno 28] No space left on device: 'runs/best.keras'; free space and run the same command again to continue")
 
@@ -299,6 +302,18 @@ def describe_error(exc: BaseException) -> tuple[int, str]:
     if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "No space left" in first \
             or "ResourceExhausted" in type(exc).__name__:  # TensorFlow's writers say so in their own class
         return EXIT_FAULT, f"fault: {first}; free space and run the same command again to continue"
+    if not first:  # a bare assert deep in a library: say where it was raised instead
+        return EXIT_FAULT, (f"fault: {type(exc).__name__} with no message{_raised_at(exc)}; P7KERAS_DEBUG=1 shows "
+                            "the traceback")
     if isinstance(exc, (OSError, RuntimeError)):
         return EXIT_FAULT, f"fault: {first}"
     return EXIT_FAULT, f"fault: {type(exc).__name__}: {first}"
+
+
+def _raised_at(exc: BaseException) -> str:
+    """`` raised at DIR/FILE.py:LINE in FUNCTION`` (the traceback's last frame, its path's last parts), or ``""``."""
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
+    if not frames:
+        return ""
+    last = frames[-1]
+    return f" raised at {'/'.join(last.filename.split(os.sep)[-3:])}:{last.lineno} in {last.name}"

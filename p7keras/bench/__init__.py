@@ -29,7 +29,7 @@ from collections.abc import Iterable
 
 from p7keras.bench.config import ALL, DEFAULT_PARTS, PARTS, BenchConfig, resolve_parts
 
-__all__ = ["ALL", "DEFAULT_PARTS", "PARTS", "BenchConfig", "benchmark", "format_report", "run"]
+__all__ = ["ALL", "DEFAULT_PARTS", "PARTS", "BenchConfig", "benchmark", "compute_device", "format_report", "run"]
 
 
 def run(what: str | Iterable[str] | None = None, config: BenchConfig | None = None, **sizes) -> dict:
@@ -46,7 +46,8 @@ def run(what: str | Iterable[str] | None = None, config: BenchConfig | None = No
     Returns:
         ``{"backend", "parts", <the fields of config that size the parts>, <each part's figures>,
         "max_rss_mib"}``; with a model also ``"jit_compile"`` (as resolved), ``"parameters"`` and
-        ``"bench_configuration"`` (whether the sizes are the prototype-comparable ones); with
+        ``"bench_configuration"`` (whether the sizes are the prototype-comparable ones) and ``"device"``
+        (:func:`compute_device`); with
         ``prototype_rounds`` also ``"prototype_train_seq_per_s"``, ``"train_vs_prototype"`` (medians;
         ``"train_seq_per_s"`` is then the median too), ``"train_rounds"`` and ``"prototype_reference"``.
     """
@@ -69,7 +70,7 @@ def run(what: str | Iterable[str] | None = None, config: BenchConfig | None = No
         if "predict" in parts:
             result.update(measure_predict(model, config))
         result.update(jit_compile=model.jit_compile, parameters=model.count_params(),
-                      bench_configuration=config.is_bench_configuration())
+                      bench_configuration=config.is_bench_configuration(), device=compute_device())
     if "retrieval" in parts:
         from p7keras.bench.retrieval import measure_retrieval  # noqa: PLC0415
 
@@ -80,6 +81,37 @@ def run(what: str | Iterable[str] | None = None, config: BenchConfig | None = No
         result.update(measure_pipeline(config))
     result["max_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
+
+
+def compute_device() -> str:
+    """What the Keras backend computes on: ``"cpu"``, or ``"gpu (NAME)"`` with the GPU's name.
+
+    Each backend puts Keras' work on its first GPU when it sees one (JAX's default device, PyTorch's
+    ``cuda``, TensorFlow's ``GPU:0``); this asks that backend.
+
+    Example:
+
+        compute_device()   # 'cpu' here; 'gpu (NVIDIA H200)' on a machine with that GPU under JAX or PyTorch
+
+    Returns:
+        The device, for the report.
+    """
+    import keras  # noqa: PLC0415
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax  # noqa: PLC0415
+
+        device = jax.devices()[0]
+        return "cpu" if device.platform == "cpu" else f"gpu ({device.device_kind})"
+    if backend == "torch":
+        import torch  # noqa: PLC0415
+
+        return f"gpu ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "cpu"
+    import tensorflow as tf  # noqa: PLC0415
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return f"gpu ({tf.config.experimental.get_device_details(gpus[0]).get('device_name', 'GPU')})" if gpus else "cpu"
 
 
 def benchmark(**sizes) -> dict:
@@ -118,7 +150,8 @@ def format_report(result: dict) -> str:
     """
     r = result
     parts = r["parts"]
-    config = f"backend {r['backend']}  D={r['dim']} K={r['context_length']}"
+    config = f"backend {r['backend']}" + (f" on {r['device']}" if "device" in r else "")
+    config += f"  D={r['dim']} K={r['context_length']}"
     if "d_model" in r:
         config += f" {r['model_type']} d_model={r['d_model']} layers={r['num_layers']} jit={r['jit_compile']}"
         if r.get("steps_per_execution", 1) != 1:
@@ -138,8 +171,8 @@ def format_report(result: dict) -> str:
             lines[-1] += (f"   prototype reference {r['prototype_train_seq_per_s']:.1f} sequences/s   "
                           f"ratio {r['train_vs_prototype']:.2f}x  (medians of {len(r['train_rounds'])} rounds)")
             reference = r["prototype_reference"]
-            lines.append(f"           reference: plain PyTorch {reference['torch_version']}, {reference['threads']} "
-                         "threads, same sizes, data, steps and timing, alternating with p7keras in one process "
+            lines.append(f"           reference: plain PyTorch {reference['torch_version']} on {reference['device']}, "
+                         f"{reference['threads']} threads, same sizes, data, steps and timing, alternating with p7keras in one process "
                          "tree")
             for i, one in enumerate(r["train_rounds"], 1):
                 lines.append(f"           round {i}: p7keras {one['train_seq_per_s']:7.1f}   reference "

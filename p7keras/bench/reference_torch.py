@@ -21,7 +21,9 @@ What it reproduces:
   + 0.2·cosine-floor teacher pull (floor 0.2) while warm-up lasts (its first 2 epochs); the step reads
   its terms back (``.item()``) as a training loop that logs them does;
 * the optimiser: ``torch.optim.AdamW`` (lr 5e-4, weight decay 1e-4), ``clip_grad_norm_`` 1.0, dropout
-  on (``model.train()``), ``torch.set_num_threads(2)`` by default (this project's 2-core machine).
+  on (``model.train()``), ``torch.set_num_threads(2)`` by default (this project's 2-core machine);
+* the device: a CUDA GPU when torch sees one (``device="auto"``), as the prototype trains there, each batch
+  moved to it after the ``DataLoader``; otherwise the CPU.
 
 What it does not reproduce (none of it changes the work of a step measurably):
 
@@ -68,7 +70,8 @@ class ReferenceConfig:
         dim: D. context_length: K. d_model, heads, num_layers, ff_dim, dropout: the encoder.
         batch_size: B. hard_negatives: M. steps: batches per epoch. timed_epochs: epochs timed after
         one untimed epoch. warmup_epochs: epochs with the teacher term. threads: ``torch.set_num_threads``.
-        seed: data and weight seed.
+        seed: data and weight seed. device: ``"auto"`` (a CUDA GPU when torch sees one, else the CPU),
+        ``"cpu"`` or ``"cuda"``.
     """
 
     dim: int = 768
@@ -85,6 +88,37 @@ class ReferenceConfig:
     warmup_epochs: int = 2
     threads: int = 2
     seed: int = 0
+    device: str = "auto"
+
+
+def resolve_device(device: str) -> torch.device:
+    """The torch device of ``device`` (``"auto"``: ``cuda`` when torch sees a GPU, else ``cpu``).
+
+    Example:
+
+        resolve_device("auto")   # device(type='cpu') on a machine without a GPU
+
+    Args:
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+
+    Returns:
+        The device.
+
+    Raises:
+        ValueError: for another name, or ``"cuda"`` where torch sees no GPU.
+    """
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' asked for, but torch sees no CUDA GPU")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(device)
+
+
+def device_name(device: torch.device) -> str:
+    """``"cpu"``, or ``"cuda (NAME)"`` with the GPU's name, for the report."""
+    return f"cuda ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "cpu"
 
 
 class ReferenceRanker(nn.Module):
@@ -155,7 +189,7 @@ def negative_pool(batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """
     targets = batch["target"]
     b = len(targets)
-    rows = torch.arange(b)
+    rows = torch.arange(b, device=targets.device)
     others = (rows[None, :] + 1 + rows[:, None]) % b  # row i: every j != i
     return torch.cat([batch["previous"][:, None], batch["hard_negatives"], targets[others[:, : b - 1]]], dim=1)
 
@@ -199,9 +233,11 @@ def measure(config: ReferenceConfig | None = None) -> dict:
 
     Returns:
         ``{"train_seq_per_s"`` (best timed epoch), ``"epoch_seconds"``, ``"epoch_losses"`` (mean loss of
-        every epoch, the untimed first included), ``"torch_version"``, ``"configuration"}``.
+        every epoch, the untimed first included), ``"torch_version"``, ``"device"`` (``"cpu"`` or
+        ``"cuda (NAME)"``), ``"configuration"}``.
     """
     config = config or ReferenceConfig()
+    device = resolve_device(config.device)
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     n, k, d = config.batch_size * config.steps, config.context_length, config.dim
@@ -209,7 +245,7 @@ def measure(config: ReferenceConfig | None = None) -> dict:
     targets = F.normalize(torch.randn(n, d), dim=-1)
     loader = torch.utils.data.DataLoader(_Sequences(contexts, targets, config.hard_negatives),
                                          batch_size=config.batch_size, shuffle=True, num_workers=0)
-    model = ReferenceRanker(config)
+    model = ReferenceRanker(config).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=1e-4)
     model.train()
     seconds, losses = [], []
@@ -218,6 +254,7 @@ def measure(config: ReferenceConfig | None = None) -> dict:
         total = 0.0
         start = time.perf_counter()
         for batch in loader:
+            batch = {name: value.to(device) for name, value in batch.items()}
             terms = step_loss(model(batch["context"]), batch, teacher_active)
             optimizer.zero_grad()
             terms["loss"].backward()
@@ -225,6 +262,8 @@ def measure(config: ReferenceConfig | None = None) -> dict:
             optimizer.step()
             logged = {name: value.item() for name, value in terms.items()}
             total += logged["loss"]
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         seconds.append(time.perf_counter() - start)
         losses.append(total / len(loader))
     return {
@@ -232,6 +271,7 @@ def measure(config: ReferenceConfig | None = None) -> dict:
         "epoch_seconds": seconds,
         "epoch_losses": losses,
         "torch_version": torch.__version__,
+        "device": device_name(device),
         "configuration": dataclasses.asdict(config),
     }
 

@@ -187,7 +187,8 @@ def compare_prototype(model: P7Ranker, config: BenchConfig, rounds: int | None =
 
     Returns:
         ``{"train_seq_per_s", "prototype_train_seq_per_s", "train_vs_prototype"`` (medians over rounds),
-        ``"train_rounds"`` (each round's three figures), ``"prototype_reference"`` (torch version, threads)}.
+        ``"train_rounds"`` (each round's three figures), ``"prototype_reference"`` (torch version, device,
+        threads)}.
     """
     rounds = config.prototype_rounds if rounds is None else int(rounds)
     if rounds < 1:
@@ -207,5 +208,5 @@ def compare_prototype(model: P7Ranker, config: BenchConfig, rounds: int | None =
     medians = {key: statistics.median(r[key] for r in per_round) for key in per_round[0]
                if key != "train_epoch_waits_s"}
     return {**medians, "train_rounds": per_round,
-            "prototype_reference": {"torch_version": reference["torch_version"],
+            "prototype_reference": {"torch_version": reference["torch_version"], "device": reference["device"],
                                     "threads": reference["configuration"]["threads"]}}

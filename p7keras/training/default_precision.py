@@ -2,8 +2,9 @@
 
 The rule follows what was measured (README, Precision): on a CPU with bfloat16 matrix units
 (``avx512_bf16`` or ``amx_bf16`` among ``/proc/cpuinfo``'s flags), TensorFlow trains 1.37-1.39x faster
-under ``mixed_bfloat16`` than in float32; JAX was slower there in bfloat16 and PyTorch level, and nothing
-was measured on a GPU or with ``--distribute``. So ``auto`` is ``mixed_bfloat16`` for a single-device
+under ``mixed_bfloat16`` than in float32; JAX was slower there in bfloat16 and PyTorch level. On an NVIDIA
+H200 (bench sizes, 2026-12-04) no 16-bit policy trained faster than float32 on JAX or PyTorch (TensorFlow
+was not measured there), and nothing was measured with ``--distribute``. So ``auto`` is ``mixed_bfloat16`` for a single-device
 TensorFlow run on such a CPU with no GPU in sight, and ``float32`` everywhere else. It is not the default:
 the default recipe's model trained under ``mixed_bfloat16`` was below its float32 twin beyond the interval
 on one seed of three (README), so float32 stays the default and ``auto`` is asked for.
@@ -84,7 +85,8 @@ def resolve_precision(precision: str, backend: str | None = None, device: str = 
     if distribute != "none":
         return "float32", f"auto: mixed_bfloat16 was not measured with --distribute {distribute}"
     if device == "gpu" or (device == "auto" and gpu_in_sight()):
-        return "float32", "auto: a GPU may train this run, and mixed precision was not measured on a GPU"
+        return "float32", ("auto: a GPU may train this run, and on the GPU measured (an NVIDIA H200) no 16-bit "
+                           "policy trained faster at the bench sizes")
     flags = bf16_cpu_flags(cpuinfo)
     if not flags:
         return "float32", f"auto: this CPU has no bfloat16 units (no {' or '.join(BF16_CPU_FLAGS)} flag)"

@@ -50,7 +50,9 @@ def test_each_part_writes_its_figures(part, tmp_path, capsys):
     others = set().union(*(keys for name, keys in FIGURES.items() if name != part))
     assert not others & set(result)
     out = capsys.readouterr().out
-    assert f"backend {keras.backend.backend()}  D=16 K=3" in out and part in out
+    where = f" on {result['device']}" if "device" in result else ""  # the parts with a model name its device
+    assert ("device" in result) == (part in ("train", "predict"))
+    assert f"backend {keras.backend.backend()}{where}  D=16 K=3" in out and part in out
 
 
 def test_default_is_train_and_predict_with_the_legacy_keys(tmp_path, capsys):
@@ -119,8 +121,13 @@ def test_compare_prototype_alternates_rounds_and_keeps_the_legacy_keys(tmp_path,
         waits = one["train_epoch_waits_s"]  # each timed epoch's wait before its first batch
         assert len(waits) == result["timed_epochs"] and all(0 <= wait < 60 for wait in waits)
     assert result["prototype_reference"]["threads"] == 1
+    assert result["device"] == "cpu" or result["device"].startswith("gpu (")  # what Keras computes on, named
+    assert result["prototype_reference"]["device"] == ("cpu" if result["device"] == "cpu" else
+                                                       result["prototype_reference"]["device"])
+    assert result["prototype_reference"]["device"].startswith(("cpu", "cuda ("))
     out = capsys.readouterr().out
     assert "prototype reference" in out and "round 2:" in out and "ratio" in out
+    assert f"on {result['device']}" in out and f"on {result['prototype_reference']['device']}," in out
 
 
 def test_compare_prototype_needs_the_train_part(capsys):

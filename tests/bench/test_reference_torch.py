@@ -40,3 +40,29 @@ def test_the_negative_pool_is_previous_hard_negatives_and_the_other_targets():
         "print('ok')\n"
     )
     assert _python("-c", check).strip() == "ok"
+
+
+def test_the_device_is_chosen_as_asked_and_reported():
+    result = json.loads(_python("-m", "p7keras.bench.reference_torch", *TINY, "--device", "cpu").splitlines()[-1])
+    assert result["device"] == "cpu" and result["configuration"]["device"] == "cpu"
+    check = (
+        "import torch; from p7keras.bench.reference_torch import resolve_device\n"
+        "auto = resolve_device('auto')\n"
+        "assert auto.type == ('cuda' if torch.cuda.is_available() else 'cpu'), auto\n"
+        "for bad in ('tpu', 'gpu'):\n"
+        "    try:\n"
+        "        resolve_device(bad)\n"
+        "    except ValueError as error:\n"
+        "        assert repr(bad) in str(error), error\n"
+        "    else:\n"
+        "        raise AssertionError(bad)\n"
+        "if not torch.cuda.is_available():\n"
+        "    try:\n"
+        "        resolve_device('cuda')\n"
+        "    except ValueError as error:\n"
+        "        assert 'no CUDA GPU' in str(error), error\n"
+        "    else:\n"
+        "        raise AssertionError('cuda without a GPU')\n"
+        "print('ok')\n"
+    )
+    assert _python("-c", check).strip() == "ok"

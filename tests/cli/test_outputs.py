@@ -8,6 +8,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -264,3 +265,22 @@ def test_check_writable_refuses_existing_files_and_folders(tmp_path):
         check_writable(tmp_path, overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
     assert existing.read_bytes() == b"{}"
+
+
+def test_an_error_without_a_message_names_where_it_was_raised():
+    """A bare ``assert`` deep in a library (torch.compile's, once, on a GPU) printed ``fault: AssertionError: ``
+    and nothing else; the line now says where it was raised and how to see the traceback."""
+    from p7keras.console import describe_error
+
+    def deep_in_a_library():
+        raise AssertionError  # what a bare assert raises outside pytest's rewriting
+
+    with pytest.raises(AssertionError) as caught:
+        deep_in_a_library()
+    code, line = describe_error(caught.value)
+    here = "/".join(__file__.split(os.sep)[-3:])
+    assert code == 3
+    assert re.fullmatch(rf"fault: AssertionError with no message raised at {re.escape(here)}:\d+ in "
+                        r"deep_in_a_library; P7KERAS_DEBUG=1 shows the traceback", line), line
+    assert describe_error(RuntimeError("")) == (3, "fault: RuntimeError with no message; P7KERAS_DEBUG=1 shows "
+                                                   "the traceback")
