@@ -37,6 +37,8 @@ def gpu_in_sight() -> bool:
 # /proc/cpuinfo flags of bfloat16 matrix units: AVX512-BF16 (AMD Zen 4+, Intel Cooper Lake+) and AMX (Intel
 # Sapphire Rapids+). oneDNN, under TensorFlow, has kernels for both.
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+# ... and of float16 matrix units: AVX512-FP16 (Intel Sapphire Rapids+) and AMX-FP16 (Granite Rapids+).
+FP16_CPU_FLAGS = ("avx512_fp16", "amx_fp16")
 CPUINFO = "/proc/cpuinfo"
 
 
@@ -53,9 +55,19 @@ def bf16_cpu_flags(cpuinfo: str = CPUINFO) -> tuple[str, ...]:
     Returns:
         The flags found on the file's ``flags`` lines.
     """
+    return cpu_flags_among(BF16_CPU_FLAGS, cpuinfo)
+
+
+def fp16_cpu_flags(cpuinfo: str = CPUINFO) -> tuple[str, ...]:
+    """The float16 matrix-unit flags (:data:`FP16_CPU_FLAGS`) this CPU lists, as :func:`bf16_cpu_flags` does."""
+    return cpu_flags_among(FP16_CPU_FLAGS, cpuinfo)
+
+
+def cpu_flags_among(wanted: tuple[str, ...], cpuinfo: str = CPUINFO) -> tuple[str, ...]:
+    """Those of ``wanted`` that the ``flags`` lines of ``cpuinfo`` list, in ``wanted``'s order (none: no file)."""
     try:
         with open(cpuinfo, encoding="utf-8", errors="replace") as file:
             flags = {flag for line in file if line.startswith("flags") for flag in line.split(":", 1)[-1].split()}
     except OSError:
         return ()
-    return tuple(flag for flag in BF16_CPU_FLAGS if flag in flags)
+    return tuple(flag for flag in wanted if flag in flags)

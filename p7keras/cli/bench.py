@@ -102,8 +102,10 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         The exit code, 0.
     """
-    from p7keras.training.default_precision import resolve_precision  # noqa: PLC0415 (standard library only)
+    from p7keras.training.default_precision import (  # noqa: PLC0415 (standard library only)
+        precision_line, quantize_note, resolve_precision)
 
+    precision, why = resolve_precision(args.precision)  # auto: as `p7keras train` resolves it here
     config = BenchConfig(
         model_type=args.model_type,
         dim=args.dim,
@@ -123,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         pipeline_articles=args.pipeline_articles,
         prototype_rounds=args.rounds if args.compare_prototype else 0,
         prototype_threads=args.prototype_threads,
-        precision=resolve_precision(args.precision)[0],  # auto: as `p7keras train` resolves it here
+        precision=precision,
         quantize=args.quantize,
     )  # checked here, before Keras is imported
     if args.compare_prototype and args.rounds < 1:
@@ -133,6 +135,10 @@ def run(args: argparse.Namespace) -> int:
     check_writable(args.json, overwrite=args.overwrite)  # before the measurements, not after them
     from p7keras.bench import format_report, run as run_bench  # noqa: PLC0415 (imports keras; keep --help fast)
 
+    if why != "as asked":  # auto's choice, or a caveat of this machine
+        print(precision_line(precision, why))
+    if quantize_note(args.quantize):
+        print(quantize_note(args.quantize))
     result = run_bench(args.what, config)
     print(format_report(result))
     if args.json:

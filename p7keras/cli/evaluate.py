@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from p7keras.config import DEFAULTS, QUANTIZE_MODES
 from p7keras.console import CLIError
@@ -35,12 +36,16 @@ def add_quantize_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def check_quantize(args: argparse.Namespace) -> None:
-    """Refuses ``--quantize`` on a MODEL it cannot apply to (a SavedModel), before Keras loads."""
+    """Refuses ``--quantize`` on a MODEL it cannot apply to (a SavedModel), before Keras loads; says on stderr
+    when the mode computes slower than float32 on this machine (bfloat16 on a CPU without bfloat16 units)."""
     from p7keras.evaluation.predictors import check_quantizable  # noqa: PLC0415 (numpy only)
+    from p7keras.training.default_precision import quantize_note  # noqa: PLC0415 (standard library only)
 
     if args.quantize is not None:
         for model in args.models:
             check_quantizable(model, args.quantize)
+        if quantize_note(args.quantize):
+            print(quantize_note(args.quantize), file=sys.stderr)
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, split_help: str) -> None:

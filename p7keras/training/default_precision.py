@@ -27,9 +27,20 @@ import os
 import sys
 
 from p7keras.config import PRECISIONS, TRAIN_PRECISIONS
-from p7keras.machine import BF16_CPU_FLAGS, CPUINFO, bf16_cpu_flags, gpu_in_sight
+from p7keras.machine import BF16_CPU_FLAGS, CPUINFO, FP16_CPU_FLAGS, bf16_cpu_flags, fp16_cpu_flags, gpu_in_sight
 
 AUTO = TRAIN_PRECISIONS[0]
+# A 16-bit mode's speed as a fraction of float32's on a CPU without its matrix units: an AVX2 AMD EPYC, 2 cores,
+# the bench configuration, two rounds alternating float32 and the mode, 2026-12-04 (README: Precision).
+# Training: `p7keras bench --what train --precision P`; prediction: `--what predict --quantize bfloat16`.
+SPEED_WITHOUT_UNITS = {
+    "mixed_bfloat16": {"tensorflow": "trained at 0.87-0.88x", "jax": "trained at 0.88-0.94x",
+                       "torch": "trained at 0.03x"},
+    "mixed_float16": {"tensorflow": "trained at 0.79-1.01x", "torch": "trained at 0.72-0.79x"},
+    "bfloat16": {"tensorflow": "predicted batches at 0.70-0.92x (single sequences 0.91-0.93x)",
+                 "jax": "predicted batches at 0.71-0.79x (single sequences 0.36-0.37x)",
+                 "torch": "predicted batches at 0.006x (single sequences 0.10-0.12x)"},
+}
 # The variable that sets what --precision auto means on a machine (unset: the rule of this module).
 PRECISION_ENV = "P7KERAS_PRECISION"
 
@@ -71,7 +82,8 @@ def resolve_precision(precision: str, backend: str | None = None, device: str = 
         ValueError: ``precision`` is neither, or ``P7KERAS_PRECISION`` names no policy.
     """
     if precision in PRECISIONS:
-        return precision, "as asked"
+        caveat = slow_on_this_cpu(precision, backend or keras_backend_name(), device, cpuinfo)
+        return precision, "as asked" + (f"; {caveat}" if caveat else "")
     if precision != AUTO:
         raise ValueError(f"precision must be {AUTO!r} or one of {PRECISIONS}, got {precision!r}")
     pinned = os.environ.get(PRECISION_ENV)
@@ -92,6 +104,49 @@ def resolve_precision(precision: str, backend: str | None = None, device: str = 
         return "float32", f"auto: this CPU has no bfloat16 units (no {' or '.join(BF16_CPU_FLAGS)} flag)"
     return "mixed_bfloat16", (f"auto: TensorFlow on a CPU with bfloat16 units ({', '.join(flags)}); "
                               "--precision float32 to turn it off")
+
+
+def slow_on_this_cpu(precision: str, backend: str, device: str = "auto", cpuinfo: str = CPUINFO) -> str | None:
+    """Why ``precision`` computes slower than float32 here: 16 bits on a CPU without such matrix units.
+
+    Such a CPU (AVX2 only, for one) emulates the 16-bit arithmetic. On an AVX2 AMD EPYC, measured
+    (:data:`SPEED_WITHOUT_UNITS`, README: Precision), every 16-bit mode was slower than float32 on every
+    backend, and bfloat16 on PyTorch 30 (training) to 160 times (batch prediction) slower. Nothing is said off
+    Linux (no ``/proc/cpuinfo`` to tell), nor when a GPU may compute.
+
+    Example:
+
+        slow_on_this_cpu("mixed_bfloat16", "torch")   # on an AVX2-only CPU: 'this CPU has no bfloat16 units ...'
+
+    Args:
+        precision: a training policy (``mixed_bfloat16``, ``mixed_float16``) or an inference mode (``bfloat16``).
+        backend: the backend that computes.
+        device: the run's ``--device``.
+        cpuinfo: the file the CPU flags are read from.
+
+    Returns:
+        One clause (no full stop), or None when there is nothing to say.
+    """
+    if precision not in SPEED_WITHOUT_UNITS or device not in ("auto", "cpu") or (device == "auto" and gpu_in_sight()):
+        return None
+    kind, wanted, present = (("bfloat16", BF16_CPU_FLAGS, bf16_cpu_flags) if "bfloat16" in precision
+                             else ("float16", FP16_CPU_FLAGS, fp16_cpu_flags))
+    if not os.path.exists(cpuinfo) or present(cpuinfo):
+        return None
+    figure = SPEED_WITHOUT_UNITS[precision].get(backend)
+    measured = f"; on an AVX2 CPU {precision} {figure} float32's speed on {backend}" if figure else ""
+    return f"this CPU has no {kind} units (no {' or '.join(wanted)} flag){measured}; float32 is at least as fast here"
+
+
+def quantize_note(mode: str | None, backend: str | None = None) -> str | None:
+    """The line a command predicting with ``--quantize MODE`` prints when the mode is slower here (else None).
+
+    Example:
+
+        quantize_note("bfloat16", "torch")   # on an AVX2-only CPU: 'note: --quantize bfloat16: this CPU has no ...'
+    """
+    caveat = slow_on_this_cpu(mode, backend or keras_backend_name()) if mode else None
+    return f"note: --quantize {mode}: {caveat}" if caveat else None
 
 
 def precision_line(policy: str, reason: str) -> str:

@@ -166,8 +166,9 @@ def test_precision_and_quantize_reach_the_model_and_the_report(tmp_path, capsys)
         BenchConfig(precision="fp8")
 
 
-def test_precision_auto_measures_what_train_would_choose(tmp_path, monkeypatch):
-    """Issue 23: `--precision auto` resolves as `p7keras train` does here; the JSON names the policy measured."""
+def test_precision_auto_measures_what_train_would_choose(tmp_path, monkeypatch, capsys):
+    """Issue 23: `--precision auto` resolves as `p7keras train` does here and says why; the JSON names the policy
+    measured."""
     from p7keras.training import default_precision
 
     monkeypatch.delenv(default_precision.PRECISION_ENV)
@@ -175,6 +176,7 @@ def test_precision_auto_measures_what_train_would_choose(tmp_path, monkeypatch):
     monkeypatch.setattr(default_precision, "bf16_cpu_flags", lambda cpuinfo=None: ("amx_bf16",))
     result = _bench(tmp_path, "--what", "train", "--precision", "auto")
     assert result["precision"] == ("mixed_bfloat16" if keras.backend.backend() == "tensorflow" else "float32")
+    assert f"Precision: {result['precision']} (auto: " in capsys.readouterr().out
     monkeypatch.setattr(default_precision, "bf16_cpu_flags", lambda cpuinfo=None: ())
     assert _bench(tmp_path, "--what", "train", "--precision", "auto", "--overwrite")["precision"] == "float32"
 

@@ -1,6 +1,7 @@
 """Issue 23: ``--precision auto``: mixed_bfloat16 for TensorFlow on a CPU with bfloat16 units, else float32;
 printed in the run's first lines, recorded in config.json, the same for a search's trials."""
 
+import argparse
 import json
 import sys
 
@@ -17,6 +18,7 @@ from p7keras.training.default_precision import (
     keras_backend_name,
     precision_line,
     resolve_precision,
+    slow_on_this_cpu,
 )
 from tests.training.test_train import TINY, corpus_file  # noqa: F401 (a pytest fixture)
 
@@ -65,8 +67,51 @@ def test_tensorflow_on_a_bf16_cpu_trains_in_mixed_bfloat16_and_float32_elsewhere
     assert resolve_precision("auto", "tensorflow", device="gpu", cpuinfo=bf16)[0] == "float32"
     assert resolve_precision("auto", "tensorflow", distribute="data-parallel", cpuinfo=bf16) == (
         "float32", "auto: mixed_bfloat16 was not measured with --distribute data-parallel")
+    both = _cpuinfo(tmp_path, "avx512_bf16 avx512_fp16", "both")
     for policy in ("float32", "mixed_bfloat16", "mixed_float16"):  # a precision given by name is never changed
-        assert resolve_precision(policy, "jax", cpuinfo=plain) == (policy, "as asked")
+        assert resolve_precision(policy, "jax", cpuinfo=both) == (policy, "as asked")
+        assert resolve_precision(policy, "jax", cpuinfo=plain)[0] == policy  # (bfloat16: with a caveat, below)
+
+
+@pytest.mark.one_backend
+def test_16_bits_on_a_cpu_without_such_units_are_said_to_be_slower(tmp_path, unpinned, capsys):
+    bf16, plain = _cpuinfo(tmp_path, "avx512_bf16", "bf16"), _cpuinfo(tmp_path, "avx2", "plain")
+    fp16 = _cpuinfo(tmp_path, "avx512_fp16 amx_fp16", "fp16")
+    caveat = ("this CPU has no bfloat16 units (no avx512_bf16 or amx_bf16 flag); on an AVX2 CPU mixed_bfloat16 "
+              "trained at 0.03x float32's speed on torch; float32 is at least as fast here")
+    assert slow_on_this_cpu("mixed_bfloat16", "torch", cpuinfo=plain) == caveat
+    assert resolve_precision("mixed_bfloat16", "torch", cpuinfo=plain) == ("mixed_bfloat16", f"as asked; {caveat}")
+    assert precision_line(*resolve_precision("mixed_bfloat16", "torch", cpuinfo=plain)).startswith(
+        f"Precision: mixed_bfloat16 (as asked; {caveat}; Keras dtype policy: float32 variables and loss")
+    assert "mixed_bfloat16 trained at 0.87-0.88x float32's speed on tensorflow" in slow_on_this_cpu(
+        "mixed_bfloat16", "tensorflow", cpuinfo=plain)
+    assert slow_on_this_cpu("mixed_float16", "torch", cpuinfo=plain).startswith(
+        "this CPU has no float16 units (no avx512_fp16 or amx_fp16 flag); on an AVX2 CPU mixed_float16 trained at 0.")
+    assert slow_on_this_cpu("mixed_bfloat16", "openvino", cpuinfo=plain) == (  # no figure for that backend
+        "this CPU has no bfloat16 units (no avx512_bf16 or amx_bf16 flag); float32 is at least as fast here")
+    assert "bfloat16 predicted batches at" in slow_on_this_cpu("bfloat16", "torch", cpuinfo=plain)  # inference
+    assert slow_on_this_cpu("mixed_bfloat16", "torch", cpuinfo=bf16) is None  # the units are there
+    assert slow_on_this_cpu("mixed_float16", "torch", cpuinfo=fp16) is None
+    assert slow_on_this_cpu("float32", "torch", cpuinfo=plain) is None
+    assert slow_on_this_cpu("int8", "torch", cpuinfo=plain) is None
+    assert slow_on_this_cpu("mixed_bfloat16", "torch", device="gpu", cpuinfo=plain) is None  # a GPU computes
+    assert slow_on_this_cpu("mixed_bfloat16", "torch", cpuinfo=str(tmp_path / "absent")) is None  # off Linux
+
+
+@pytest.mark.one_backend
+def test_predicting_in_bfloat16_on_such_a_cpu_prints_a_note(tmp_path, unpinned, monkeypatch, capsys):
+    monkeypatch.setattr(default_precision, "bf16_cpu_flags", lambda cpuinfo=None: ())
+    monkeypatch.setattr(default_precision.os.path, "exists", lambda path: True)  # a Linux /proc/cpuinfo
+    assert default_precision.quantize_note("bfloat16", "jax").startswith(
+        "note: --quantize bfloat16: this CPU has no bfloat16 units (no avx512_bf16 or amx_bf16 flag); on an AVX2 "
+        "CPU bfloat16 predicted batches at 0.")
+    assert default_precision.quantize_note("int8", "jax") is None and default_precision.quantize_note(None) is None
+    from p7keras.cli.evaluate import check_quantize  # evaluate, predict and serve: before Keras loads the model
+
+    (tmp_path / "m.keras").write_bytes(b"")
+    for mode, said in (("bfloat16", True), ("int8", False)):
+        check_quantize(argparse.Namespace(models=[str(tmp_path / "m.keras")], quantize=mode))
+        assert ("note: --quantize bfloat16: this CPU has no bfloat16 units" in capsys.readouterr().err) is said
 
 
 @pytest.mark.one_backend
