@@ -137,8 +137,8 @@ def run(args: argparse.Namespace) -> int:
 
     if why != "as asked":  # auto's choice, or a caveat of this machine
         print(precision_line(precision, why))
-    if quantize_note(args.quantize):
-        print(quantize_note(args.quantize))
+    if note := quantize_note(args.quantize):
+        print(note)
     result = run_bench(args.what, config)
     print(format_report(result))
     if args.json:

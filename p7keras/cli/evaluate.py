@@ -44,8 +44,8 @@ def check_quantize(args: argparse.Namespace) -> None:
     if args.quantize is not None:
         for model in args.models:
             check_quantizable(model, args.quantize)
-        if quantize_note(args.quantize):
-            print(quantize_note(args.quantize), file=sys.stderr)
+        if note := quantize_note(args.quantize):
+            print(note, file=sys.stderr)
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, split_help: str) -> None:
