@@ -6,6 +6,7 @@ reference's 16 ms, while on a CPU the two are level. This script counts, per ste
 * the leaf ``aten`` ops that compute (on a GPU: about one kernel each; views and no-op casts left out),
 * on a GPU, the CUDA kernels launched and the runtime calls that wait for the device (``cudaStreamSynchronize``,
   ``cudaDeviceSynchronize``) or copy (``cudaMemcpyAsync``),
+* the matrix products' share of the CPU time (on a CPU, what a step doing only its products would save),
 * where the Keras step turns Python scalars into tensors (Keras' ``convert_to_tensor`` calls
   ``torch.as_tensor(x, device=...)``: on a GPU each is a host-to-device copy),
 
@@ -36,6 +37,7 @@ NOT_COMPUTE = {
     "aten::_reshape_alias", "aten::contiguous", "aten::is_nonzero", "aten::item", "aten::_local_scalar_dense",
     "aten::split", "aten::chunk", "aten::unbind", "aten::narrow", "aten::as_strided_", "detach",
 }
+PRODUCTS = ("aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm")  # the matrix products' own kernels
 WAITS = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchronize")
 
 
@@ -51,8 +53,11 @@ def parse(argv=None) -> argparse.Namespace:
 
 
 def count(prof, steps: int) -> dict:
-    """Leaf compute ops, CUDA kernels, waits and copies per step, and the most frequent leaf ops."""
+    """Leaf compute ops, CUDA kernels, waits and copies per step, the most frequent leaf ops, and the matrix
+    products' share of the CPU time (self time of `PRODUCTS` over all ops' self time)."""
     ops, kernels, runtime = collections.Counter(), 0, collections.Counter()
+    products = sum(e.self_cpu_time_total for e in prof.key_averages() if e.key in PRODUCTS)
+    total = sum(e.self_cpu_time_total for e in prof.key_averages())
     for event in prof.events():
         device = str(getattr(event, "device_type", ""))
         if device.endswith("CUDA"):
@@ -63,6 +68,7 @@ def count(prof, steps: int) -> dict:
             runtime[event.name] += 1
     return {"ops": sum(ops.values()) / steps, "kernels": kernels / steps,
             "waits": sum(runtime[name] for name in WAITS) / steps, "copies": runtime["cudaMemcpyAsync"] / steps,
+            "products": products / max(total, 1e-9),
             "top": ", ".join(f"{name[6:]} {n / steps:.0f}" for name, n in ops.most_common(10))}
 
 
@@ -167,7 +173,8 @@ def main(argv=None) -> int:
     for name, step in (("p7keras (Keras, eager)", keras_run), ("reference (plain PyTorch)", reference_step(args, device))):
         f = profile(step, args.steps, cuda)
         gpu = f"; {f['kernels']:.0f} CUDA kernels, {f['waits']:.1f} waits, {f['copies']:.1f} copies" if cuda else ""
-        print(f"{name}: {f['ms']:.1f} ms/step; {f['ops']:.0f} leaf compute ops{gpu} per step")
+        print(f"{name}: {f['ms']:.1f} ms/step; {f['ops']:.0f} leaf compute ops{gpu} per step; matrix products "
+              f"{100 * f['products']:.1f}% of the CPU time")
         print(f"    most frequent: {f['top']}")
     print(f"Python scalars made tensors per Keras step: {sum(sites.values()) / args.steps:.1f}")
     for site, n in sites.most_common(12):

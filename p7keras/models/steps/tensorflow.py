@@ -14,6 +14,8 @@ import contextlib
 
 import tensorflow as tf
 
+from p7keras.models.steps.fused_adam import fused_adam_settings, moments
+
 _CLIPS = ("clipnorm", "global_clipnorm", "clipvalue")
 
 
@@ -45,6 +47,50 @@ def _replicas(target) -> dict:
             "replicas": (lambda value: replica.all_reduce("sum", value), count)}
 
 
+def apply_fused_adam(optimizer, gradients, variables) -> bool:
+    """Keras' Adam/AdamW step through TensorFlow's fused ``ResourceApplyAdam`` (``p7keras.models.steps.fused_adam``).
+
+    Keras' own clipping and AdamW weight decay run first, as in ``optimizer.apply``; the kernel then computes
+    Keras' Adam update of each variable in one pass.
+
+    Example, under ``KERAS_BACKEND=tensorflow``::
+
+        v = keras.Variable([1.0, 2.0])
+        optimizer = keras.optimizers.AdamW(learning_rate=0.1)
+        optimizer.build([v])
+        apply_fused_adam(optimizer, [tf.constant([1.0, -1.0])], [v])  # True; optimizer.iterations is 1
+
+    Args:
+        optimizer: the model's optimizer.
+        gradients: one tensor per variable.
+        variables: the Keras variables to update.
+
+    Returns:
+        True when the step was taken here (the optimizer's ``iterations`` counted), False when
+        ``optimizer.apply`` must take it (nothing was changed): not a fusable optimizer, a ``tf.distribute``
+        strategy in scope, or a gradient missing or sparse.
+    """
+    settings = fused_adam_settings(optimizer, variables)
+    if (settings is None or tf.distribute.has_strategy()
+            or any(g is None or isinstance(g, tf.IndexedSlices) for g in gradients)):
+        return False
+    gradients = optimizer._clip_gradients(gradients)
+    optimizer._apply_weight_decay(variables)
+    step = tf.cast(optimizer.iterations + 1, "float32")
+    first, second = moments(optimizer, variables)
+    for gradient, variable, m, v in zip(gradients, variables, first, second):
+        dtype = variable.dtype
+        tf.raw_ops.ResourceApplyAdam(
+            var=variable.handle, m=m.handle, v=v.handle,
+            beta1_power=tf.cast(tf.pow(settings["beta_1"], step), dtype),
+            beta2_power=tf.cast(tf.pow(settings["beta_2"], step), dtype),
+            lr=tf.cast(optimizer.learning_rate, dtype), beta1=tf.constant(settings["beta_1"], dtype),
+            beta2=tf.constant(settings["beta_2"], dtype), epsilon=tf.constant(settings["epsilon"], dtype),
+            grad=tf.cast(gradient, dtype))
+    optimizer.iterations.assign_add(1)
+    return True
+
+
 class TensorFlowSteps:
     """Mixin giving a P7 ranker its TensorFlow ``train_step`` and ``test_step``."""
 
@@ -61,7 +107,7 @@ class TensorFlowSteps:
             total = self.optimizer._clip_gradients(context.all_reduce("sum", gradients))
             with _clipping_off(self.optimizer):
                 self.optimizer.apply([g / count for g in total], variables)
-        else:
+        elif not apply_fused_adam(self.optimizer, gradients, variables):
             self.optimizer.apply(gradients, variables)
         self.update_negative_queue(data)
         return self._update_trackers(terms)
