@@ -138,8 +138,7 @@ BACKENDS = ("tensorflow", "jax", "torch")
 SELECT_METRICS = ("val_margin", "val_R@5", "val_MRR@10")
 # Which models a finished run directory keeps (issue 13): both, best.keras only, or final.keras only.
 KEEP_CHOICES = ("all", "best", "final")
-# How the training step is compiled: auto (TensorFlow as Keras decides, JAX jit, PyTorch torch.compile for
-# runs of at least TORCH_COMPILE_MIN_STEPS steps), on, off.
+# How the training step is compiled: auto (TensorFlow as Keras decides, JAX jit, PyTorch eager), on, off.
 JIT_COMPILE_CHOICES = ("auto", "on", "off")
 # issue 23: Keras dtype policies a run trains under (variables stay float32; the loss is float32 in every policy),
 # and the reduced-precision forms of a trained model for inference (p7keras.models.precision).
@@ -151,11 +150,6 @@ QUANTIZE_MODES = ("int8", "bfloat16")
 ONNX_QUANTIZE_MODES = ("int8",)  # ONNX Runtime's CPU kernels have no bfloat16 matrix product
 ONNX_PACKAGES = ("onnx", "onnxruntime", "tf2onnx")  # p7keras[onnx]: p7keras.models.onnx_export
 ONNX_SUFFIX = ".onnx"  # what p7keras export writes, and evaluate/predict read, as an ONNX file
-# p7keras train --backend torch --jit-compile on|off --epochs 3, default model, 2-core CPU, two rounds:
-# compiling cost 188-227 s in all (torch compiles the step again at the second step and once more in
-# the second epoch, on guards over Keras' Python state), then an epoch took 13.8-15.4 s against
-# 20.1-23.5 s eager. That pays after 1,600-2,700 steps; auto compiles from 4,000.
-TORCH_COMPILE_MIN_STEPS = 4000
 
 # The batch contract between ``p7keras.data`` and the models' train/test steps.
 CONTEXT_KEY = "context"  # (B, K, D) float32, unit rows, oldest chunk first

@@ -31,7 +31,6 @@ from p7keras.config import (
     MODEL_TYPES,
     NEGATIVE_SOURCES,
     SELECT_METRICS,
-    TORCH_COMPILE_MIN_STEPS,
     TRAIN_PRECISIONS,
     anchor_problems,
     loss_problems,
@@ -114,7 +113,7 @@ class TrainConfig:
     context_negatives: str = DEFAULTS.context_negatives
     negative_queue: int = DEFAULTS.negative_queue
     negatives: str = DEFAULTS.negatives
-    jit_compile: str = "auto"  # issue 12: auto / on / off (see p7keras.config.TORCH_COMPILE_MIN_STEPS)
+    jit_compile: str = "auto"  # issue 12: auto / on / off (p7keras.training.train.jit_compile_setting)
     # issue 23: the Keras dtype policy of training (p7keras.config.PRECISIONS), or auto: the one this machine's
     # backend and CPU were measured fastest in (p7keras.training.default_precision)
     precision: str = "float32"
@@ -316,8 +315,8 @@ TRAIN_FLAGS = (
      "verdict's epoch); R@5 / MRR@10 are retrieval under protocol all against the split's bank",
      {"choices": SELECT_METRICS}),
     ("run", ("--jit-compile",), "jit_compile", "compile the train step: auto (TensorFlow: as Keras decides, JAX: "
-     f"jit, PyTorch: torch.compile for runs of at least {TORCH_COMPILE_MIN_STEPS} steps, the ragged last batch "
-     "dropped so it compiles once), on, off", {"choices": JIT_COMPILE_CHOICES}),
+     "jit, PyTorch: eager; its compiled step was measured no faster), on (PyTorch: torch.compile, the ragged last "
+     "batch dropped so it compiles once), off", {"choices": JIT_COMPILE_CHOICES}),
     ("run", ("--precision",), "precision", "the Keras dtype policy of training: float32, or mixed_bfloat16 / "
      "mixed_float16 (float32 variables and loss, the encoder computed in 16 bits; mixed_float16 with loss "
      "scaling), or auto: mixed_bfloat16 for TensorFlow on a CPU with bfloat16 units (avx512_bf16 or amx_bf16), no "

@@ -19,7 +19,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from p7keras.config import TORCH_COMPILE_MIN_STEPS
 from p7keras.training.distribute import (
     check_same_weights,
     data_parallel,
@@ -67,44 +66,36 @@ def load_data(config: TrainConfig, stream=None):
     return data.load_splits(source, config.context_length, config.seed, val=val, train_chunks=config.train_chunks)
 
 
-def jit_compile_setting(config: TrainConfig, train_sequences: int | None = None) -> bool | str:
+def jit_compile_setting(config: TrainConfig) -> bool | str:
     """What ``model.compile(jit_compile=...)`` gets for ``config.jit_compile`` on the active backend.
 
-    ``on``/``off`` are ``True``/``False``. ``auto`` is Keras' ``"auto"`` (XLA on TensorFlow where Keras
-    chooses it, ``jax.jit`` on JAX), except on PyTorch: ``torch.compile`` when the run has at least
-    ``TORCH_COMPILE_MIN_STEPS`` full training batches (compiling costs minutes on a CPU and pays only
-    then), else eager.
+    ``on``/``off`` are ``True``/``False``. ``auto`` is Keras' ``"auto"``: XLA on TensorFlow where Keras chooses
+    it, ``jax.jit`` on JAX, eager on PyTorch. PyTorch's eager step hands the optimizer update to torch's fused
+    AdamW (``p7keras.models.steps.torch``); with it, ``torch.compile`` gave no faster epochs on a 2-core CPU and
+    cost about 150 s of compiling (README, "Compilation per backend"), so ``auto`` does not compile there.
 
     Example:
 
-        jit_compile_setting(TrainConfig(epochs=100), train_sequences=60_000)   # True on PyTorch
+        jit_compile_setting(TrainConfig(jit_compile="on"))   # True: torch.compile on PyTorch, XLA on TensorFlow
 
     Args:
-        config: the run's settings (``jit_compile``, ``epochs``, ``batch_size``).
-        train_sequences: training sequences (``None``: unknown, so PyTorch stays eager under ``auto``).
+        config: the run's settings (``jit_compile``).
 
     Returns:
         ``True``, ``False`` or ``"auto"``.
     """
-    import keras  # noqa: PLC0415
-
-    if config.jit_compile != "auto":
-        return config.jit_compile == "on"
-    if keras.backend.backend() != "torch":
-        return "auto"
-    steps = 0 if train_sequences is None else config.epochs * (train_sequences // config.batch_size)
-    return steps >= TORCH_COMPILE_MIN_STEPS
+    return "auto" if config.jit_compile == "auto" else config.jit_compile == "on"
 
 
-def build_model(config: TrainConfig, input_dim: int, train_sequences: int | None = None):
-    """The compiled model a config describes (``train_sequences``: see :func:`jit_compile_setting`)."""
+def build_model(config: TrainConfig, input_dim: int):
+    """The compiled model a config describes (its ``jit_compile``: see :func:`jit_compile_setting`)."""
     from p7keras.models import MODEL_CLASSES  # noqa: PLC0415
     from p7keras.models.optimizer import default_optimizer  # noqa: PLC0415
 
     model = MODEL_CLASSES[config.model_type](input_dim=input_dim, **config.model_kwargs())
     model.compile(
         optimizer=default_optimizer(learning_rate=config.learning_rate, weight_decay=config.weight_decay),
-        jit_compile=jit_compile_setting(config, train_sequences),
+        jit_compile=jit_compile_setting(config),
     )
     return model
 
@@ -276,7 +267,7 @@ def _train(config: TrainConfig, splits, replicas: int, stream, run: RunDirectory
     from p7keras import callbacks as p7callbacks  # noqa: PLC0415
 
     keras.utils.set_random_seed(config.seed)
-    model = build_model(config, splits.train.dim, len(splits.train))
+    model = build_model(config, splits.train.dim)
     if config.negatives == "corpus":
         model.set_negative_bank(splits.train.bank)  # every training chunk: a negative of every sample
     writer = process_slice()[0] == 0  # several processes: process 0 writes the run directory and reports
