@@ -8,8 +8,9 @@ Usage (one pipeline per process; alternate them, the machine drifts):
 MODE is ``arrays`` (random unit arrays through Keras' array pipeline, as ``p7keras bench`` fed them until
 2026-12-04), ``bench`` (the same arrays as the bench feeds them now: ``p7keras.bench.train.training_input``, on
 TensorFlow a tf.data pipeline with autotune off), ``corpus_arrays`` (20 batches of a synthetic
-corpus's ``P7Dataset`` concatenated into arrays), ``pydataset`` (the ``P7Dataset`` itself, as ``p7keras train``),
-``workers2`` (the same with ``workers=2``: Keras' thread enqueuer, tf.data autotune off), ``tfdata_off``,
+corpus's ``P7Dataset`` concatenated into arrays), ``pydataset`` (the ``P7Dataset`` itself, as ``p7keras
+train``; ``pydataset_drop`` without its ragged last batch), ``workers2`` (the same with ``workers=2``: Keras'
+thread enqueuer, tf.data autotune off), ``tfdata_off``,
 ``tfdata_static`` (``make_tf_dataset``, autotune off; the second with a static batch of 64) and
 ``tfdata_cached`` (``make_tf_dataset(...).cache()``, autotune off: no Python after the first epoch) and
 ``tfdata_noopt`` (``make_tf_dataset`` with tf.data's default optimizations off, as Keras' array pipeline has them)
@@ -26,8 +27,8 @@ import json
 import sys
 import time
 
-MODES = ("arrays", "bench", "corpus_arrays", "pydataset", "workers2", "tfdata_off", "tfdata_static", "tfdata_cached",
-         "tfdata_noopt", "tfdata_copy", "steps")
+MODES = ("arrays", "bench", "corpus_arrays", "pydataset", "pydataset_drop", "workers2", "tfdata_off", "tfdata_static",
+         "tfdata_cached", "tfdata_noopt", "tfdata_copy", "steps")
 STEP_MODES = ("arrays", "bench", "corpus_arrays", "pydataset", "tfdata_static")  # what ``steps`` alternates
 if len(sys.argv) < 2:
     sys.exit(__doc__)
@@ -69,8 +70,9 @@ def make_input(name: str) -> tuple[object, dict]:
         batches = P7Dataset(seqs, batch_size=B, hard_negatives=M, seed=0, drop_remainder=True)
         parts = [batches[i] for i in range(config.train_steps)]
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}, arrays
-    if name in ("pydataset", "workers2"):
-        return P7Dataset(seqs, batch_size=B, hard_negatives=M, seed=0, workers=2 if name == "workers2" else 1), {}
+    if name in ("pydataset", "pydataset_drop", "workers2"):
+        return P7Dataset(seqs, batch_size=B, hard_negatives=M, seed=0, workers=2 if name == "workers2" else 1,
+                         drop_remainder=name == "pydataset_drop"), {}
     data = make_tf_dataset(seqs, batch_size=B, hard_negatives=M, seed=0, drop_remainder=name == "tfdata_static")
     if name == "tfdata_cached":
         data = data.cache()

@@ -53,11 +53,12 @@ def parse(argv=None) -> argparse.Namespace:
 
 
 def count(prof, steps: int) -> dict:
-    """Leaf compute ops, CUDA kernels, waits and copies per step, the most frequent leaf ops, and the matrix
-    products' share of the CPU time (self time of `PRODUCTS` over all ops' self time)."""
+    """Leaf compute ops, CUDA kernels, waits and copies per step, the most frequent leaf ops, the ops of most
+    CPU time (self time, ms per step), and the matrix products' share of the CPU time (self time of `PRODUCTS` over all ops' self time)."""
     ops, kernels, runtime = collections.Counter(), 0, collections.Counter()
-    products = sum(e.self_cpu_time_total for e in prof.key_averages() if e.key in PRODUCTS)
-    total = sum(e.self_cpu_time_total for e in prof.key_averages())
+    averages = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+    products = sum(e.self_cpu_time_total for e in averages if e.key in PRODUCTS)
+    total = max(sum(e.self_cpu_time_total for e in averages), 1e-9)
     for event in prof.events():
         device = str(getattr(event, "device_type", ""))
         if device.endswith("CUDA"):
@@ -68,7 +69,9 @@ def count(prof, steps: int) -> dict:
             runtime[event.name] += 1
     return {"ops": sum(ops.values()) / steps, "kernels": kernels / steps,
             "waits": sum(runtime[name] for name in WAITS) / steps, "copies": runtime["cudaMemcpyAsync"] / steps,
-            "products": products / max(total, 1e-9),
+            "products": products / total,
+            "most_time": ", ".join(f"{e.key.removeprefix('aten::')} {e.self_cpu_time_total / steps / 1e3:.1f} ms"
+                                   for e in averages[:8]),
             "top": ", ".join(f"{name[6:]} {n / steps:.0f}" for name, n in ops.most_common(10))}
 
 
@@ -176,6 +179,7 @@ def main(argv=None) -> int:
         print(f"{name}: {f['ms']:.1f} ms/step; {f['ops']:.0f} leaf compute ops{gpu} per step; matrix products "
               f"{100 * f['products']:.1f}% of the CPU time")
         print(f"    most frequent: {f['top']}")
+        print(f"    most CPU time per step: {f['most_time']}")
     print(f"Python scalars made tensors per Keras step: {sum(sites.values()) / args.steps:.1f}")
     for site, n in sites.most_common(12):
         print(f"    {n / args.steps:5.1f}  {site}")

@@ -26,5 +26,8 @@ def test_both_steps_are_counted_and_the_scalar_sites_named():
     assert all(int(n) > 50 for n in rows.values())  # a transformer step, forward, backward and AdamW: many ops
     shares = [float(x) for x in re.findall(r"per step; matrix products ([\d.]+)% of the CPU time$", out, re.M)]
     assert len(shares) == 2 and all(0 < x < 100 for x in shares)
+    most = re.findall(r"^    most CPU time per step: (.+)$", out, re.M)
+    items = [item for line in most for item in line.split(", ")]
+    assert len(most) == 2 and len(items) == 16 and all(re.fullmatch(r".+ [\d.]+ ms", i) for i in items), most
     scalars = float(re.search(r"^Python scalars made tensors per Keras step: ([\d.]+)$", out, re.M).group(1))
     assert scalars > 0 and re.search(r"^\s+[\d.]+\s+\S+\.py:\d+ \(\w+\)$", out, re.M)  # each with its site
