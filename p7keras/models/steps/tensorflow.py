@@ -53,12 +53,13 @@ def apply_fused_adam(optimizer, gradients, variables) -> bool:
     Keras' own clipping and AdamW weight decay run first, as in ``optimizer.apply``; the kernel then computes
     Keras' Adam update of each variable in one pass.
 
-    Example, under ``KERAS_BACKEND=tensorflow``::
+    Example, under ``KERAS_BACKEND=tensorflow``, in a graph as the training step runs it::
 
-        v = keras.Variable([1.0, 2.0])
+        variables = [keras.Variable([1.0, 2.0])]
         optimizer = keras.optimizers.AdamW(learning_rate=0.1)
-        optimizer.build([v])
-        apply_fused_adam(optimizer, [tf.constant([1.0, -1.0])], [v])  # True; optimizer.iterations is 1
+        optimizer.build(variables)
+        update = tf.function(lambda grads: apply_fused_adam(optimizer, grads, variables))
+        update([tf.constant([1.0, -1.0])])  # a True tensor; optimizer.iterations is 1
 
     Args:
         optimizer: the model's optimizer.
