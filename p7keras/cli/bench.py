@@ -25,7 +25,7 @@ from p7keras.bench.config import (
     resolve_parts,
 )
 from p7keras.cli.main import add_backend_argument
-from p7keras.config import QUANTIZE_MODES, TRAIN_PRECISIONS
+from p7keras.config import JIT_COMPILE_CHOICES, JIT_COMPILE_SETTINGS, QUANTIZE_MODES, TRAIN_PRECISIONS
 from p7keras.io import add_overwrite_argument, atomic_path, check_writable
 
 _DEFAULTS = BenchConfig()
@@ -66,7 +66,7 @@ def register(subparsers) -> None:
     model.add_argument("--onnx", action="store_true",
                        help="predict part: also write the model as ONNX (int8 with --quantize int8) and time it in "
                        "ONNX Runtime (needs p7keras[onnx])")
-    model.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto")
+    model.add_argument("--jit-compile", choices=JIT_COMPILE_CHOICES, default="auto")
     model.add_argument("--precision", choices=TRAIN_PRECISIONS, default=_DEFAULTS.precision,
                        help="the model's Keras dtype policy (train, predict; default float32); auto: the one "
                        "`p7keras train` chooses on this machine and backend")
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         predict_batch=args.predict_batch,
         predict_saved_model=args.saved_model,
         predict_onnx=args.onnx,
-        jit_compile={"auto": "auto", "on": True, "off": False}[args.jit_compile],
+        jit_compile=JIT_COMPILE_SETTINGS[args.jit_compile],
         steps_per_execution=args.steps_per_execution,
         retrieval_queries=args.retrieval_queries,
         retrieval_bank=args.retrieval_bank,

@@ -19,6 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from p7keras.config import JIT_COMPILE_SETTINGS
 from p7keras.training.distribute import (
     check_same_weights,
     data_parallel,
@@ -67,7 +68,7 @@ def load_data(config: TrainConfig, stream=None):
 
 
 def jit_compile_setting(config: TrainConfig) -> bool | str:
-    """What ``model.compile(jit_compile=...)`` gets for ``config.jit_compile`` on the active backend.
+    """What ``model.compile(jit_compile=...)`` gets for ``config.jit_compile`` (``JIT_COMPILE_SETTINGS``).
 
     ``on``/``off`` are ``True``/``False``. ``auto`` is Keras' ``"auto"``: XLA on TensorFlow where Keras chooses
     it, ``jax.jit`` on JAX, eager on PyTorch. PyTorch's eager step hands the optimizer update to torch's fused
@@ -84,7 +85,7 @@ def jit_compile_setting(config: TrainConfig) -> bool | str:
     Returns:
         ``True``, ``False`` or ``"auto"``.
     """
-    return "auto" if config.jit_compile == "auto" else config.jit_compile == "on"
+    return JIT_COMPILE_SETTINGS[config.jit_compile]
 
 
 def build_model(config: TrainConfig, input_dim: int):

@@ -78,16 +78,17 @@ def apply_fused_adam(optimizer, gradients, variables) -> bool:
     gradients = optimizer._clip_gradients(gradients)
     optimizer._apply_weight_decay(variables)
     step = tf.cast(optimizer.iterations + 1, "float32")
+    scalars = {"beta1_power": tf.pow(settings["beta_1"], step), "beta2_power": tf.pow(settings["beta_2"], step),
+               "lr": tf.cast(optimizer.learning_rate, "float32"), "beta1": settings["beta_1"],
+               "beta2": settings["beta_2"], "epsilon": settings["epsilon"]}
+    in_dtype = {}  # the scalars cast once per variable dtype (float32 under every training policy)
     first, second = moments(optimizer, variables)
     for gradient, variable, m, v in zip(gradients, variables, first, second):
         dtype = variable.dtype
-        tf.raw_ops.ResourceApplyAdam(
-            var=variable.handle, m=m.handle, v=v.handle,
-            beta1_power=tf.cast(tf.pow(settings["beta_1"], step), dtype),
-            beta2_power=tf.cast(tf.pow(settings["beta_2"], step), dtype),
-            lr=tf.cast(optimizer.learning_rate, dtype), beta1=tf.constant(settings["beta_1"], dtype),
-            beta2=tf.constant(settings["beta_2"], dtype), epsilon=tf.constant(settings["epsilon"], dtype),
-            grad=tf.cast(gradient, dtype))
+        if dtype not in in_dtype:
+            in_dtype[dtype] = {name: tf.cast(value, dtype) for name, value in scalars.items()}
+        tf.raw_ops.ResourceApplyAdam(var=variable.handle, m=m.handle, v=v.handle, grad=tf.cast(gradient, dtype),
+                                     **in_dtype[dtype])
     optimizer.iterations.assign_add(1)
     return True
 
