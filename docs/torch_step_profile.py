@@ -42,11 +42,10 @@ WAITS = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchronize
 
 
 def parse(argv=None) -> argparse.Namespace:
+    from p7keras.bench.config import add_size_flags  # noqa: PLC0415 (after KERAS_BACKEND is set)
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dim", type=int, default=768)
-    parser.add_argument("--d-model", type=int, default=512)
-    parser.add_argument("--num-layers", type=int, default=4)
-    parser.add_argument("--batch-size", type=int, default=64)
+    add_size_flags(parser)  # --dim, --d-model, --num-layers, --batch-size: the bench configuration's
     parser.add_argument("--steps", type=int, default=10, help="steps profiled and timed, after a warm-up epoch")
     parser.add_argument("--precision", default="float32")
     return parser.parse_args(argv)

@@ -7,6 +7,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # CPU with bfloat16 units, which CI machines may have (p7keras.training.default_precision; its own tests
 # unset this). Child processes (the command-line tests) inherit it.
 os.environ["P7KERAS_PRECISION"] = "float32"
+# jit_compile="auto" is Keras' choice in tests (a tf.function graph on a TensorFlow CPU): p7keras adds XLA there for
+# the transformer and flat rankers (p7keras.jit_compile), which compiles every small test model for seconds (the
+# TensorFlow suite took 1,539 s so, about 850 s without). tests/training/test_jit_compile.py unsets it.
+os.environ["P7KERAS_CPU_XLA"] = "off"
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

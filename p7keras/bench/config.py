@@ -47,7 +47,7 @@ class BenchConfig:
         num_layers: encoder layers (train, predict).
         batch_size: B (train, pipeline).
         hard_negatives: M per sample (train, pipeline).
-        jit_compile: passed to ``compile``; ``"auto"`` is XLA on TensorFlow with a GPU, jit on JAX.
+        jit_compile: passed to ``compile``; ``"auto"`` is the model's choice (:mod:`p7keras.jit_compile`).
         steps_per_execution: passed to ``compile`` (1, the default of ``p7keras train``; must be 1 on PyTorch).
         train_steps: batches per timed training epoch.
         timed_epochs: training epochs timed after the untimed (compilation) epoch.
@@ -182,3 +182,16 @@ def random_unit(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     """
     x = rng.standard_normal(shape, dtype=np.float32)
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def add_size_flags(parser) -> None:
+    """Adds ``--dim``, ``--d-model``, ``--num-layers`` and ``--batch-size``, defaulting to the bench configuration,
+    to an ``argparse`` parser (the profiling scripts of ``docs/``).
+
+    Example:
+
+        parser = argparse.ArgumentParser(); add_size_flags(parser)
+        parser.parse_args(["--dim", "32"]).d_model   # 512
+    """
+    for name in ("dim", "d_model", "num_layers", "batch_size"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(BenchConfig(), name))

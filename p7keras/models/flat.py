@@ -32,6 +32,8 @@ class FlatP7Ranker(P7Ranker):
         A ``keras.Model``; ``call`` returns unit vectors ``(B, D)``.
     """
 
+    MODEL_TYPE = "flat"  # its name in p7keras.config.MODEL_TYPES (what --model-type takes)
+
     def __init__(self, **kwargs):
         input_dim = kwargs.pop("input_dim", None)
         super().__init__(**kwargs)

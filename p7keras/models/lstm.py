@@ -30,6 +30,7 @@ class LSTMP7Ranker(P7Ranker):
     """
 
     bfloat16_weights = False  # Keras' LSTM has no bfloat16 kernel (p7keras.models.precision)
+    MODEL_TYPE = "lstm"  # its name in p7keras.config.MODEL_TYPES (what --model-type takes)
 
     def __init__(self, num_layers: int = DEFAULTS.lstm_layers, **kwargs):
         input_dim = kwargs.pop("input_dim", None)

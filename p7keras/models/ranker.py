@@ -15,6 +15,7 @@ from keras import ops
 
 from p7keras import losses
 from p7keras.config import CONTEXT_KEY, DEFAULTS, loss_problems, model_problems, raise_problems
+from p7keras.jit_compile import auto_jit_compile
 from p7keras.layers import SemanticAnchor
 from p7keras.models.inputs import check_arrays, check_context_shape, context_of, unpack_batch
 from p7keras.models.negatives import NegativePool
@@ -86,6 +87,8 @@ class P7Ranker(BackendSteps, NegativePool, keras.Model):
         quantized: ``"int8"``: the model's Dense kernels are quantized once it is built (what ``get_config``
             of a model given to :meth:`quantize` says, so a quantized ``.keras`` file loads as saved).
     """
+
+    MODEL_TYPE: str | None = None  # a subclass's name in p7keras.config.MODEL_TYPES (what --model-type takes)
 
     def __init__(
         self,
@@ -282,20 +285,56 @@ class P7Ranker(BackendSteps, NegativePool, keras.Model):
         """Compiles with the spec's optimiser unless told otherwise.
 
         ``compile()`` with no arguments gives ``default_optimizer()`` (AdamW(5e-4, weight decay 1e-4) clipped at
-        global norm 1.0), and a compiled step (XLA on TensorFlow, ``jax.jit`` on JAX, ``torch.compile`` is
-        opt-in with ``jit_compile=True`` on PyTorch). The P7 loss is built in; ``loss`` must be None.
+        global norm 1.0), and ``jit_compile="auto"``: Keras' choice (``jax.jit`` on JAX, eager on PyTorch, XLA on
+        TensorFlow with a GPU), and XLA on a TensorFlow CPU too for the float32 transformer and flat rankers,
+        where it was measured faster (:mod:`p7keras.jit_compile`). ``jit_compile=True`` is XLA on TensorFlow and
+        ``torch.compile`` on PyTorch. The P7 loss is built in; ``loss`` must be None. The saved model keeps
+        ``"auto"``, so a model loaded on another backend or machine decides again there.
 
         Args:
             optimizer: a Keras optimizer or its name; None for the default.
             loss: must be None (the model owns its loss).
-            jit_compile: as ``keras.Model.compile``.
+            jit_compile: ``"auto"``, True or False.
             **kwargs: passed to ``keras.Model.compile``.
         """
         if loss is not None:
             raise ValueError("P7 rankers own their loss (p7_combined_loss); compile(loss=...) must be None")
         if optimizer is None:
             optimizer = default_optimizer()
+        if jit_compile != "auto":
+            self._jit_compile = bool(jit_compile)  # TensorFlow's setattr reads the old value: no "auto" to resolve
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
+        if jit_compile == "auto":  # Keras records what "auto" resolved to here; the model decides again when loaded
+            self._compile_config.config["jit_compile"] = "auto"
+
+    def _resolve_auto_jit_compile(self):
+        """Keras' ``"auto"`` (called by ``compile``), and XLA where :meth:`auto_jit_compile` says so: on
+        TensorFlow, Keras' own rule keeps a CPU-only machine on the graph."""
+        choice = super()._resolve_auto_jit_compile()
+        if choice or keras.backend.backend() != "tensorflow":
+            return choice
+        from tensorflow.python.framework.config import is_op_determinism_enabled  # noqa: PLC0415 (as Keras checks)
+
+        return bool(self.auto_jit_compile()[0]) and not is_op_determinism_enabled()
+
+    def auto_jit_compile(self) -> tuple[bool | None, str]:
+        """What ``jit_compile="auto"`` compiles for this model on this backend and machine, and why.
+
+        Example:
+
+            TransformerP7Ranker().auto_jit_compile()   # TensorFlow, no GPU: (True, "auto: XLA on TensorFlow's CPU ...")
+
+        Returns:
+            :func:`p7keras.jit_compile.auto_jit_compile` of the model's type, dtype policy, GPU and strategy:
+            ``(True, reason)`` for XLA beyond Keras' rule, ``(None, reason)`` where Keras decides.
+        """
+        gpu = distributed = False
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf  # noqa: PLC0415 (TensorFlow backend only)
+
+            gpu = bool(tf.config.list_physical_devices("GPU"))
+            distributed = bool(self._distribute_strategy) or tf.distribute.has_strategy()
+        return auto_jit_compile(keras.backend.backend(), self.MODEL_TYPE, self.dtype_policy.name, gpu, distributed)
 
     def compile_from_config(self, config):
         """Re-compiles a loaded model with its saved optimizer (``.keras`` loading calls this)."""

@@ -36,6 +36,8 @@ class TransformerP7Ranker(P7Ranker):
         A ``keras.Model``; ``call`` returns unit vectors ``(B, D)``.
     """
 
+    MODEL_TYPE = "transformer"  # its name in p7keras.config.MODEL_TYPES (what --model-type takes)
+
     def __init__(
         self,
         num_heads: int = DEFAULTS.num_heads,

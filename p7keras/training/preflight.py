@@ -33,6 +33,7 @@ import os
 import sys
 
 from p7keras.config import export_problems
+from p7keras.jit_compile import cpu_xla_setting
 from p7keras.machine import gpu_device_files, gpu_in_sight
 from p7keras.training.config import TrainConfig
 from p7keras.training.distribute import request_cpu_devices, start_processes
@@ -54,6 +55,8 @@ def preflight(config: TrainConfig) -> None:
         RuntimeError: several processes whose coordinator cannot be reached.
     """
     config.check()
+    if config.jit_compile == "auto":
+        cpu_xla_setting()  # P7KERAS_CPU_XLA, read when the model is compiled: refused now, not after the data loads
     for problem in export_problems(config.export):
         raise ValueError(problem)
     select_backend(config.backend, config.device)

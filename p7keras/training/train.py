@@ -70,8 +70,9 @@ def load_data(config: TrainConfig, stream=None):
 def jit_compile_setting(config: TrainConfig) -> bool | str:
     """What ``model.compile(jit_compile=...)`` gets for ``config.jit_compile`` (``JIT_COMPILE_SETTINGS``).
 
-    ``on``/``off`` are ``True``/``False``. ``auto`` is Keras' ``"auto"``: XLA on TensorFlow where Keras chooses
-    it, ``jax.jit`` on JAX, eager on PyTorch. PyTorch's eager step hands the optimizer update to torch's fused
+    ``on``/``off`` are ``True``/``False``. ``auto`` is the model's ``"auto"``: Keras' choice (XLA on TensorFlow
+    with a GPU, ``jax.jit`` on JAX, eager on PyTorch), and XLA on a TensorFlow CPU for the float32 transformer and
+    flat rankers, measured faster there (:mod:`p7keras.jit_compile`). PyTorch's eager step hands the optimizer update to torch's fused
     AdamW (``p7keras.models.steps.torch``); with it, ``torch.compile`` gave no faster epochs on a 2-core CPU and
     cost about 150 s of compiling (README, "Compilation per backend"), so ``auto`` does not compile there.
 
@@ -282,6 +283,8 @@ def _train(config: TrainConfig, splits, replicas: int, stream, run: RunDirectory
         print(f"Run directory: {run.path}", file=stream)
     if config.precision != "float32" or precision_reason.startswith("auto"):
         print(precision_line(config.precision, precision_reason), file=stream)
+    if config.jit_compile == "auto" and keras.backend.backend() == "tensorflow" and model.jit_compile:
+        print(f"Compilation: XLA ({model.auto_jit_compile()[1]})", file=stream)
     if replicas > 1:
         print(f"Data-parallel over {replicas} devices ({keras.backend.backend()}), global batch {config.batch_size}, "
               "in-batch negatives of the global batch", file=stream)

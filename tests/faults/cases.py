@@ -447,6 +447,9 @@ FAULTS: tuple[Fault, ...] = (
           "p7keras train: error: P7KERAS_PRECISION='fp8' is not a training precision; use one of ('float32', "
           "'mixed_bfloat16', 'mixed_float16')",
           test="tests/training/test_default_precision.py::test_a_bad_pin_is_refused_before_any_work"),
+    Fault("P7KERAS_CPU_XLA naming no choice", "P7KERAS_CPU_XLA=yes p7keras train", 2,
+          "p7keras train: error: P7KERAS_CPU_XLA='yes' is not one of ('auto', 'on', 'off')",
+          test="tests/training/test_jit_compile.py::test_a_bad_cpu_xla_setting_is_refused_before_any_work"),
     Fault("--device gpu on a machine without a GPU", "p7keras train --device gpu", 2,
           "p7keras train: error: --device gpu requested, but this machine has no GPU device (no /dev/nvidia*, "
           "/dev/kfd or /dev/dxg)",

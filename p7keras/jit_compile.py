@@ -1,0 +1,90 @@
+"""What ``jit_compile="auto"`` compiles for a P7 ranker: Keras' choice, and XLA on a TensorFlow CPU where it was
+measured faster (issue 23).
+
+Keras' own ``"auto"`` is ``jax.jit`` on JAX, eager on PyTorch, and on TensorFlow XLA only with a GPU: a tf.function
+graph on a CPU. For P7 rankers on TensorFlow the graph was measured slower than XLA on a CPU (2-core AMD EPYC, AVX2,
+2026-12-04, two rounds alternating ``p7keras train --backend tensorflow --jit-compile {off,on} --epochs 3
+--no-export`` on the default data, each epoch with its validation; the first epoch compiles): the transformer's
+later epochs took 18.3-21.8 s under XLA against 23.5-39.2 s in the graph, its whole runs 98.7-101.3 s against
+113.3-129.7 s; the real-text preset's flat model (``--preset real-text``, 8 epochs by default) 3.1-5.1 s an epoch
+against 5.7-10.1 s, its 3-epoch runs level (33.1-35.2 s against 33.2-37.4 s; the graph's 8.9 s first epoch against
+XLA's 16.6-17.0 s). The LSTM's later epochs were level (16.6-20.0 s against 17.1-19.9 s) and its whole runs slower
+(80.1-80.4 s against 67.1-68.6 s), so it keeps the graph. So ``"auto"`` is XLA for a float32 transformer or flat
+ranker on TensorFlow with no GPU and no ``tf.distribute`` strategy (mixed policies and strategies were not measured
+under XLA on a CPU); everything else is Keras' choice.
+
+``P7KERAS_CPU_XLA`` sets the rule on a machine: ``auto`` (or unset) as above, ``off`` never adds XLA (``"auto"`` is
+then Keras' choice; the test suite pins this, as XLA compiles every small test model for seconds), ``on`` adds it
+for every model and policy on a TensorFlow CPU.
+
+The standard library only, so ``p7keras train`` checks ``P7KERAS_CPU_XLA`` before any work; the models
+(``P7Ranker.auto_jit_compile``) decide with this rule when they are compiled, and a run prints its reason.
+
+Example:
+
+    auto_jit_compile("tensorflow", "transformer")     # (True, 'auto: XLA on TensorFlow's CPU, measured ...')
+    auto_jit_compile("tensorflow", "lstm")            # (None, "auto: Keras' choice (...)")
+"""
+
+from __future__ import annotations
+
+import os
+
+# Model types whose TensorFlow step is faster under XLA on a CPU, and the measurement (module docstring).
+XLA_ON_CPU = {
+    "transformer": "epochs of the default run 18.3-21.8 s against 23.5-39.2 s in the graph",
+    "flat": "epochs of the real-text preset 3.1-5.1 s against 5.7-10.1 s in the graph",
+}
+# The variable that sets the rule on a machine (module docstring), and what it takes.
+CPU_XLA_ENV = "P7KERAS_CPU_XLA"
+CPU_XLA_CHOICES = ("auto", "on", "off")
+
+
+def cpu_xla_setting() -> str:
+    """What ``P7KERAS_CPU_XLA`` says (``auto`` when unset or empty).
+
+    Raises:
+        ValueError: a value that is not one of ``CPU_XLA_CHOICES``.
+    """
+    value = os.environ.get(CPU_XLA_ENV, "").strip() or "auto"
+    if value not in CPU_XLA_CHOICES:
+        raise ValueError(f"{CPU_XLA_ENV}={value!r} is not one of {CPU_XLA_CHOICES}")
+    return value
+
+
+def auto_jit_compile(backend: str, model_type: str | None, precision: str = "float32", gpu: bool = False,
+                     distributed: bool = False) -> tuple[bool | None, str]:
+    """What ``jit_compile="auto"`` compiles for a ranker, and why.
+
+    Example:
+
+        auto_jit_compile("tensorflow", "flat")                    # (True, 'auto: XLA on TensorFlow's CPU ...')
+        auto_jit_compile("tensorflow", "flat", gpu=True)          # (None, "auto: Keras' choice ...")
+
+    Args:
+        backend: the Keras backend.
+        model_type: the ranker's ``MODEL_TYPE`` (``p7keras.config.MODEL_TYPES``), None for another model.
+        precision: the model's dtype policy name.
+        gpu: whether a GPU may compute (TensorFlow sees one).
+        distributed: whether the model trains under a ``tf.distribute`` strategy.
+
+    Returns:
+        ``(True, reason)`` where XLA is chosen beyond Keras' own rule, else ``(None, reason)``: Keras decides.
+
+    Raises:
+        ValueError: ``P7KERAS_CPU_XLA`` is set to something else than ``CPU_XLA_CHOICES``.
+    """
+    pinned = cpu_xla_setting()
+    if backend != "tensorflow":
+        return None, "auto: Keras' choice (jax.jit on JAX, eager on PyTorch)"
+    cpu_alone = not gpu and not distributed
+    if cpu_alone and pinned == "on":
+        return True, f"auto: XLA on TensorFlow's CPU ({CPU_XLA_ENV}=on); --jit-compile off for the graph"
+    if cpu_alone and pinned == "auto" and precision == "float32" and model_type in XLA_ON_CPU:
+        return True, (f"auto: XLA on TensorFlow's CPU, measured faster for the {model_type} model "
+                      f"({XLA_ON_CPU[model_type]}); --jit-compile off for the graph")
+    why = ("a GPU: XLA" if gpu else "under tf.distribute: the graph" if distributed
+           else f"{CPU_XLA_ENV}=off: the graph" if pinned == "off"
+           else f"{precision}: the graph (XLA was measured in float32 only)" if precision != "float32"
+           else f"the {model_type or 'custom'} model: the graph (XLA measured no faster)")
+    return None, f"auto: Keras' choice ({why})"
