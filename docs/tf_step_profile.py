@@ -31,6 +31,7 @@ import glob
 import os
 import statistics
 import tempfile
+import time
 
 os.environ["KERAS_BACKEND"] = "tensorflow"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -115,8 +116,6 @@ def bench_model(args, config):
 def preset_model(args):
     """The preset's model and training batches on the default data, after one warm-up epoch; ``(model, fit inputs,
     fit keyword arguments, ms/step)``."""
-    import time  # noqa: PLC0415
-
     from p7keras.training import TrainConfig  # noqa: PLC0415
     from p7keras.training.presets import preset_settings  # noqa: PLC0415
     from p7keras.training.train import build_model, fit_batches, load_data  # noqa: PLC0415

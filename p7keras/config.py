@@ -138,8 +138,8 @@ BACKENDS = ("tensorflow", "jax", "torch")
 SELECT_METRICS = ("val_margin", "val_R@5", "val_MRR@10")
 # Which models a finished run directory keeps (issue 13): both, best.keras only, or final.keras only.
 KEEP_CHOICES = ("all", "best", "final")
-# How the training step is compiled, and what each choice gives ``model.compile(jit_compile=...)``: auto (TensorFlow
-# as Keras decides, JAX jit, PyTorch eager), on, off.
+# How the training step is compiled, and what each choice gives ``model.compile(jit_compile=...)``: auto (the model's
+# choice, p7keras.jit_compile: Keras' own, and XLA on a TensorFlow CPU where measured faster), on, off.
 JIT_COMPILE_SETTINGS = {"auto": "auto", "on": True, "off": False}
 JIT_COMPILE_CHOICES = tuple(JIT_COMPILE_SETTINGS)
 # issue 23: Keras dtype policies a run trains under (variables stay float32; the loss is float32 in every policy),

@@ -72,9 +72,10 @@ def jit_compile_setting(config: TrainConfig) -> bool | str:
 
     ``on``/``off`` are ``True``/``False``. ``auto`` is the model's ``"auto"``: Keras' choice (XLA on TensorFlow
     with a GPU, ``jax.jit`` on JAX, eager on PyTorch), and XLA on a TensorFlow CPU for the float32 transformer and
-    flat rankers, measured faster there (:mod:`p7keras.jit_compile`). PyTorch's eager step hands the optimizer update to torch's fused
-    AdamW (``p7keras.models.steps.torch``); with it, ``torch.compile`` gave no faster epochs on a 2-core CPU and
-    cost about 150 s of compiling (README, "Compilation per backend"), so ``auto`` does not compile there.
+    flat rankers, measured faster there (:mod:`p7keras.jit_compile`). PyTorch's eager step hands the optimizer
+    update to torch's fused AdamW (``p7keras.models.steps.torch``); with it, ``torch.compile`` gave no faster
+    epochs on a 2-core CPU and cost about 150 s of compiling (README, "Compilation per backend"), so ``auto`` does
+    not compile there.
 
     Example:
 
