@@ -10,8 +10,9 @@ later epochs took 18.3-21.8 s under XLA against 23.5-39.2 s in the graph, its wh
 against 5.7-10.1 s, its 3-epoch runs level (33.1-35.2 s against 33.2-37.4 s; the graph's 8.9 s first epoch against
 XLA's 16.6-17.0 s). The LSTM's later epochs were level (16.6-20.0 s against 17.1-19.9 s) and its whole runs slower
 (80.1-80.4 s against 67.1-68.6 s), so it keeps the graph. So ``"auto"`` is XLA for a float32 transformer or flat
-ranker on TensorFlow with no GPU and no ``tf.distribute`` strategy (mixed policies and strategies were not measured
-under XLA on a CPU); everything else is Keras' choice.
+ranker on TensorFlow with no GPU and no ``tf.distribute`` strategy; everything else is Keras' choice: strategies and
+``mixed_float16`` were not measured under XLA on a CPU, and ``mixed_bfloat16`` (what ``--precision auto`` trains in
+on a bfloat16 CPU) was slower under XLA than in the graph (:data:`MIXED_UNDER_XLA`).
 
 ``P7KERAS_CPU_XLA`` sets the rule on a machine: ``auto`` (or unset) as above, ``off`` never adds XLA (``"auto"`` is
 then Keras' choice; the test suite pins this, as XLA compiles every small test model for seconds), ``on`` adds it
@@ -34,6 +35,12 @@ import os
 XLA_ON_CPU = {
     "transformer": "epochs of the default run 18.3-21.8 s against 23.5-39.2 s in the graph",
     "flat": "epochs of the real-text preset 3.1-5.1 s against 5.7-10.1 s in the graph",
+}
+# Mixed policies measured under XLA on a TensorFlow CPU, slower than the graph: the bench transformer on a 2-core
+# Intel Xeon with AMX, 2026-12-05, two rounds (`p7keras bench --what train --precision P --compare-prototype
+# --rounds 1 [--jit-compile on]`).
+MIXED_UNDER_XLA = {
+    "mixed_bfloat16": "XLA measured slower: 1.31-1.33x the reference against the graph's 1.75-1.87x, on AMX",
 }
 # The variable that sets the rule on a machine (module docstring), and what it takes.
 CPU_XLA_ENV = "P7KERAS_CPU_XLA"
@@ -85,6 +92,37 @@ def auto_jit_compile(backend: str, model_type: str | None, precision: str = "flo
                       f"({XLA_ON_CPU[model_type]}); --jit-compile off for the graph")
     why = ("a GPU: XLA" if gpu else "under tf.distribute: the graph" if distributed
            else f"{CPU_XLA_ENV}=off: the graph" if pinned == "off"
-           else f"{precision}: the graph (XLA was measured in float32 only)" if precision != "float32"
+           else f"{precision}: the graph ({MIXED_UNDER_XLA.get(precision, 'XLA was not measured under it')})"
+           if precision != "float32"
            else f"the {model_type or 'custom'} model: the graph (XLA measured no faster)")
     return None, f"auto: Keras' choice ({why})"
+
+
+# What a compiled step runs as, by backend and resolved ``jit_compile`` (``model.jit_compile`` after ``compile``).
+_COMPILATIONS = {
+    "tensorflow": {True: "XLA", False: "tf.function graph"},
+    "jax": {True: "jax.jit", False: "eager"},
+    "torch": {True: "torch.compile", False: "eager"},
+}
+
+
+def compilation(backend: str, jit_compile: bool, run_eagerly: bool = False) -> str:
+    """How a compiled model's training step runs, named for the run's record (``verdict.json``).
+
+    Example:
+
+        compilation("tensorflow", True)     # "XLA"
+        compilation("torch", False)         # "eager"
+
+    Args:
+        backend: the Keras backend.
+        jit_compile: the model's resolved ``jit_compile`` (``model.jit_compile`` once compiled).
+        run_eagerly: the model's ``run_eagerly``.
+
+    Returns:
+        ``"XLA"`` or ``"tf.function graph"`` (TensorFlow), ``"jax.jit"`` (JAX), ``"torch.compile"`` (PyTorch), or
+        ``"eager"``.
+    """
+    if run_eagerly:
+        return "eager"
+    return _COMPILATIONS.get(backend, {}).get(bool(jit_compile), "eager")

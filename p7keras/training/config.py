@@ -320,8 +320,8 @@ TRAIN_FLAGS = (
      "it compiles once), off", {"choices": JIT_COMPILE_CHOICES}),
     ("run", ("--precision",), "precision", "the Keras dtype policy of training: float32, or mixed_bfloat16 / "
      "mixed_float16 (float32 variables and loss, the encoder computed in 16 bits; mixed_float16 with loss "
-     "scaling), or auto: mixed_bfloat16 for TensorFlow on a CPU with bfloat16 units (avx512_bf16 or amx_bf16), no "
-     "GPU and no --distribute, float32 elsewhere (P7KERAS_PRECISION sets what auto means). Default float32", {"choices": TRAIN_PRECISIONS}),
+     "scaling), or auto: mixed_bfloat16 for TensorFlow on a CPU with bfloat16 units (avx512_bf16 or amx_bf16) and "
+     "PyTorch on one with AMX (amx_bf16), no GPU and no --distribute, float32 elsewhere (P7KERAS_PRECISION sets what auto means). Default float32", {"choices": TRAIN_PRECISIONS}),
     ("run", ("--distribute",), "distribute", "none, or data-parallel: every device of this machine (JAX: Keras "
      "DataParallel, TensorFlow: MirroredStrategy); --batch-size is the global batch and in-batch negatives are "
      "the global batch's", {"choices": DISTRIBUTE_CHOICES}),

@@ -1,13 +1,14 @@
 """What ``--precision auto`` trains in on this machine, and why (issue 23).
 
-The rule follows what was measured (README, Precision): on a CPU with bfloat16 matrix units
-(``avx512_bf16`` or ``amx_bf16`` among ``/proc/cpuinfo``'s flags), TensorFlow trains 1.37-1.39x faster
-under ``mixed_bfloat16`` than in float32; JAX was slower there in bfloat16 and PyTorch level. On an NVIDIA
-H200 (bench sizes, 2026-12-04) no 16-bit policy trained faster than float32 on JAX or PyTorch (TensorFlow
-was not measured there), and nothing was measured with ``--distribute``. So ``auto`` is ``mixed_bfloat16`` for a single-device
-TensorFlow run on such a CPU with no GPU in sight, and ``float32`` everywhere else. It is not the default:
-the default recipe's model trained under ``mixed_bfloat16`` was below its float32 twin beyond the interval
-on one seed of three (README), so float32 stays the default and ``auto`` is asked for.
+The rule follows what was measured (README, Precision; :data:`BF16_UNITS_THAT_PAY`): on a CPU with
+bfloat16 matrix units (``avx512_bf16`` or ``amx_bf16`` among ``/proc/cpuinfo``'s flags), TensorFlow trains
+1.22-1.39x faster under ``mixed_bfloat16`` than in float32; PyTorch 1.25-1.35x on AMX (``amx_bf16``) and
+within a round's drift on AVX512_BF16 alone; JAX slower on both. On an NVIDIA H200 (bench sizes, 2026-12-04)
+no 16-bit policy trained faster than float32 on JAX or PyTorch (TensorFlow was not measured there), and
+nothing was measured with ``--distribute``. So ``auto`` is ``mixed_bfloat16`` for a single-device TensorFlow
+run on such a CPU, or PyTorch run on an AMX CPU, with no GPU in sight, and ``float32`` everywhere else. It is
+not the default: the default recipe's model trained under ``mixed_bfloat16`` was below its float32 twin beyond
+the interval on one seed of three (README), so float32 stays the default and ``auto`` is asked for.
 ``P7KERAS_PRECISION`` (one of ``PRECISIONS``) sets what ``auto`` means on a machine, whatever it has
 (the test suite pins ``float32`` this way). A precision given by name is never changed.
 
@@ -41,6 +42,18 @@ SPEED_WITHOUT_UNITS = {
                  "jax": "predicted batches at 0.71-0.79x (single sequences 0.36-0.37x)",
                  "torch": "predicted batches at 0.006x (single sequences 0.10-0.12x)"},
 }
+# ... and where a 16-bit mode was slower than float32 even with the units: JAX, whose XLA CPU products do not use
+# them (a 2-core Intel Xeon with AMX, 2026-12-05, two rounds; README: Precision).
+SLOWER_WITH_UNITS = {
+    "mixed_bfloat16": {"jax": "trained at 0.75-0.78x"},
+    "bfloat16": {"jax": "predicted single sequences at 0.17-0.18x (batches 0.94-1.00x)"},
+}
+# The CPU flags on which a backend trains the bench transformer faster under mixed_bfloat16 than in float32, as
+# measured (README: Precision): TensorFlow 1.37-1.39x on AVX512_BF16 (2026-12-04) and 1.22-1.26x on AMX
+# (2026-12-05), through oneDNN; PyTorch 1.25-1.35x on AMX but 1.05-1.20x (within a round's drift) on AVX512_BF16
+# alone; JAX slower on both (0.76-0.91x, 0.75x: XLA's CPU products do not use the units).
+BF16_UNITS_THAT_PAY = {"tensorflow": BF16_CPU_FLAGS, "torch": ("amx_bf16",)}
+BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
 # The variable that sets what --precision auto means on a machine (unset: the rule of this module).
 PRECISION_ENV = "P7KERAS_PRECISION"
 
@@ -92,27 +105,32 @@ def resolve_precision(precision: str, backend: str | None = None, device: str = 
             raise ValueError(f"{PRECISION_ENV}={pinned!r} is not a training precision; use one of {PRECISIONS}")
         return pinned, f"auto: {PRECISION_ENV}={pinned}"
     backend = backend or keras_backend_name()
-    if backend != "tensorflow":
+    units = BF16_UNITS_THAT_PAY.get(backend)
+    if not units:
         return "float32", f"auto: mixed_bfloat16 was measured no faster on {backend}; --precision to choose"
     if distribute != "none":
         return "float32", f"auto: mixed_bfloat16 was not measured with --distribute {distribute}"
     if device == "gpu" or (device == "auto" and gpu_in_sight()):
         return "float32", ("auto: a GPU may train this run, and on the GPU measured (an NVIDIA H200) no 16-bit "
                            "policy trained faster at the bench sizes")
-    flags = bf16_cpu_flags(cpuinfo)
+    flags = tuple(flag for flag in bf16_cpu_flags(cpuinfo) if flag in units)
     if not flags:
-        return "float32", f"auto: this CPU has no bfloat16 units (no {' or '.join(BF16_CPU_FLAGS)} flag)"
-    return "mixed_bfloat16", (f"auto: TensorFlow on a CPU with bfloat16 units ({', '.join(flags)}); "
+        if units == BF16_CPU_FLAGS:
+            return "float32", f"auto: this CPU has no bfloat16 units (no {' or '.join(units)} flag)"
+        return "float32", (f"auto: {BACKEND_NAMES[backend]} was measured faster in mixed_bfloat16 only on a CPU "
+                           f"with AMX (no {' or '.join(units)} flag here)")
+    return "mixed_bfloat16", (f"auto: {BACKEND_NAMES[backend]} on a CPU with bfloat16 units ({', '.join(flags)}); "
                               "--precision float32 to turn it off")
 
 
 def slow_on_this_cpu(precision: str, backend: str, device: str = "auto", cpuinfo: str = CPUINFO) -> str | None:
-    """Why ``precision`` computes slower than float32 here: 16 bits on a CPU without such matrix units.
+    """Why ``precision`` computes slower than float32 here: 16 bits on a CPU without such matrix units, or on JAX.
 
     Such a CPU (AVX2 only, for one) emulates the 16-bit arithmetic. On an AVX2 AMD EPYC, measured
     (:data:`SPEED_WITHOUT_UNITS`, README: Precision), every 16-bit mode was slower than float32 on every
-    backend, and bfloat16 on PyTorch 30 (training) to 160 times (batch prediction) slower. Nothing is said off
-    Linux (no ``/proc/cpuinfo`` to tell), nor when a GPU may compute.
+    backend, and bfloat16 on PyTorch 30 (training) to 160 times (batch prediction) slower. JAX was slower in
+    bfloat16 even on a CPU with the units (:data:`SLOWER_WITH_UNITS`). Nothing is said off Linux (no
+    ``/proc/cpuinfo`` to tell), nor when a GPU may compute.
 
     Example:
 
@@ -131,8 +149,13 @@ def slow_on_this_cpu(precision: str, backend: str, device: str = "auto", cpuinfo
         return None
     kind, wanted, present = (("bfloat16", BF16_CPU_FLAGS, bf16_cpu_flags) if "bfloat16" in precision
                              else ("float16", FP16_CPU_FLAGS, fp16_cpu_flags))
-    if not os.path.exists(cpuinfo) or present(cpuinfo):
+    if not os.path.exists(cpuinfo):
         return None
+    units = present(cpuinfo)
+    if units:
+        figure = SLOWER_WITH_UNITS.get(precision, {}).get(backend)
+        return (f"XLA's CPU products do not use this CPU's {kind} units ({', '.join(units)}): on an AMX CPU "
+                f"{precision} {figure} float32's speed on {backend}; float32 is faster here") if figure else None
     figure = SPEED_WITHOUT_UNITS[precision].get(backend)
     measured = f"; on an AVX2 CPU {precision} {figure} float32's speed on {backend}" if figure else ""
     return f"this CPU has no {kind} units (no {' or '.join(wanted)} flag){measured}; float32 is at least as fast here"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from p7keras.console import CLIError, INPUT_OS_ERRORS
 from p7keras.io import atomic_path, read_json, save_model, write_json
+from p7keras.jit_compile import compilation
 from p7keras.locks import FolderLock
 from p7keras.training.footprint import DiskNeed, check_room
 
@@ -222,8 +223,8 @@ class RunDirectory:
         """Writes the end of a run and marks it finished; ``train`` and the tuner's best run both end here.
 
         ``final.keras`` (``model`` as it is), ``history.json``, ``curves.png``, ``verdict.json`` (the
-        verdict with the backend and the number of epochs run) and, with ``export``, ``export/``
-        (SavedModel). ``best.keras`` is the caller's: written during training, or from a checkpoint.
+        verdict with the backend, how its step ran (``compilation``) and the number of epochs run) and, with
+        ``export``, ``export/`` (SavedModel). ``best.keras`` is the caller's: written during training, or from a checkpoint.
 
         Args:
             model: the model after its last epoch.
@@ -251,7 +252,9 @@ class RunDirectory:
         elif keep == "final" and Path(self.file("best.keras")).exists():
             os.remove(self.file("best.keras"))
         files["curves"] = plot_curves(history, self.file("curves.png"))
-        verdict.update(backend=keras.backend.backend(), epochs_run=len(history.get("loss", [])))
+        verdict.update(backend=keras.backend.backend(),
+                       compilation=compilation(keras.backend.backend(), model.jit_compile, model.run_eagerly),
+                       epochs_run=len(history.get("loss", [])))
         write_json(self.file("verdict.json"), verdict)
         files["verdict"] = self.file("verdict.json")
         self.mark(FINISHED, verdict=verdict["status"])

@@ -1,6 +1,8 @@
 """``--jit-compile`` (issues 12, 23): what each backend compiles (``auto``: XLA on a TensorFlow CPU where measured
 faster), and PyTorch's fixed-shape training batches."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -8,7 +10,7 @@ import pytest
 from p7keras import FlatP7Ranker, LSTMP7Ranker, TransformerP7Ranker
 from p7keras.cli.main import main
 from p7keras.data import load_splits, make_synthetic_corpus
-from p7keras.jit_compile import CPU_XLA_ENV, auto_jit_compile
+from p7keras.jit_compile import CPU_XLA_ENV, auto_jit_compile, compilation
 from p7keras.training import TrainConfig
 from p7keras.training.train import build_model, fit_batches, jit_compile_setting
 from tests.training.test_train import TINY, corpus_file  # noqa: F401 (a pytest fixture)
@@ -74,13 +76,25 @@ def test_a_run_says_when_auto_compiles_with_xla(tmp_path, corpus_file, capsys): 
     assert code in (0, 1), capsys.readouterr().err  # the run finished (PASS/MARGINAL or FAIL)
     lines = capsys.readouterr().out.splitlines()
     said = [line for line in lines if line.startswith("Compilation:")]
+    (run,) = (path for path in tmp_path.iterdir() if path.is_dir())
+    recorded = json.loads((run / "verdict.json").read_text())["compilation"]
+    assert json.loads((run / "config.json").read_text())["jit_compile"] == "auto"  # the setting; the verdict: what ran
     if BACKEND == "tensorflow" and not _tf_gpu():
+        assert recorded == "XLA"
         run_line = next(i for i, line in enumerate(lines) if line.startswith("Run directory:"))
         assert lines[run_line + 1].startswith("Compilation: XLA (auto: XLA on TensorFlow's CPU, measured faster for "
                                               "the transformer model (epochs of the default run ")
         assert said == [lines[run_line + 1]]
     else:
         assert said == []  # Keras' own choice: nothing to say
+        assert recorded == {"tensorflow": "XLA", "jax": "jax.jit", "torch": "eager"}[BACKEND]
+
+
+def test_compilation_names_how_the_step_runs():
+    assert [compilation("tensorflow", c) for c in (True, False)] == ["XLA", "tf.function graph"]
+    assert [compilation("jax", c) for c in (True, False)] == ["jax.jit", "eager"]
+    assert [compilation("torch", c) for c in (True, False)] == ["torch.compile", "eager"]
+    assert compilation("tensorflow", True, run_eagerly=True) == "eager"
 
 
 def test_a_bad_cpu_xla_setting_is_refused_before_any_work(tmp_path, corpus_file, capsys, monkeypatch):  # noqa: F811
@@ -104,7 +118,8 @@ def test_xla_is_what_auto_adds_on_tensorflow_and_only_there():
     for case, words in [({"model_type": "lstm"}, "the lstm model: the graph (XLA measured no faster)"),
                         ({"model_type": None}, "the custom model: the graph"),
                         ({"gpu": True}, "a GPU: XLA"), ({"distributed": True}, "under tf.distribute: the graph"),
-                        ({"precision": "mixed_bfloat16"}, "mixed_bfloat16: the graph (XLA was measured in float32")]:
+                        ({"precision": "mixed_bfloat16"}, "mixed_bfloat16: the graph (XLA measured slower: 1.31"),
+                        ({"precision": "mixed_float16"}, "mixed_float16: the graph (XLA was not measured under it)")]:
         settings = {"model_type": "transformer", **case}
         assert auto_jit_compile("tensorflow", **settings)[0] is None
         assert words in auto_jit_compile("tensorflow", **settings)[1]

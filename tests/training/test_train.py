@@ -283,6 +283,9 @@ def test_best_model_and_verdict_follow_select_and_patience_stops(tmp_path, corpu
         assert verdict["kept_start"] and verdict["metrics"]["margin"] == pytest.approx(history["start_margin"][-1])
     # patience 1: the run ends one epoch after its best (or at --epochs)
     assert verdict["epochs_run"] == len(mrr) == min(4, best + 2)
+    # how the step ran (the suite pins P7KERAS_CPU_XLA=off: TensorFlow's auto is then Keras' graph)
+    assert verdict["compilation"] == {"tensorflow": "tf.function graph", "jax": "jax.jit",
+                                      "torch": "eager"}[keras.backend.backend()]
     assert ("stopped_early" in verdict) == (len(mrr) < 4)
     # best.keras is the selected model: its validation MRR@10 is the logged one (the start's when kept)
     config = TrainConfig(**json.loads((run / "config.json").read_text()))

@@ -3,6 +3,10 @@
 import jax
 from keras import StatelessScope
 
+from p7keras.models.steps.threefry import use_unrolled_threefry
+
+use_unrolled_threefry()  # dropout masks without the CPU lowering's loop; the same bits (threefry.py)
+
 
 def _stateless(variables, values, fn):
     """Runs ``fn()`` with ``variables`` read as ``values``; returns its result and the new values."""

@@ -1,0 +1,87 @@
+"""Time the dropout masks of one JAX training step of the bench model: JAX's CPU lowering of Threefry against
+p7keras' unrolled one (:mod:`p7keras.models.steps.threefry`).
+
+The bench model's step draws twelve masks (for each of the three full encoder blocks one over the attention
+weights, (B, heads, K, K), and two over the residual branches, (B, K, d_model); the last block's over its last
+position). This script times those draws alone, in one jitted function, ``--calls`` times, under each lowering
+in its own child process (the lowering is chosen when a function compiles and p7keras' stays for the process),
+alternating for ``--rounds`` rounds. Both draw the same bits (checked here).
+
+    python docs/dropout_masks.py --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+LOWERINGS = ("jax", "unrolled")
+
+
+def mask_shapes(batch: int = 64, context: int = 5, d_model: int = 512, heads: int = 8, layers: int = 4):
+    """The shapes of the masks one training step of the transformer ranker draws."""
+    full = [(batch, heads, context, context), (batch, context, d_model), (batch, context, d_model)]
+    last = [(batch, heads, 1, context), (batch, 1, d_model), (batch, 1, d_model)]
+    return full * (layers - 1) + last
+
+
+def time_masks(lowering: str, calls: int) -> dict:
+    """Milliseconds per call of the jitted draw of every mask, and a checksum of the masks."""
+    import jax  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
+
+    if lowering == "unrolled":
+        from p7keras.models.steps.threefry import use_unrolled_threefry  # noqa: PLC0415
+        use_unrolled_threefry()
+
+    shapes = mask_shapes()
+
+    @jax.jit
+    def draw(key):
+        keys = jax.random.split(key, len(shapes))
+        return [jax.random.bernoulli(k, 0.9, shape) for k, shape in zip(keys, shapes)]
+
+    key = jax.random.key(0)
+    checksum = int(sum(int(np.asarray(m).sum()) for m in draw(key)))
+    start = time.perf_counter()
+    for i in range(calls):
+        masks = draw(jax.random.fold_in(key, i))
+    jax.block_until_ready(masks)
+    loop = "while" in draw.lower(key).compile().as_text()
+    return {"lowering": lowering, "ms": (time.perf_counter() - start) / calls * 1e3, "checksum": checksum,
+            "while_loop": loop}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--calls", type=int, default=50)
+    parser.add_argument("--child", choices=LOWERINGS, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(time_masks(args.child, args.calls)))
+        return 0
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "JAX_PLATFORMS": "cpu",
+           "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    checksums = set()
+    for round_ in range(1, args.rounds + 1):
+        figures = []
+        for lowering in LOWERINGS:
+            done = subprocess.run([sys.executable, __file__, "--child", lowering, "--calls", str(args.calls)],
+                                  capture_output=True, text=True, env=env, check=True)
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            checksums.add(result["checksum"])
+            loop = "a while loop" if result["while_loop"] else "no loop"
+            figures.append(f"{lowering} {result['ms']:.2f} ms ({loop})")
+        print(f"round {round_}: " + ", ".join(figures))
+    print("same masks under both lowerings" if len(checksums) == 1 else f"MASKS DIFFER: {sorted(checksums)}")
+    return 0 if len(checksums) == 1 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
