@@ -42,8 +42,9 @@ SPEED_WITHOUT_UNITS = {
                  "jax": "predicted batches at 0.71-0.79x (single sequences 0.36-0.37x)",
                  "torch": "predicted batches at 0.006x (single sequences 0.10-0.12x)"},
 }
-# ... and where a 16-bit mode was slower than float32 even with the units: JAX, whose XLA CPU products do not use
-# them (a 2-core Intel Xeon with AMX, 2026-12-05, two rounds; README: Precision).
+# ... and where a 16-bit mode was slower than float32 even with the units: JAX, where XLA's CPU compiler turns a
+# bfloat16 product with a bfloat16 result (what Keras asks for) into a float32 product between conversions
+# (a 2-core Intel Xeon with AMX, 2026-12-05, two rounds; README: Precision).
 SLOWER_WITH_UNITS = {
     "mixed_bfloat16": {"jax": "trained at 0.75-0.78x"},
     "bfloat16": {"jax": "predicted single sequences at 0.17-0.18x (batches 0.94-1.00x)"},
@@ -51,7 +52,7 @@ SLOWER_WITH_UNITS = {
 # The CPU flags on which a backend trains the bench transformer faster under mixed_bfloat16 than in float32, as
 # measured (README: Precision): TensorFlow 1.37-1.39x on AVX512_BF16 (2026-12-04) and 1.22-1.26x on AMX
 # (2026-12-05), through oneDNN; PyTorch 1.25-1.35x on AMX but 1.05-1.20x (within a round's drift) on AVX512_BF16
-# alone; JAX slower on both (0.76-0.91x, 0.75x: XLA's CPU products do not use the units).
+# alone; JAX slower on both (0.76-0.91x, 0.75-0.78x: SLOWER_WITH_UNITS).
 BF16_UNITS_THAT_PAY = {"tensorflow": BF16_CPU_FLAGS, "torch": ("amx_bf16",)}
 BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
 # The variable that sets what --precision auto means on a machine (unset: the rule of this module).
@@ -154,8 +155,9 @@ def slow_on_this_cpu(precision: str, backend: str, device: str = "auto", cpuinfo
     units = present(cpuinfo)
     if units:
         figure = SLOWER_WITH_UNITS.get(precision, {}).get(backend)
-        return (f"XLA's CPU products do not use this CPU's {kind} units ({', '.join(units)}): on an AMX CPU "
-                f"{precision} {figure} float32's speed on {backend}; float32 is faster here") if figure else None
+        return (f"XLA computes Keras' {kind} products in float32 on a CPU, without this CPU's {kind} units "
+                f"({', '.join(units)}): on an AMX CPU {precision} {figure} float32's speed on {backend}; float32 is "
+                "faster here") if figure else None
     figure = SPEED_WITHOUT_UNITS[precision].get(backend)
     measured = f"; on an AVX2 CPU {precision} {figure} float32's speed on {backend}" if figure else ""
     return f"this CPU has no {kind} units (no {' or '.join(wanted)} flag){measured}; float32 is at least as fast here"

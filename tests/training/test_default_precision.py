@@ -100,8 +100,8 @@ def test_16_bits_on_a_cpu_without_such_units_or_on_jax_are_said_to_be_slower(tmp
     assert slow_on_this_cpu("mixed_bfloat16", "torch", cpuinfo=bf16) is None  # the units are there
     assert slow_on_this_cpu("mixed_bfloat16", "tensorflow", cpuinfo=bf16) is None
     assert slow_on_this_cpu("mixed_bfloat16", "jax", cpuinfo=bf16) == (  # ... but JAX does not use them
-        "XLA's CPU products do not use this CPU's bfloat16 units (avx512_bf16): on an AMX CPU mixed_bfloat16 "
-        "trained at 0.75-0.78x float32's speed on jax; float32 is faster here")
+        "XLA computes Keras' bfloat16 products in float32 on a CPU, without this CPU's bfloat16 units (avx512_bf16): "
+        "on an AMX CPU mixed_bfloat16 trained at 0.75-0.78x float32's speed on jax; float32 is faster here")
     assert "bfloat16 predicted single sequences at 0.17-0.18x" in slow_on_this_cpu("bfloat16", "jax", cpuinfo=bf16)
     assert slow_on_this_cpu("mixed_float16", "torch", cpuinfo=fp16) is None
     assert slow_on_this_cpu("float32", "torch", cpuinfo=plain) is None
