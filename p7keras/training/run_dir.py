@@ -224,7 +224,8 @@ class RunDirectory:
 
         ``final.keras`` (``model`` as it is), ``history.json``, ``curves.png``, ``verdict.json`` (the
         verdict with the backend, how its step ran (``compilation``) and the number of epochs run) and, with
-        ``export``, ``export/`` (SavedModel). ``best.keras`` is the caller's: written during training, or from a checkpoint.
+        ``export``, ``export/`` (SavedModel). ``best.keras`` is the caller's: written during training, or from a
+        checkpoint.
 
         Args:
             model: the model after its last epoch.

@@ -4,10 +4,11 @@ Every random draw of Keras' JAX backend (``keras.random.dropout`` and the rest) 
 lowers that hash on a CPU as a loop of five iterations (its 20 rounds rolled up, to compile faster). In the
 ranker's training step the encoder's dropout layers draw twelve masks, and each loop iteration is a sequence
 of small XLA operations that copy the whole state: on the ``p7keras bench`` model the masks took 8.7-13.4 ms of
-a step, 2.6-3.8 ms unrolled (``docs/dropout_masks.py``, README "JAX's dropout masks"). :func:`use_unrolled_threefry`
-registers the unrolled hash (JAX's default lowering, used on GPUs and TPUs, is unrolled too) as the CPU lowering. The bits are the same
-(Threefry-2x32 with 20 rounds, :func:`threefry2x32` here): seeds, masks and trained weights do not change,
-only the time. The registration is for the process, so it also applies to other JAX code there.
+a step, 2.6-3.8 ms unrolled (``docs/dropout_masks.py``, README "JAX's dropout masks").
+:func:`use_unrolled_threefry` registers the unrolled hash (JAX's default lowering, used on GPUs and TPUs, is
+unrolled too) as the CPU lowering. The bits are the same (Threefry-2x32 with 20 rounds, :func:`threefry2x32`
+here): seeds, masks and trained weights do not change, only the time. The registration is for the process, so
+it also applies to other JAX code there.
 
 Example:
 
