@@ -2,10 +2,11 @@
 
 One single-sequence prediction of the bench configuration (D 768, K 5, d_model 512, 4 layers) multiplies its
 activations by every weight matrix once: 27 products of 1 or 5 rows (13.6M weights). This script times those
-products alone (nothing else of the model), p50 of 300 calls of one compiled function, in float32 and in int8
-as Keras computes int8 on each backend (activations quantized per row, an int8 x int8 -> int32 product:
-``jnp.matmul(..., preferred_element_type=int32)`` on JAX, ``tf.matmul(..., output_type=int32)`` on TensorFlow,
-an int32 ``torch.matmul`` on a PyTorch CPU), and the same products in ONNX Runtime (float32 and its dynamic int8,
+products alone (nothing else of the model), p50 of 300 calls of one compiled function, in float32, in bfloat16
+(bfloat16 weights, the activations rounded to bfloat16 first; on JAX as p7keras lowers such products,
+``p7keras.models.steps.bf16_dots``) and in int8 as Keras computes int8 on each backend (activations quantized
+per row, an int8 x int8 -> int32 product: ``jnp.matmul(..., preferred_element_type=int32)`` on JAX,
+``tf.matmul(..., output_type=int32)`` on TensorFlow, an int32 ``torch.matmul`` on a PyTorch CPU), and the same products in ONNX Runtime (float32 and its dynamic int8,
 ``MatMulInteger``) when onnxruntime and onnx are installed. What a backend's products cost here is a floor under
 its single-sequence latency (README, Benchmarks).
 
@@ -61,20 +62,31 @@ def backend_products(backend: str, xs, ws) -> dict[str, float]:
             scale = 127 / jnp.max(jnp.abs(x), axis=-1, keepdims=True)
             return jnp.round(x * scale).astype(jnp.int8), scale
 
+        from p7keras.models.steps.bf16_dots import use_float32_accumulating_bf16_dots
+
+        use_float32_accumulating_bf16_dots()
         f32 = jax.jit(lambda xs, ws: [x @ w for x, w in zip(xs, ws)])
+        b16 = jax.jit(lambda xs, ws: [x.astype(jnp.bfloat16) @ w for x, w in zip(xs, ws)])
         i8 = jax.jit(lambda xs, ws: [jnp.matmul(quantized(x)[0], w, preferred_element_type=jnp.int32).astype(
             jnp.float32) / quantized(x)[1] for x, w in zip(xs, ws)])
         jx, jw, jw8 = ([jnp.asarray(a) for a in arrays] for arrays in (xs, ws, w8))
+        jw16 = [w.astype(jnp.bfloat16) for w in jw]
         return {"float32": p50_ms(lambda: jax.block_until_ready(f32(jx, jw))),
+                "bfloat16": p50_ms(lambda: jax.block_until_ready(b16(jx, jw16))),
                 "int8": p50_ms(lambda: jax.block_until_ready(i8(jx, jw8)))}
     if backend == "tensorflow":
         import tensorflow as tf
 
         tx, tw, tw8 = ([tf.constant(a) for a in arrays] for arrays in (xs, ws, w8))
+        tw16 = [tf.cast(w, tf.bfloat16) for w in tw]
 
         @tf.function
         def f32():
             return [tf.matmul(x, w) for x, w in zip(tx, tw)]
+
+        @tf.function
+        def b16():
+            return [tf.matmul(tf.cast(x, tf.bfloat16), w) for x, w in zip(tx, tw16)]
 
         @tf.function
         def i8():
@@ -85,7 +97,7 @@ def backend_products(backend: str, xs, ws) -> dict[str, float]:
                 out.append(tf.cast(tf.matmul(q, w, output_type=tf.int32), tf.float32) / scale)
             return out
 
-        return {"float32": p50_ms(f32), "int8": p50_ms(i8)}
+        return {"float32": p50_ms(f32), "bfloat16": p50_ms(b16), "int8": p50_ms(i8)}
     import torch
 
     torch.set_num_threads(os.cpu_count() or 1)
@@ -103,7 +115,14 @@ def backend_products(backend: str, xs, ws) -> dict[str, float]:
             for x, w in zip(tx, tw):
                 x @ w
 
-    return {"float32": p50_ms(f32), "int8": p50_ms(i8)}
+    tw16 = [w.to(torch.bfloat16) for w in tw]
+
+    def b16():
+        with torch.inference_mode():
+            for x, w in zip(tx, tw16):
+                x.to(torch.bfloat16) @ w
+
+    return {"float32": p50_ms(f32), "bfloat16": p50_ms(b16), "int8": p50_ms(i8)}
 
 
 def onnx_products(xs, ws) -> dict[str, float]:

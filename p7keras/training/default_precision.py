@@ -3,10 +3,12 @@
 The rule follows what was measured (README, Precision; :data:`BF16_UNITS_THAT_PAY`): on a CPU with
 bfloat16 matrix units (``avx512_bf16`` or ``amx_bf16`` among ``/proc/cpuinfo``'s flags), TensorFlow trains
 1.22-1.39x faster under ``mixed_bfloat16`` than in float32; PyTorch 1.25-1.35x on AMX (``amx_bf16``) and
-within a round's drift on AVX512_BF16 alone; JAX slower on both. On an NVIDIA H200 (bench sizes, 2026-12-04)
-no 16-bit policy trained faster than float32 on JAX or PyTorch (TensorFlow was not measured there), and
-nothing was measured with ``--distribute``. So ``auto`` is ``mixed_bfloat16`` for a single-device TensorFlow
-run on such a CPU, or PyTorch run on an AMX CPU, with no GPU in sight, and ``float32`` everywhere else. It is
+within a round's drift on AVX512_BF16 alone; JAX 1.16-1.22x on AMX since its bfloat16 products run on the units
+(``p7keras.models.steps.bf16_dots``; not measured on AVX512_BF16 alone since). On an NVIDIA H200 (bench sizes,
+2026-12-04) no 16-bit policy trained faster than float32 on JAX or PyTorch (TensorFlow was not measured there),
+and nothing was measured with ``--distribute``. So ``auto`` is ``mixed_bfloat16`` for a single-device
+TensorFlow run on such a CPU, or JAX or PyTorch run on an AMX CPU, with no GPU in sight, and ``float32``
+everywhere else. It is
 not the default: the default recipe's model trained under ``mixed_bfloat16`` was below its float32 twin beyond
 the interval on one seed of three (README), so float32 stays the default and ``auto`` is asked for.
 ``P7KERAS_PRECISION`` (one of ``PRECISIONS``) sets what ``auto`` means on a machine, whatever it has
@@ -42,18 +44,17 @@ SPEED_WITHOUT_UNITS = {
                  "jax": "predicted batches at 0.71-0.79x (single sequences 0.36-0.37x)",
                  "torch": "predicted batches at 0.006x (single sequences 0.10-0.12x)"},
 }
-# ... and where a 16-bit mode was slower than float32 even with the units: JAX, where XLA's CPU compiler turns a
-# bfloat16 product with a bfloat16 result (what Keras asks for) into a float32 product between conversions
-# (a 2-core Intel Xeon with AMX, 2026-12-05, two rounds; README: Precision).
+# ... and where a 16-bit mode was slower than float32 even with the units: JAX's single-sequence prediction in
+# bfloat16 (its batches are faster; a 2-core Intel Xeon with AMX, 2026-12-05, two rounds; README: Precision).
 SLOWER_WITH_UNITS = {
-    "mixed_bfloat16": {"jax": "trained at 0.75-0.78x"},
-    "bfloat16": {"jax": "predicted single sequences at 0.17-0.18x (batches 0.94-1.00x)"},
+    "bfloat16": {"jax": "predicted single sequences at 0.77-0.86x float32's speed (batches 3.0-3.2x)"},
 }
 # The CPU flags on which a backend trains the bench transformer faster under mixed_bfloat16 than in float32, as
 # measured (README: Precision): TensorFlow 1.37-1.39x on AVX512_BF16 (2026-12-04) and 1.22-1.26x on AMX
 # (2026-12-05), through oneDNN; PyTorch 1.25-1.35x on AMX but 1.05-1.20x (within a round's drift) on AVX512_BF16
-# alone; JAX slower on both (0.76-0.91x, 0.75-0.78x: SLOWER_WITH_UNITS).
-BF16_UNITS_THAT_PAY = {"tensorflow": BF16_CPU_FLAGS, "torch": ("amx_bf16",)}
+# alone; JAX 1.16-1.22x on AMX with its bfloat16 products on the units (models/steps/bf16_dots.py; before them
+# 0.75-0.78x there and 0.76-0.91x on AVX512_BF16 alone, not measured there since).
+BF16_UNITS_THAT_PAY = {"tensorflow": BF16_CPU_FLAGS, "jax": ("amx_bf16",), "torch": ("amx_bf16",)}
 BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
 # The variable that sets what --precision auto means on a machine (unset: the rule of this module).
 PRECISION_ENV = "P7KERAS_PRECISION"
@@ -79,7 +80,7 @@ def resolve_precision(precision: str, backend: str | None = None, device: str = 
 
     Example:
 
-        resolve_precision("auto", "jax")           # ('float32', 'auto: mixed_bfloat16 was measured no faster ...')
+        resolve_precision("auto", "jax")           # on an AMX CPU: ('mixed_bfloat16', 'auto: JAX on a CPU with ...')
         resolve_precision("mixed_float16", "jax")  # ('mixed_float16', 'as asked')
 
     Args:
@@ -125,12 +126,12 @@ def resolve_precision(precision: str, backend: str | None = None, device: str = 
 
 
 def slow_on_this_cpu(precision: str, backend: str, device: str = "auto", cpuinfo: str = CPUINFO) -> str | None:
-    """Why ``precision`` computes slower than float32 here: 16 bits on a CPU without such matrix units, or on JAX.
+    """Why ``precision`` computes slower than float32 here: 16 bits on a CPU without such units (or JAX's bfloat16).
 
     Such a CPU (AVX2 only, for one) emulates the 16-bit arithmetic. On an AVX2 AMD EPYC, measured
     (:data:`SPEED_WITHOUT_UNITS`, README: Precision), every 16-bit mode was slower than float32 on every
-    backend, and bfloat16 on PyTorch 30 (training) to 160 times (batch prediction) slower. JAX was slower in
-    bfloat16 even on a CPU with the units (:data:`SLOWER_WITH_UNITS`). Nothing is said off Linux (no
+    backend, and bfloat16 on PyTorch 30 (training) to 160 times (batch prediction) slower. JAX predicted single
+    sequences slower in bfloat16 even on a CPU with the units (:data:`SLOWER_WITH_UNITS`). Nothing is said off Linux (no
     ``/proc/cpuinfo`` to tell), nor when a GPU may compute.
 
     Example:
@@ -155,9 +156,7 @@ def slow_on_this_cpu(precision: str, backend: str, device: str = "auto", cpuinfo
     units = present(cpuinfo)
     if units:
         figure = SLOWER_WITH_UNITS.get(precision, {}).get(backend)
-        return (f"XLA computes Keras' {kind} products in float32 on a CPU, without this CPU's {kind} units "
-                f"({', '.join(units)}): on an AMX CPU {precision} {figure} float32's speed on {backend}; float32 is "
-                "faster here") if figure else None
+        return f"on an AMX CPU {precision} on {backend} {figure}" if figure else None
     figure = SPEED_WITHOUT_UNITS[precision].get(backend)
     measured = f"; on an AVX2 CPU {precision} {figure} float32's speed on {backend}" if figure else ""
     return f"this CPU has no {kind} units (no {' or '.join(wanted)} flag){measured}; float32 is at least as fast here"
