@@ -4,10 +4,12 @@ import jax
 from keras import StatelessScope
 
 from p7keras.models.steps.bf16_dots import use_float32_accumulating_bf16_dots
+from p7keras.models.steps.host_memory import keep_freed_host_memory
 from p7keras.models.steps.threefry import use_unrolled_threefry
 
 use_unrolled_threefry()  # dropout masks without the CPU lowering's loop; the same bits (threefry.py)
 use_float32_accumulating_bf16_dots()  # bfloat16 products on a CPU's bfloat16 units (bf16_dots.py)
+keep_freed_host_memory()  # XLA's step buffers reused, not mapped and faulted in anew every step (host_memory.py)
 
 
 def _stateless(variables, values, fn):
