@@ -3,7 +3,7 @@
 The rule follows what was measured (README, Precision; :data:`BF16_UNITS_THAT_PAY`): on a CPU with
 bfloat16 matrix units (``avx512_bf16`` or ``amx_bf16`` among ``/proc/cpuinfo``'s flags), TensorFlow trains
 1.22-1.39x faster under ``mixed_bfloat16`` than in float32; PyTorch 1.25-1.35x on AMX (``amx_bf16``) and
-within a round's drift on AVX512_BF16 alone; JAX 1.16-1.22x on AMX since its bfloat16 products run on the units
+within a round's drift on AVX512_BF16 alone; JAX 1.07-1.12x on AMX since its bfloat16 products run on the units
 (``p7keras.models.steps.bf16_dots``; not measured on AVX512_BF16 alone since). On an NVIDIA H200 (bench sizes,
 2026-12-04) no 16-bit policy trained faster than float32 on JAX or PyTorch (TensorFlow was not measured there),
 and nothing was measured with ``--distribute``. So ``auto`` is ``mixed_bfloat16`` for a single-device
@@ -47,12 +47,13 @@ SPEED_WITHOUT_UNITS = {
 # ... and where a 16-bit mode was slower than float32 even with the units: JAX's single-sequence prediction in
 # bfloat16 (its batches are faster; a 2-core Intel Xeon with AMX, 2026-12-05, two rounds; README: Precision).
 SLOWER_WITH_UNITS = {
-    "bfloat16": {"jax": "predicted single sequences at 0.77-0.86x float32's speed (batches 3.0-3.2x)"},
+    "bfloat16": {"jax": "predicted single sequences at 0.77-0.97x float32's speed (batches 2.9-3.2x)"},
 }
 # The CPU flags on which a backend trains the bench transformer faster under mixed_bfloat16 than in float32, as
 # measured (README: Precision): TensorFlow 1.37-1.39x on AVX512_BF16 (2026-12-04) and 1.22-1.26x on AMX
 # (2026-12-05), through oneDNN; PyTorch 1.25-1.35x on AMX but 1.05-1.20x (within a round's drift) on AVX512_BF16
-# alone; JAX 1.16-1.22x on AMX with its bfloat16 products on the units (models/steps/bf16_dots.py; before them
+# alone; JAX 1.07-1.12x on AMX with its bfloat16 products on the units (models/steps/bf16_dots.py, with the step's
+# buffers kept: host_memory.py; 1.16-1.22x without them; before them
 # 0.75-0.78x there and 0.76-0.91x on AVX512_BF16 alone, not measured there since).
 BF16_UNITS_THAT_PAY = {"tensorflow": BF16_CPU_FLAGS, "jax": ("amx_bf16",), "torch": ("amx_bf16",)}
 BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
