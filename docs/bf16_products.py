@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
+
+from child_process import run_child  # docs/child_process.py (this script's folder)
 
 MODES = ("float32", "bfloat16-jax", "bfloat16-p7keras")
 # name -> (lhs shape, rhs shape, dimension numbers): M, K, N = 320, 512, 2048 (batch 64 x K 5; d_model; ff_dim)
@@ -67,16 +67,9 @@ def main(argv=None) -> int:
         return 0
     import numpy as np  # noqa: PLC0415
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = {**os.environ, "JAX_PLATFORMS": "cpu",
-           "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     agree = True
     for round_ in range(1, args.rounds + 1):
-        results = {}
-        for mode in MODES:
-            done = subprocess.run([sys.executable, __file__, "--child", mode, "--calls", str(args.calls)],
-                                  capture_output=True, text=True, env=env, check=True)
-            results[mode] = json.loads(done.stdout.strip().splitlines()[-1])
+        results = {mode: run_child(__file__, mode, "--calls", str(args.calls)) for mode in MODES}
         for name in PRODUCTS:
             figures = ", ".join(f"{mode} {results[mode]['gflops'][name]:.0f}" for mode in MODES)
             print(f"round {round_}: {name}: {figures} GFLOP/s")

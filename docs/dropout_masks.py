@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
+
+from child_process import run_child  # docs/child_process.py (this script's folder)
 
 LOWERINGS = ("jax", "unrolled")
 
@@ -65,16 +65,11 @@ def main(argv=None) -> int:
     if args.child:
         print(json.dumps(time_masks(args.child, args.calls)))
         return 0
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = {**os.environ, "JAX_PLATFORMS": "cpu",
-           "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     checksums = set()
     for round_ in range(1, args.rounds + 1):
         figures = []
         for lowering in LOWERINGS:
-            done = subprocess.run([sys.executable, __file__, "--child", lowering, "--calls", str(args.calls)],
-                                  capture_output=True, text=True, env=env, check=True)
-            result = json.loads(done.stdout.strip().splitlines()[-1])
+            result = run_child(__file__, lowering, "--calls", str(args.calls))
             checksums.add(result["checksum"])
             loop = "a while loop" if result["while_loop"] else "no loop"
             figures.append(f"{lowering} {result['ms']:.2f} ms ({loop})")

@@ -6,8 +6,9 @@ products alone (nothing else of the model), p50 of 300 calls of one compiled fun
 (bfloat16 weights, the activations rounded to bfloat16 first; on JAX as p7keras lowers such products,
 ``p7keras.models.steps.bf16_dots``) and in int8 as Keras computes int8 on each backend (activations quantized
 per row, an int8 x int8 -> int32 product: ``jnp.matmul(..., preferred_element_type=int32)`` on JAX,
-``tf.matmul(..., output_type=int32)`` on TensorFlow, an int32 ``torch.matmul`` on a PyTorch CPU), and the same products in ONNX Runtime (float32 and its dynamic int8,
-``MatMulInteger``) when onnxruntime and onnx are installed. What a backend's products cost here is a floor under
+``tf.matmul(..., output_type=int32)`` on TensorFlow, an int32 ``torch.matmul`` on a PyTorch CPU), and the same
+products in ONNX Runtime (float32 and its dynamic int8, ``MatMulInteger``) when onnxruntime and onnx are
+installed. What a backend's products cost here is a floor under
 its single-sequence latency (README, Benchmarks).
 
     KERAS_BACKEND=jax python docs/single_products.py        # or tensorflow, torch

@@ -52,9 +52,9 @@ SLOWER_WITH_UNITS = {
 # The CPU flags on which a backend trains the bench transformer faster under mixed_bfloat16 than in float32, as
 # measured (README: Precision): TensorFlow 1.37-1.39x on AVX512_BF16 (2026-12-04) and 1.22-1.26x on AMX
 # (2026-12-05), through oneDNN; PyTorch 1.25-1.35x on AMX but 1.05-1.20x (within a round's drift) on AVX512_BF16
-# alone; JAX 1.07-1.12x on AMX with its bfloat16 products on the units (models/steps/bf16_dots.py, with the step's
-# buffers kept: host_memory.py; 1.16-1.22x without them; before them
-# 0.75-0.78x there and 0.76-0.91x on AVX512_BF16 alone, not measured there since).
+# alone; JAX 1.07-1.12x on AMX with its bfloat16 products on the units and its step's buffers kept
+# (models/steps/bf16_dots.py, host_memory.py; 1.16-1.22x without the latter; before the products were on the
+# units 0.75-0.78x there and 0.76-0.91x on AVX512_BF16 alone, not measured there since).
 BF16_UNITS_THAT_PAY = {"tensorflow": BF16_CPU_FLAGS, "jax": ("amx_bf16",), "torch": ("amx_bf16",)}
 BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
 # The variable that sets what --precision auto means on a machine (unset: the rule of this module).
@@ -132,8 +132,8 @@ def slow_on_this_cpu(precision: str, backend: str, device: str = "auto", cpuinfo
     Such a CPU (AVX2 only, for one) emulates the 16-bit arithmetic. On an AVX2 AMD EPYC, measured
     (:data:`SPEED_WITHOUT_UNITS`, README: Precision), every 16-bit mode was slower than float32 on every
     backend, and bfloat16 on PyTorch 30 (training) to 160 times (batch prediction) slower. JAX predicted single
-    sequences slower in bfloat16 even on a CPU with the units (:data:`SLOWER_WITH_UNITS`). Nothing is said off Linux (no
-    ``/proc/cpuinfo`` to tell), nor when a GPU may compute.
+    sequences slower in bfloat16 even on a CPU with the units (:data:`SLOWER_WITH_UNITS`). Nothing is said off
+    Linux (no ``/proc/cpuinfo`` to tell), nor when a GPU may compute.
 
     Example:
 

@@ -2,7 +2,6 @@
 and faulted in anew every step; nothing changed when the user set glibc's own variables, or off glibc."""
 
 import os
-
 import subprocess
 import sys
 from pathlib import Path
@@ -70,5 +69,6 @@ def test_the_jax_step_sets_it():
     import p7keras.models.steps  # noqa: F401, PLC0415 (p7keras' JAX step)
     from p7keras.models.steps import host_memory  # noqa: PLC0415
 
-    assert host_memory._DONE == [not any(name in os.environ for name in host_memory.USER_SETTINGS)]
+    assert host_memory.keep_freed_host_memory.cache_info().currsize == 1  # set by the JAX step
+    assert host_memory.keep_freed_host_memory() is (not any(name in os.environ for name in host_memory.USER_SETTINGS))
 

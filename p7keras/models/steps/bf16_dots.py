@@ -26,11 +26,10 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
-
-_REGISTERED = []
 
 
 def _contracted_last(dims, batch, contracting) -> tuple[int, ...]:
@@ -62,7 +61,8 @@ def _bf16_product(lhs, rhs, *, dimension_numbers):
     return product.astype(jnp.bfloat16)
 
 
-def use_float32_accumulating_bf16_dots() -> None:
+@functools.cache
+def use_float32_accumulating_bf16_dots() -> bool:
     """Lowers JAX's bfloat16 x bfloat16 -> bfloat16 products on CPUs as float32-result products, then rounds.
 
     Idempotent; other products, and other platforms, are lowered as JAX lowers them.
@@ -73,29 +73,25 @@ def use_float32_accumulating_bf16_dots() -> None:
         jax.jit(jnp.matmul)(a16, b16)   # on an AMX CPU: the bfloat16 units, not a float32 product
 
     Returns:
-        None.
+        True when the lowering is registered, False when this JAX has no ``_dot_general_lower`` to defer to.
     """
-    if _REGISTERED:
-        return
-    from functools import partial  # noqa: PLC0415
-
     import jax.numpy as jnp  # noqa: PLC0415
     from jax._src.lax import lax as jax_lax  # noqa: PLC0415 (JAX's own CPU lowering, for every other product)
     from jax.interpreters import mlir  # noqa: PLC0415
 
     jax_lowering = getattr(jax_lax, "_dot_general_lower", None)
     if jax_lowering is None:  # a JAX that moved it: its bfloat16 products stay as it lowers them (tests say so)
-        return
-    default = partial(jax_lowering, platform="cpu")
+        return False
+    default = functools.partial(jax_lowering, platform="cpu")
     bf16 = np.dtype(jnp.bfloat16)
 
     def lowering(ctx, lhs, rhs, *, dimension_numbers, precision, **params):
         if precision is None and {*(aval.dtype for aval in ctx.avals_in), ctx.avals_out[0].dtype} == {bf16}:
-            rule = mlir.lower_fun(partial(_bf16_product, dimension_numbers=dimension_numbers),
+            rule = mlir.lower_fun(functools.partial(_bf16_product, dimension_numbers=dimension_numbers),
                                   multiple_results=False)
             return rule(ctx, lhs, rhs)
         return default(ctx, lhs, rhs, dimension_numbers=dimension_numbers, precision=precision, **params)
 
     mlir.register_lowering(jax_lax.dot_general_p, lowering, platform="cpu")
-    _REGISTERED.append(True)
+    return True
 

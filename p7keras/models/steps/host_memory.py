@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import sys
 
@@ -32,9 +33,8 @@ M_MMAP_MAX = -4
 KEEP = 2**31 - 1  # the largest trim threshold mallopt takes: never trim
 USER_SETTINGS = ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_")
 
-_DONE = []
 
-
+@functools.cache
 def keep_freed_host_memory() -> bool:
     """Tells glibc's ``malloc`` to keep freed memory for reuse (no ``mmap`` for large blocks, no trimming).
 
@@ -48,17 +48,11 @@ def keep_freed_host_memory() -> bool:
     Returns:
         True when glibc now keeps freed memory (this call or an earlier one), else False.
     """
-    if _DONE:
-        return _DONE[0]
-    done = False
-    if sys.platform.startswith("linux") and not any(name in os.environ for name in USER_SETTINGS):
-        try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            mallopt = libc.mallopt  # glibc's; musl and others have no such function
-        except (OSError, AttributeError):
-            mallopt = None
-        if mallopt is not None:
-            mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-            done = bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, KEEP))
-    _DONE.append(done)
-    return done
+    if not sys.platform.startswith("linux") or any(name in os.environ for name in USER_SETTINGS):
+        return False
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt  # glibc's; not musl's
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, KEEP))
