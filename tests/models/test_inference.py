@@ -67,3 +67,72 @@ def test_builds_an_unbuilt_model_and_rejects_bad_input():
         predict(contexts[0])
     with pytest.raises(ValueError, match="chunk_size must be >= 1"):
         CompiledPredict(model, chunk_size=0)
+
+
+def _torch_export(module, example):
+    import torch
+
+    return torch.export.export(module, (example,), dynamic_shapes=({0: torch.export.Dim("batch", min=1)},),
+                               strict=False).module()
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="the exported graph is PyTorch's")
+def test_torch_graph_loses_only_nodes_that_do_nothing():
+    import torch
+
+    from p7keras.models.inference import without_noop_nodes
+
+    model = _built(transformer)
+
+    class Forward(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, context):
+            return self.model(context, training=False)
+
+    contexts = rotation_batches(n=5)["context"]
+    untouched = _torch_export(Forward(), torch.from_numpy(contexts[:2]))
+    stripped = _torch_export(Forward(), torch.from_numpy(contexts[:2]))
+    before = [node.target for node in stripped.graph.nodes if node.op == "call_function"]
+    removed = without_noop_nodes(stripped)
+    after = [node.target for node in stripped.graph.nodes if node.op == "call_function"]
+    assert removed == len(before) - len(after) and removed > len(after) // 2  # most of Keras' graph
+    assert torch.ops.aten._assert_tensor_metadata.default in before
+    assert torch.ops.aten._assert_tensor_metadata.default not in after
+    assert not [t for t in after if t.overloadpacket is torch.ops.aten.to]  # float32 throughout: every .to
+    removable = (torch.ops.aten.to, torch.ops.aten._assert_tensor_metadata)
+    assert sorted(map(str, set(after))) == sorted(str(t) for t in set(before) if t.overloadpacket not in removable)
+    with torch.inference_mode():
+        for n in (1, 3, 5):
+            x = torch.from_numpy(contexts[:n])
+            assert torch.equal(stripped(x), untouched(x))
+    assert without_noop_nodes(stripped) == 0
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="the exported graph is PyTorch's")
+def test_torch_graph_keeps_casts_that_change_the_dtype():
+    import torch
+
+    from p7keras.models.inference import without_noop_nodes
+
+    class Casts(torch.nn.Module):
+        def forward(self, x):
+            kept = x.to(torch.float32)  # already float32: removed
+            rounded = kept.to(torch.bfloat16).to(dtype=torch.float32)  # two real casts: kept
+            return rounded * 3.0, x.to(torch.float32, copy=True)  # a requested copy: kept
+
+    x = torch.linspace(0.0, 1.0, 24, dtype=torch.float32).reshape(2, 12) + 1e-3
+    module = _torch_export(Casts(), x)
+    casts = [n for n in module.graph.nodes if n.op == "call_function" and n.target.overloadpacket is torch.ops.aten.to]
+    removed = without_noop_nodes(module)
+    left = [n for n in module.graph.nodes if n.op == "call_function" and n.target.overloadpacket is torch.ops.aten.to]
+    assert len(casts) - len(left) == 1 and len(left) == 3
+    asserts = [n for n in module.graph.nodes if n.target is torch.ops.aten._assert_tensor_metadata.default]
+    assert not asserts and removed >= 1
+    rounded, copied = module(x)
+    assert rounded.dtype == torch.float32
+    assert torch.equal(rounded, x.to(torch.bfloat16).to(torch.float32) * 3.0)
+    assert not torch.equal(rounded, x * 3.0)  # the bfloat16 rounding happened
+    assert torch.equal(copied, x) and copied.data_ptr() != x.data_ptr()
