@@ -235,8 +235,9 @@ def without_noop_nodes(module) -> int:
     ``torch.export`` records every ``aten._assert_tensor_metadata`` check and every ``.to`` that Keras' torch
     backend calls on its way (``convert_to_tensor`` and the layers' autocasting call ``.to(dtype)`` on tensors
     that already have that dtype): 264 and 264 of the 727 operations of the bench transformer's graph. The
-    graph module runs each node as a Python call (several microseconds each), so they cost about 3.9 ms of a
-    single-sequence prediction (5.66 -> 1.78 ms at D 16, where the products cost nothing; 2-core AMD EPYC,
+    graph module runs each node as a Python call (several microseconds each), so they cost a single-sequence
+    prediction 4-7 ms (p50 5.83-8.89 -> 1.94-2.13 ms at D 16, where the products cost nothing: four rounds of
+    ``KERAS_BACKEND=torch python -m p7keras bench --what predict --dim 16 --d-model 16`` on a 2-core AMD EPYC,
     2026-12-05). A ``.to`` is removed only when its input already has the result's dtype, device and layout
     (no memory format, no ``copy=True``): a cast that changes the dtype (a ``mixed_bfloat16`` model's) stays.
 
