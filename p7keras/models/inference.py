@@ -195,21 +195,10 @@ def _torch(compiled: CompiledPredict):
     model = compiled.model
     k, d = _shape_of(model)
     call = None
-    class Forward(torch.nn.Module):  # what torch.export takes
-        def __init__(self):
-            super().__init__()
-            self.model = model
-
-        def forward(self, context):
-            return self.model(context, training=False)
-
     if k is not None and d is not None:
         example = keras.ops.convert_to_tensor(np.zeros((TORCH_EXPORT_EXAMPLE_BATCH, k, d), np.float32))
         try:
-            program = torch.export.export(
-                Forward(), (example,), dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), strict=False
-            )
-            call = program.module()
+            call = exported_torch_graph(model, example)
             without_noop_nodes(call)
             compiled.mode = "torch.export"
         except Exception:  # noqa: BLE001 (a model torch.export cannot capture runs eagerly)
@@ -229,6 +218,37 @@ def _torch(compiled: CompiledPredict):
     return run
 
 
+def exported_torch_graph(model, example):
+    """The model's prediction (``training=False``) exported with ``torch.export``, the batch dimension dynamic.
+
+    Example:
+
+        module = exported_torch_graph(model, torch.zeros((2, k, d)))   # a batch of 2: 1 would be specialised
+        module(contexts)                                                # any batch size
+
+    Args:
+        model: a built Keras model on the PyTorch backend, ``(B, K, D) -> (B, D)``.
+        example: an example input tensor, ``(B, K, D)`` with B >= 2.
+
+    Returns:
+        The exported program's ``torch.fx.GraphModule`` (``ExportedProgram.module()``), as exported.
+    """
+    import torch
+
+    class Forward(torch.nn.Module):  # what torch.export takes
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, context):
+            return self.model(context, training=False)
+
+    program = torch.export.export(
+        Forward(), (example,), dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), strict=False
+    )
+    return program.module()
+
+
 def without_noop_nodes(module) -> int:
     """Removes from an exported PyTorch graph the nodes that do nothing when it runs; returns how many.
 
@@ -243,7 +263,7 @@ def without_noop_nodes(module) -> int:
 
     Example:
 
-        module = torch.export.export(model_wrapper, (example,), strict=False).module()
+        module = exported_torch_graph(model, example)
         without_noop_nodes(module)     # the same results, fewer Python calls per prediction
 
     Args:

@@ -69,32 +69,16 @@ def test_builds_an_unbuilt_model_and_rejects_bad_input():
         CompiledPredict(model, chunk_size=0)
 
 
-def _torch_export(module, example):
-    import torch
-
-    return torch.export.export(module, (example,), dynamic_shapes=({0: torch.export.Dim("batch", min=1)},),
-                               strict=False).module()
-
-
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="the exported graph is PyTorch's")
 def test_torch_graph_loses_only_nodes_that_do_nothing():
     import torch
 
-    from p7keras.models.inference import without_noop_nodes
+    from p7keras.models.inference import exported_torch_graph, without_noop_nodes
 
     model = _built(transformer)
-
-    class Forward(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.model = model
-
-        def forward(self, context):
-            return self.model(context, training=False)
-
     contexts = rotation_batches(n=5)["context"]
-    untouched = _torch_export(Forward(), torch.from_numpy(contexts[:2]))
-    stripped = _torch_export(Forward(), torch.from_numpy(contexts[:2]))
+    untouched = exported_torch_graph(model, torch.from_numpy(contexts[:2]))
+    stripped = exported_torch_graph(model, torch.from_numpy(contexts[:2]))
     before = [node.target for node in stripped.graph.nodes if node.op == "call_function"]
     removed = without_noop_nodes(stripped)
     after = [node.target for node in stripped.graph.nodes if node.op == "call_function"]
@@ -124,7 +108,7 @@ def test_torch_graph_keeps_casts_that_change_the_dtype():
             return rounded * 3.0, x.to(torch.float32, copy=True)  # a requested copy: kept
 
     x = torch.linspace(0.0, 1.0, 24, dtype=torch.float32).reshape(2, 12) + 1e-3
-    module = _torch_export(Casts(), x)
+    module = torch.export.export(Casts(), (x,), strict=False).module()
     casts = [n for n in module.graph.nodes if n.op == "call_function" and n.target.overloadpacket is torch.ops.aten.to]
     removed = without_noop_nodes(module)
     left = [n for n in module.graph.nodes if n.op == "call_function" and n.target.overloadpacket is torch.ops.aten.to]
