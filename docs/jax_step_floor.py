@@ -2,9 +2,9 @@
 each timed alone, beside the whole step and the plain-PyTorch reference, measured in the same run.
 
 Every ``dot_general`` of the bench model's training step (forward, both gradients, the loss's logits) is read
-from the step's jaxpr; each distinct product is compiled alone with ``jax.jit`` and timed (``--calls`` calls,
-the median), and the sum over the step's products is a floor under the step: no step built from these
-products runs faster. The Adam/AdamW update of the step (Keras' ``stateless_apply``, compiled alone, its
+from the step's jaxpr; all of them, each on operands of its own, run in one ``jax.jit`` program, timed
+(``--calls`` calls, the median): a floor under the step, since no step built from these products runs faster.
+Each distinct product is also timed alone, for the costliest ones and their rates. The Adam/AdamW update of the step (Keras' ``stateless_apply``, compiled alone, its
 buffers donated as the step donates them) is a second, separate floor. Their sum, against the whole step
 (``model.fit``, :func:`p7keras.bench.train.measure_train`) and the reference
 (:func:`p7keras.bench.train.measure_reference`), alternating for ``--rounds`` rounds, says how far the step can
@@ -78,37 +78,52 @@ def _median_ms(fn, args, calls: int) -> float:
     return statistics.median(times) * 1e3
 
 
-def time_products(products: collections.Counter, calls: int) -> tuple[float, list[tuple]]:
-    """Milliseconds of all the step's products in one compiled program (each on operands of its own), and of each
-    distinct product alone (``(ms x count, count, lhs shape, rhs shape, contracted axes, FLOP x count, GFLOP/s)``,
-    slowest first).
+def compile_products(products: collections.Counter) -> tuple[list[tuple], tuple]:
+    """Each distinct product compiled alone, and all the step's products in one program, on operands of their own.
 
-    The total is one program, so it pays one call's overhead (a product alone pays it each time).
+    Returns:
+        ``([(alone, (lhs, rhs), key, count, FLOP), ...], (every_product, operands))``: built once, timed each round.
     """
     import jax  # noqa: PLC0415
     import jax.numpy as jnp  # noqa: PLC0415
     import numpy as np  # noqa: PLC0415
 
     rng = np.random.default_rng(0)
-    keys, operands, rows = [], [], []
+    keys, operands, alone = [], [], []
     for key, count in products.items():
         lhs_shape, rhs_shape, dtype, dims, preferred = key
         pairs = [tuple(jnp.asarray(rng.standard_normal(shape), dtype) for shape in (lhs_shape, rhs_shape))
                  for _ in range(count)]  # distinct operands: nothing for XLA to share between copies
         keys += [key] * count
         operands += pairs
-        alone = jax.jit(lambda a, b, dims=dims, preferred=preferred: jax.lax.dot_general(
+        product = jax.jit(lambda a, b, dims=dims, preferred=preferred: jax.lax.dot_general(
             a, b, dims, preferred_element_type=preferred))
-        ms = _median_ms(alone, pairs[0], calls)
         free = [size for axis, size in enumerate(rhs_shape) if axis not in dims[0][1] and axis not in dims[1][1]]
-        flops = 2 * float(np.prod(lhs_shape)) * float(np.prod(free))
-        rows.append((ms * count, count, lhs_shape, rhs_shape, dims[0], flops * count, flops / ms / 1e6))
-    rows.sort(reverse=True)
+        alone.append((product, pairs[0], key, count, 2 * float(np.prod(lhs_shape)) * float(np.prod(free))))
 
     def every_product(pairs):
         return [jax.lax.dot_general(a, b, key[3], preferred_element_type=key[4]) for key, (a, b) in zip(keys, pairs)]
 
-    return _median_ms(jax.jit(every_product), (operands,), calls), rows
+    return alone, (jax.jit(every_product), operands)
+
+
+def time_products(compiled: tuple[list[tuple], tuple], calls: int) -> tuple[float, list[tuple]]:
+    """Milliseconds of all the step's products in one compiled program, and of each distinct product alone
+    (``(ms x count, count, lhs shape, rhs shape, contracted axes, FLOP x count, GFLOP/s)``, slowest first).
+
+    The total is one program, so it pays one call's overhead (a product alone pays it each time).
+
+    Args:
+        compiled: what :func:`compile_products` returns.
+        calls: calls timed (the median is taken).
+    """
+    alone, (every_product, operands) = compiled
+    rows = []
+    for product, pair, (lhs_shape, rhs_shape, _, dims, _), count, flops in alone:
+        ms = _median_ms(product, pair, calls)
+        rows.append((ms * count, count, lhs_shape, rhs_shape, dims[0], flops * count, flops / ms / 1e6))
+    rows.sort(reverse=True)
+    return _median_ms(every_product, (operands,), calls), rows
 
 
 def time_update(model, calls: int) -> float:
@@ -153,6 +168,7 @@ def main(argv=None) -> int:
     state = (*([v.value for v in vs] for vs in (model.trainable_variables, model.non_trainable_variables,
                                                  model.optimizer.variables, model.metrics_variables)),)
     products = step_products(jax.make_jaxpr(model.train_step)(state, batch).jaxpr)
+    compiled = compile_products(products)
     b = config.batch_size
     print(f"JAX {jax.__version__}, {args.precision}; bench model D {config.dim}, d_model {config.d_model}, "
           f"{config.num_layers} layers, batch {b}: {sum(products.values())} products "
@@ -161,7 +177,7 @@ def main(argv=None) -> int:
         if round_ > 1:
             step = measure_train(model, config)["train_seq_per_s"]
         reference = measure_reference(config)["train_seq_per_s"]
-        products_ms, rows = time_products(products, args.calls)
+        products_ms, rows = time_products(compiled, args.calls)
         update_ms = time_update(model, args.calls)
         floor_ms = products_ms + update_ms
         print(f"round {round_}: step {1e3 * b / step:.1f} ms ({step:.1f} seq/s), reference "
