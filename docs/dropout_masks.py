@@ -1,5 +1,5 @@
 """Time the dropout masks of one JAX training step of the bench model: JAX's CPU lowering of Threefry against
-p7keras' unrolled one (:mod:`p7keras.models.steps.threefry`).
+p7keras' unrolled one (:mod:`p7keras.models.steps.threefry`); or, ``--backend tensorflow``, TensorFlow's under XLA.
 
 The bench model's step draws twelve masks (for each of the three full encoder blocks one over the attention
 weights, (B, heads, K, K), and two over the residual branches, (B, K, d_model); the last block's over its last
@@ -8,6 +8,13 @@ in its own child process (the lowering is chosen when a function compiles and p7
 alternating for ``--rounds`` rounds. Both draw the same bits (checked here).
 
     python docs/dropout_masks.py --rounds 3
+
+``--backend tensorflow`` times the same masks inside one XLA-compiled TensorFlow function: Keras' dropout layers
+(TensorFlow's Philox generator) against :func:`p7keras.layers.dropout.dropout` (Threefry, what p7keras' layers
+draw under XLA on a CPU), alternating in this process. The two generators draw other bits, so it prints the
+fraction of entries each kept instead of a checksum:
+
+    python docs/dropout_masks.py --backend tensorflow --rounds 3
 """
 
 from __future__ import annotations
@@ -56,12 +63,46 @@ def time_masks(lowering: str, calls: int) -> dict:
             "while_loop": loop}
 
 
+def tensorflow_rounds(rounds: int, calls: int) -> int:
+    """Keras' TensorFlow dropout (Philox) and p7keras' (Threefry) under XLA, alternating; prints a line a round."""
+    import os  # noqa: PLC0415
+
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # p7keras from this checkout
+    import keras  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415
+
+    from p7keras.layers.dropout import dropout  # noqa: PLC0415
+
+    inputs = [tf.ones(shape) for shape in mask_shapes()]
+    layers = [keras.layers.Dropout(0.1, seed=i) for i in range(len(inputs))]
+    draws = {"philox (Keras)": lambda: [layer(x, training=True) for layer, x in zip(layers, inputs)],
+             "threefry (p7keras)": lambda: [dropout(layer, x, training=True) for layer, x in zip(layers, inputs)]}
+    compiled = {name: tf.function(draw, jit_compile=True) for name, draw in draws.items()}
+    for round_ in range(1, rounds + 1):
+        figures = []
+        for name, draw in compiled.items():
+            masks = draw()  # compiled in round 1, not timed
+            start = time.perf_counter()
+            for _ in range(calls):
+                masks = draw()
+            ms = (time.perf_counter() - start) / calls * 1e3
+            kept = sum(float(np.count_nonzero(m)) for m in masks) / sum(int(np.prod(m.shape)) for m in masks)
+            figures.append(f"{name} {ms:.2f} ms (kept {kept:.3f})")
+        print(f"round {round_}: " + ", ".join(figures))
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--calls", type=int, default=50)
+    parser.add_argument("--backend", choices=("jax", "tensorflow"), default="jax")
     parser.add_argument("--child", choices=LOWERINGS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.backend == "tensorflow":
+        return tensorflow_rounds(args.rounds, args.calls)
     if args.child:
         print(json.dumps(time_masks(args.child, args.calls)))
         return 0

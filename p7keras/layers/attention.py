@@ -7,6 +7,8 @@ import math
 import keras
 from keras import ops
 
+from p7keras.layers.dropout import dropout
+
 
 def flat_projection(dense: keras.layers.EinsumDense, x, in_axes: int):
     """``dense(x)`` for a projection that contracts the last ``in_axes`` axes of ``x``, as one 2-D matmul.
@@ -50,8 +52,9 @@ class FlatMultiHeadAttention(keras.layers.MultiHeadAttention):
     3-D input with a 2-D kernel, whose gradient TensorFlow takes one batch row at a time and then sums:
     on a CPU that made the four projections most of the encoder's training step (the ``p7keras bench``
     transformer trained 3.8-5.4x slower than with 2-D products, README "Precision"). Here each projection is one 2-D product
-    (:func:`flat_projection`) on every backend; attention itself is Keras'. The layer takes no masks
-    (the ranker's contexts have none).
+    (:func:`flat_projection`) on every backend; attention itself is Keras', its dropout
+    :func:`p7keras.layers.dropout.dropout` (Threefry's masks under XLA on TensorFlow's CPU). The layer takes no
+    masks (the ranker's contexts have none).
 
     Example:
 
@@ -75,5 +78,11 @@ class FlatMultiHeadAttention(keras.layers.MultiHeadAttention):
         query = flat_projection(self._query_dense, query, in_axes=1)
         key = flat_projection(self._key_dense, key, in_axes=1)
         value = flat_projection(self._value_dense, value, in_axes=1)
-        attended, _ = self._compute_attention(query, key, value, None, training)
+        if self._dropout > 0.0:  # Keras' attention with scores (as _compute_attention), its dropout p7keras'
+            scores = ops.einsum(self._dot_product_equation, key,
+                                ops.multiply(query, ops.cast(self._inverse_sqrt_key_dim, query.dtype)))
+            scores = dropout(self._dropout_layer, self._masked_softmax(scores), training)
+            attended = ops.einsum(self._combine_equation, scores, value)
+        else:
+            attended, _ = self._compute_attention(query, key, value, None, training)
         return flat_projection(self._output_dense, attended, in_axes=2)

@@ -6,6 +6,7 @@ import keras
 
 from p7keras.config import model_problems, raise_problems
 from p7keras.layers.attention import FlatMultiHeadAttention
+from p7keras.layers.dropout import dropout
 
 
 @keras.saving.register_keras_serializable(package="p7keras")
@@ -70,9 +71,9 @@ class EncoderBlock(keras.layers.Layer):
     def call(self, inputs, training=None):
         query = inputs[:, -1:, :] if self.last_only else inputs
         attended = self.attention(query, inputs, training=training)
-        x = self.attention_norm(query + self.attention_dropout(attended, training=training))
+        x = self.attention_norm(query + dropout(self.attention_dropout, attended, training))
         ff = self.ff_outer(self.ff_inner(x))
-        return self.ff_norm(x + self.ff_dropout(ff, training=training))
+        return self.ff_norm(x + dropout(self.ff_dropout, ff, training))
 
     def compute_output_shape(self, input_shape):
         if self.last_only:

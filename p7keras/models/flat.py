@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from p7keras.layers.dropout import dropout
 from p7keras.models.ranker import P7Ranker
 
 
@@ -48,4 +49,4 @@ class FlatP7Ranker(P7Ranker):
 
     def _encode(self, projected, training):
         flat = ops.reshape(projected, (-1, self.context_length * self.d_model))
-        return self.mix_dropout(self.mix(flat), training=training), projected
+        return dropout(self.mix_dropout, self.mix(flat), training), projected

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from p7keras.config import DEFAULTS, model_problems, raise_problems
+from p7keras.layers.dropout import dropout
 from p7keras.models.ranker import P7Ranker
 
 
@@ -54,7 +55,7 @@ class LSTMP7Ranker(P7Ranker):
         x = projected
         for i, lstm in enumerate(self.lstms):
             if i:
-                x = self.between(x, training=training)
+                x = dropout(self.between, x, training)
             x = lstm(x, training=training)
         return x[:, -1], x
 
