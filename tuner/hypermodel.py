@@ -28,7 +28,7 @@ import keras_tuner
 
 from p7keras.callbacks import default_callbacks
 from p7keras.training.config import TrainConfig
-from p7keras.training.train import build_model, fit_batches
+from p7keras.training.train import build_model, compilation_line, fit_batches
 from tuner.memory import rss_mib
 from tuner.results import FINAL_WEIGHTS, OBJECTIVES, summarize_history, write_trial_summary
 from tuner.spaces import SearchSpace
@@ -48,9 +48,13 @@ class P7HyperModel(keras_tuner.HyperModel):
             hypermodel nor a trial checks them again.
         data: the data, windowed per K on demand.
         objective: the logged metric the search maximises (decides each trial's best epoch).
+        stream: where the first trial's build prints how the trials' step compiles, as ``p7keras train`` does
+            (``Compilation: XLA (...)`` where ``--jit-compile auto`` chose XLA); None: nowhere. Every trial of a
+            search compiles alike: the backend, model type and precision are the base's.
     """
 
-    def __init__(self, space: SearchSpace, base: TrainConfig, data: WindowCache, objective: str = OBJECTIVES[0]):
+    def __init__(self, space: SearchSpace, base: TrainConfig, data: WindowCache, objective: str = OBJECTIVES[0],
+                 stream=None):
         super().__init__(name="p7", tunable=True)
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}; choose one of: {', '.join(OBJECTIVES)}")
@@ -58,6 +62,7 @@ class P7HyperModel(keras_tuner.HyperModel):
         self.base = base
         self.data = data
         self.objective = objective
+        self.stream = stream
 
     def config_for(self, hp: keras_tuner.HyperParameters) -> TrainConfig:
         """The trial's ``TrainConfig``: the base with the space's values (registered on ``hp``).
@@ -78,7 +83,12 @@ class P7HyperModel(keras_tuner.HyperModel):
         """
         config = self.config_for(hp)
         keras.utils.set_random_seed(config.seed)
-        return build_model(config, self.data.dim)
+        model = build_model(config, self.data.dim)
+        if self.stream is not None:
+            if line := compilation_line(config, model):
+                print(line, file=self.stream)
+            self.stream = None  # said once
+        return model
 
     def fit(self, hp, model, *args, callbacks=None, epochs=None, initial_epoch=0, verbose=0, trial_dir=None,
             **kwargs) -> keras.callbacks.History:

@@ -253,7 +253,9 @@ def _search(config: SearchConfig, stream=None, quota: int | None = None, first: 
     if role != "worker":
         config.check_resumable()
     data = window_every_k(config, data)
-    hypermodel = P7HyperModel(config.space, base, data, config.objective)
+    # the first build says how the trials compile, once a search (not by a worker, nor by a later process)
+    said = (stream or sys.stdout) if first and role != "worker" else None
+    hypermodel = P7HyperModel(config.space, base, data, config.objective, stream=said)
     try:
         tuner = make_tuner(config.tuner, hypermodel, directory=config.directory, project_name=config.project,
                            max_trials=config.max_trials, overwrite=config.overwrite and role != "worker",

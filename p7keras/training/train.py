@@ -103,6 +103,29 @@ def build_model(config: TrainConfig, input_dim: int):
     return model
 
 
+def compilation_line(config: TrainConfig, model) -> str | None:
+    """The line a run (and a search, for its trials) prints when ``--jit-compile auto`` chose XLA beyond Keras' rule.
+
+    Example:
+
+        compilation_line(TrainConfig(), build_model(TrainConfig(), 768))
+        # on TensorFlow's CPU: "Compilation: XLA (auto: XLA on TensorFlow's CPU, measured faster for the ...)"
+
+    Args:
+        config: the run's settings (``jit_compile``).
+        model: the model :func:`build_model` compiled for ``config``.
+
+    Returns:
+        One line without a newline, or None where nothing was chosen beyond Keras' rule (``--jit-compile on``
+        or ``off`` given, another backend, or Keras' own choice).
+    """
+    import keras  # noqa: PLC0415 (the model exists: Keras is loaded)
+
+    if config.jit_compile == "auto" and keras.backend.backend() == "tensorflow" and model.jit_compile:
+        return f"Compilation: XLA ({model.auto_jit_compile()[1]})"
+    return None
+
+
 def fit_batches(config: TrainConfig, splits, model, replicas: int = 1) -> tuple:
     """The ``(train, validation)`` batches of ``model.fit`` for a run.
 
@@ -284,8 +307,8 @@ def _train(config: TrainConfig, splits, replicas: int, stream, run: RunDirectory
         print(f"Run directory: {run.path}", file=stream)
     if config.precision != "float32" or precision_reason.startswith("auto"):
         print(precision_line(config.precision, precision_reason), file=stream)
-    if config.jit_compile == "auto" and keras.backend.backend() == "tensorflow" and model.jit_compile:
-        print(f"Compilation: XLA ({model.auto_jit_compile()[1]})", file=stream)
+    if line := compilation_line(config, model):
+        print(line, file=stream)
     if replicas > 1:
         print(f"Data-parallel over {replicas} devices ({keras.backend.backend()}), global batch {config.batch_size}, "
               "in-batch negatives of the global batch", file=stream)

@@ -1,9 +1,13 @@
 """P7HyperModel: trial settings from the hyperparameters, data re-windowed per K, trial files."""
 
+import io
 import json
 
+import keras
 import keras_tuner
 import pytest
+
+from p7keras.jit_compile import CPU_XLA_ENV
 
 from tuner.hypermodel import P7HyperModel
 from tuner.results import FINAL_WEIGHTS, TRIAL_FILE
@@ -33,6 +37,23 @@ def test_built_model_reflects_the_hyperparameters(tiny_base):
     assert (config["d_model"], config["input_dim"]) == (16, 16)  # base settings and the data's D
     preset = _hypermodel(tiny_base, "recommended")
     assert preset.build(_hp(preset.space, run="larger-context")).context_length == 7
+
+
+@pytest.mark.parametrize("pin", ["on", "off"])
+def test_the_first_build_says_how_the_trials_compile_as_train_does(tiny_base, monkeypatch, pin):
+    monkeypatch.setenv(CPU_XLA_ENV, pin)  # on: XLA on TensorFlow's CPU whatever the model; off: the graph
+    stream = io.StringIO()
+    hypermodel = P7HyperModel(get_space("priority1"), tiny_base, WindowCache.from_config(tiny_base), stream=stream)
+    hp = _hp(hypermodel.space)
+    models = [hypermodel.build(hp), hypermodel.build(hp)]
+    lines = stream.getvalue().splitlines()
+    if keras.backend.backend() == "tensorflow" and pin == "on":
+        assert [m.jit_compile for m in models] == [True, True]
+        assert lines == [f"Compilation: XLA (auto: XLA on TensorFlow's CPU ({CPU_XLA_ENV}=on); --jit-compile off for "
+                         "the graph)"]  # once, though built twice
+    else:
+        assert lines == []  # Keras' own choice (the graph, jax.jit, eager): nothing to say, as train says nothing
+    assert _hypermodel(tiny_base).stream is None  # no stream given: nothing printed anywhere
 
 
 def test_data_is_windowed_once_per_context_length(tiny_base):

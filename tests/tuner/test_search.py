@@ -8,6 +8,7 @@ import keras_tuner
 import pytest
 
 from p7keras.cli.main import main
+from p7keras.jit_compile import CPU_XLA_ENV
 from p7keras.training import TrainConfig
 from p7keras.training.preflight import preflight
 from tuner import search
@@ -62,6 +63,14 @@ def test_tiny_grid_search_writes_table_best_run_and_hparams(tmp_path, capsys):
     assert "2 trial(s) already finished" in capsys.readouterr().out
     assert [e["event"] for e in events(project)] == ["start", "end", "start", "end"]
     assert len(list((tmp_path / "models").iterdir())) == 1
+
+
+def test_a_search_says_once_how_its_trials_compile(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv(CPU_XLA_ENV, "on")  # XLA on TensorFlow's CPU, as `p7keras train` says it would
+    assert main(["tune", *search_flags(tmp_path, "--grid", "recommended", "--max-trials", "2")]) == 0
+    said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Compilation:")]
+    expected = "Compilation: XLA (auto: XLA on TensorFlow's CPU (P7KERAS_CPU_XLA=on); --jit-compile off for the graph)"
+    assert said == ([expected] if keras.backend.backend() == "tensorflow" else [])  # two trials, one line
 
 
 def test_a_search_runs_preflight_once_and_its_trials_check_nothing(tmp_path, monkeypatch):
