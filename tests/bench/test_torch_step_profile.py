@@ -29,5 +29,10 @@ def test_both_steps_are_counted_and_the_scalar_sites_named():
     most = re.findall(r"^    most CPU time per step: (.+)$", out, re.M)
     items = [item for line in most for item in line.split(", ")]
     assert len(most) == 2 and len(items) == 16 and all(re.fullmatch(r".+ [\d.]+ ms", i) for i in items), most
+    floor = re.search(r"^1\.5x the reference leaves ([\d.]+) ms a step; the Keras step's aten ops alone take "
+                      r"([\d.]+) ms \(self times, the profiler on\), its matrix products ([\d.]+) ms$", out, re.M)
+    allowed, ops, products = map(float, floor.groups())
+    reference = float(re.search(r"^reference \(plain PyTorch\): ([\d.]+) ms/step", out, re.M).group(1))
+    assert allowed == pytest.approx(reference / 1.5, abs=0.1) and 0 < products < ops
     scalars = float(re.search(r"^Python scalars made tensors per Keras step: ([\d.]+)$", out, re.M).group(1))
     assert scalars > 0 and re.search(r"^\s+[\d.]+\s+\S+\.py:\d+ \(\w+\)$", out, re.M)  # each with its site
