@@ -5,7 +5,8 @@ import pytest
 from p7keras.config import DEFAULTS, anchor_problems, loss_problems, model_problems, raise_problems, run_problems
 from p7keras.training.config import RENAMED_FIELDS, TrainConfig, add_train_arguments, train_settings
 
-pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+# backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+pytestmark = pytest.mark.one_backend
 
 
 def test_defaults_pass_every_check():

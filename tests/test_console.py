@@ -7,7 +7,8 @@ import pytest
 
 from p7keras import console
 
-pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+# backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+pytestmark = pytest.mark.one_backend
 
 
 def _parser(error):

@@ -13,7 +13,8 @@ import pytest
 
 from tests.models.test_ranker import flat, lstm, transformer
 
-pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+# backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+pytestmark = pytest.mark.one_backend
 
 ROOT = Path(__file__).resolve().parents[1]
 LOAD = "paths = sys.argv[1:]; print(*[type(keras.saving.load_model(p)).__name__ for p in paths])"

@@ -39,7 +39,8 @@ from p7keras.io import add_overwrite_argument, check_writable
 
 LIMIT_MIB = 2048  # the bound on peak anonymous memory
 STAGES = ("write", "inspect", "train", "evaluate")
-_LOG_NOISE = ("I0000", "WARNING: All log messages", "E0000", "W0000")  # absl lines TensorFlow prints before logging starts
+# absl lines TensorFlow prints before logging starts
+_LOG_NOISE = ("I0000", "WARNING: All log messages", "E0000", "W0000")
 
 
 def write_corpus(folder: str, chunks: int, dim: int, dtype: str, chunks_per_article: int = 20,

@@ -9,7 +9,8 @@ import pytest
 from p7keras.bench import BenchConfig, run
 from p7keras.cli.main import main
 
-pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+# backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+pytestmark = pytest.mark.one_backend
 
 # Small sizes: each part runs in seconds.
 SMALL_FLAGS = [

@@ -11,7 +11,8 @@ from p7keras.models.precision import reduced_precision
 from tests.evaluation.conftest import tiny_ranker
 from tests.helpers import rotation_batches
 
-pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+# backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+pytestmark = pytest.mark.one_backend
 
 
 def _saved(tmp_path, seed=0):

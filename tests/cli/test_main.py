@@ -13,7 +13,8 @@ import pytest
 
 from p7keras.cli.main import SUBCOMMANDS
 
-pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+# backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+pytestmark = pytest.mark.one_backend
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("keras", "tensorflow", "jax", "torch", "keras_tuner")

@@ -23,7 +23,8 @@ from p7keras.data.shard_writer import write_shards
 from p7keras.io import atomic_path, check_writable, save_model
 from tests.data.conftest import TOY_ENCODER
 
-pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+# backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+pytestmark = pytest.mark.one_backend
 
 ROOT = Path(__file__).resolve().parents[2]
 OLD = b"a user's precious corpus\n"

@@ -10,7 +10,8 @@ from tests.cli.test_evaluate import TINY_RUN
 from tests.data.conftest import TOY_ENCODER
 from tests.evaluation.conftest import last_context_keras
 
-pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+# backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+pytestmark = pytest.mark.one_backend
 
 K = TINY_RUN["context_length"]
 SIZES = {"num_articles": 30, "chunks_per_article": 12, "dim": 16}

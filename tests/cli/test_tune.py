@@ -6,7 +6,8 @@ from p7keras.cli.main import main
 
 from tests.tuner.conftest import run_module, search_flags
 
-pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+# backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+pytestmark = pytest.mark.one_backend
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,8 @@ from p7keras.evaluation.diagnostics import (
 )
 from tests.evaluation.conftest import tiny_ranker
 
-pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+# backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+pytestmark = pytest.mark.one_backend
 
 LENGTHS = (7, 10, 6, 9)  # chunks of each one-hot article
 

@@ -18,7 +18,8 @@ from p7keras.evaluation.examples import (
 from p7keras.evaluation.retrieval import rank_queries
 from tests.helpers import K
 
-pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+# backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+pytestmark = pytest.mark.one_backend
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ from p7keras.evaluation import evaluate, render_html
 from tests.evaluation.conftest import last_context
 from tests.helpers import K
 
-pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+# backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+pytestmark = pytest.mark.one_backend
 
 
 def _mean_context(contexts):

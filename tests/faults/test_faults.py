@@ -20,7 +20,8 @@ from p7keras.data import make_synthetic_corpus, save_corpus
 from p7keras.io import read_json
 from tests.faults.cases import FAULTS, TINY, render_table
 
-pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+# backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+pytestmark = pytest.mark.one_backend
 
 ROOT = Path(__file__).resolve().parents[2]
 IN_PROCESS = [fault for fault in FAULTS if fault.make is not None]

@@ -5,7 +5,8 @@ import pytest
 from p7keras.config import DEFAULTS
 from p7keras.training.curves import PANELS, THRESHOLD_GID, curves_figure, plot_curves
 
-pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+# backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+pytestmark = pytest.mark.one_backend
 
 HISTORY = {
     name: [0.1, 0.2, 0.25] for name in ("margin", "cos_next", "cos_prev", "cos_anchor", "gate_weight_mean")

@@ -9,7 +9,8 @@ from p7keras.data import ChunkCorpus, DataError, make_synthetic_corpus, save_cor
 from p7keras.training import TrainConfig, train
 from p7keras.training.preflight import check_data
 
-pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+# backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+pytestmark = pytest.mark.one_backend
 
 TINY = {"d_model": 16, "num_heads": 2, "num_layers": 1, "ff_dim": 32, "batch_size": 8, "context_length": 4,
         "export": False}

@@ -12,7 +12,8 @@ import pytest
 from p7keras.training import TrainConfig
 from p7keras.training.footprint import DiskNeed, check_room, disk_need, parameter_count
 
-pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+# backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+pytestmark = pytest.mark.one_backend
 
 TINY = {"d_model": 16, "num_heads": 2, "num_layers": 1, "ff_dim": 32, "context_length": 4}
 

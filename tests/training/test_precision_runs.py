@@ -11,7 +11,8 @@ from p7keras.training.default_precision import slow_on_this_cpu
 from p7keras.training.preflight import _accelerators
 from tests.training.test_train import TINY, corpus_file  # noqa: F401 (a pytest fixture)
 
-pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+# backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+pytestmark = pytest.mark.one_backend
 
 NO_JAX_GPU = keras.backend.backend() != "jax" or "gpu" in _accelerators("jax")
 

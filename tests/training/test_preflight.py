@@ -9,7 +9,8 @@ import pytest
 from p7keras.training import TrainConfig
 from p7keras.training.preflight import preflight
 
-pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+# backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+pytestmark = pytest.mark.one_backend
 
 # The modules (``p7keras.training.train`` is also the name of the function the package exports).
 preflight_module = importlib.import_module("p7keras.training.preflight")

@@ -9,7 +9,8 @@ from p7keras.cli.main import main
 from p7keras.training.config import TrainConfig, add_train_arguments, train_settings
 from p7keras.training.presets import PRESETS, describe, preset_settings
 
-pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+# backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+pytestmark = pytest.mark.one_backend
 
 
 def _settings(*flags):

@@ -20,7 +20,8 @@ from p7keras.training.run_dir import RunDirectory
 from tests.faults.cases import TINY, _shards
 from tests.test_locks import hold, kill
 
-pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+# backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+pytestmark = pytest.mark.one_backend
 
 TRAIN_MODULE = importlib.import_module("p7keras.training.train")  # the package exports its function `train`
 

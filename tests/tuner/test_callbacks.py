@@ -9,7 +9,8 @@ from tuner.hypermodel import P7HyperModel
 from tuner.spaces import get_space
 from tuner.windows import WindowCache
 
-pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+# backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+pytestmark = pytest.mark.one_backend
 
 
 

@@ -14,7 +14,8 @@ from tuner.results import FINAL_WEIGHTS, TRIAL_FILE
 from tuner.spaces import get_space
 from tuner.windows import WindowCache
 
-pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+# backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+pytestmark = pytest.mark.one_backend
 
 
 

@@ -14,7 +14,8 @@ from tuner.tuners import read_events
 
 from tests.tuner.conftest import MODEL, SYNTHETIC
 
-pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+# backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+pytestmark = pytest.mark.one_backend
 
 # Largest RSS spread over the 27 trials, and largest rise from the third trial (the first ones load
 # compilers and caches) to the last.

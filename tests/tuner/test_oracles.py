@@ -8,7 +8,8 @@ import pytest
 from tuner.oracles import AtomicState, ResumableGridSearchOracle, make_oracle
 from tuner.spaces import get_space
 
-pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+# backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+pytestmark = pytest.mark.one_backend
 
 GRID = get_space("priority1")
 

@@ -16,7 +16,8 @@ from tests.tuner.conftest import ROOT, search_flags
 from tuner.config import SearchConfig
 from tuner.search import CHILD_COMMAND
 
-pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+# backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+pytestmark = pytest.mark.one_backend
 
 # What TensorFlow (and absl, CUDA) print natively at start-up.
 START_UP = ("oneDNN", "cuInit", "absl", "cpu_feature_guard", "WARNING: All log messages before absl", "cudart_stub")

@@ -22,7 +22,8 @@ from tuner.windows import WindowCache
 
 from tests.tuner.conftest import PROCESS_MACHINERY, MODEL, SYNTHETIC, events, run_module, search_flags
 
-pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+# backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+pytestmark = pytest.mark.one_backend
 
 RUN_FILES = ("config.json", "best.keras", "final.keras", "history.json", "verdict.json", "curves.png", "tuning.json")
 

@@ -8,7 +8,8 @@ import pytest
 from p7keras.config import DEFAULTS
 from tuner.spaces import SPACES, Axis, get_space
 
-pytestmark = pytest.mark.one_backend  # backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+# backend-independent here: the backends' own paths are tested in tests/models, tests/callbacks and tests/serve
+pytestmark = pytest.mark.one_backend
 
 
 def test_priority1_is_the_27_point_grid_with_the_baseline_first():

@@ -47,7 +47,8 @@ def test_study_writes_rows_table_and_plot_and_skips_finished_rows(tmp_path, monk
     assert table.count("| tiny | float32 | corpus |") == 4 and "real-text-gain.png" in table  # 2 runs, 2 transfers
     low, high = rows[0]["gain R@5 interval"]
     assert f"| {rows[0]['gain R@5']:+.4f} [{low:+.4f}, {high:+.4f}] |" in table
-    assert "| corpus | tiny | float32 | 100 |" in table and "| corpus | tiny | float32 | all |" in table  # the mean-over-seeds lines
+    # the mean-over-seeds lines
+    assert "| corpus | tiny | float32 | 100 |" in table and "| corpus | tiny | float32 | all |" in table
     out.write_text(table + "What we conclude.\n")  # the written analysis below the mark survives a rewrite
     assert (out.parent / "real-text-gain.png").read_bytes()[:4] == b"\x89PNG"
     capsys.readouterr()
@@ -137,7 +138,8 @@ def test_worker_arguments_and_shards():
     ordered = sorted(runs, key=lambda run: run.cost(80_000), reverse=True)
     assert [(r.recipe, r.train_chunks) for r in ordered] == [("spec", 0), ("real-text", 0), ("spec", 5000),
                                                                ("real-text", 5000)]
-    ordered = sorted(runs, key=lambda run: run.cost(3000), reverse=True)  # a corpus under 5000 chunks: both sizes are all of it
+    # a corpus under 5000 chunks: both sizes are all of it
+    ordered = sorted(runs, key=lambda run: run.cost(3000), reverse=True)
     assert [(r.recipe, r.train_chunks) for r in ordered][:2] == [("spec", 5000), ("spec", 0)]
 
 
