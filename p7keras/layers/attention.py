@@ -48,13 +48,12 @@ def flat_projection(dense: keras.layers.EinsumDense, x, in_axes: int):
 class FlatMultiHeadAttention(keras.layers.MultiHeadAttention):
     """Keras' ``MultiHeadAttention`` (the same weights, config and attention) with flat projections.
 
-    Keras' TensorFlow backend computes a projection such as ``abc,cde->abde`` as a matrix product of a
-    3-D input with a 2-D kernel, whose gradient TensorFlow takes one batch row at a time and then sums:
-    on a CPU that made the four projections most of the encoder's training step (the ``p7keras bench``
-    transformer trained 3.8-5.4x slower than with 2-D products, README "Precision"). Here each projection is one 2-D product
-    (:func:`flat_projection`) on every backend; attention itself is Keras', its dropout
-    :func:`p7keras.layers.dropout.dropout` (Threefry's masks under XLA on TensorFlow's CPU). The layer takes no
-    masks (the ranker's contexts have none).
+    Keras' TensorFlow backend computes a projection such as ``abc,cde->abde`` as a matrix product of a 3-D input with a
+    2-D kernel, whose gradient TensorFlow takes one batch row at a time and then sums: on a CPU that made the four
+    projections most of the encoder's training step (the ``p7keras bench`` transformer trained 3.8-5.4x slower than with
+    2-D products, README "Precision"). Here each projection is one 2-D product (:func:`flat_projection`) on every
+    backend; attention itself is Keras', its dropout :func:`p7keras.layers.dropout.dropout` (Threefry's masks under XLA
+    on TensorFlow's CPU). The layer takes no masks (the ranker's contexts have none).
 
     Example:
 

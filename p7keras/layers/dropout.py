@@ -1,14 +1,14 @@
 """Dropout whose masks, where TensorFlow compiles with XLA on a CPU, come from the Threefry generator (issue 23).
 
-Keras' TensorFlow dropout draws its mask with ``tf.random.stateless_uniform``'s default generator, Philox, and
-XLA's CPU code for Philox is slow: the twelve masks of one training step of the ``p7keras bench`` transformer took
+Keras' TensorFlow dropout draws its mask with ``tf.random.stateless_uniform``'s default generator, Philox, and XLA's
+CPU code for Philox is slow: the twelve masks of one training step of the ``p7keras bench`` transformer took
 11.95-13.16 ms there against 3.88-4.24 ms with Threefry (``python docs/dropout_masks.py --backend tensorflow``, three
 rounds, an AVX2 AMD EPYC, 2026-12-05), and the whole XLA step trained at 319.9-328.8 against 310.4-316.6 seq/s (four
-rounds alternating; README, "TensorFlow's dropout masks under XLA"). Threefry has
-no TensorFlow kernel outside XLA, so :func:`dropout` draws with it only inside an XLA-compiled function on a CPU
-and leaves every other case (the graph, eager, a GPU, JAX, PyTorch) to the layer itself. The masks are other
-bits than Philox's, from the same seed generator: the same seed gives the same masks run after run, and a
-TensorFlow model trained under XLA gets other (equally random) masks than before this module.
+rounds alternating; README, "TensorFlow's dropout masks under XLA"). Threefry has no TensorFlow kernel outside XLA, so
+:func:`dropout` draws with it only inside an XLA-compiled function on a CPU and leaves every other case (the graph,
+eager, a GPU, JAX, PyTorch) to the layer itself. The masks are other bits than Philox's, from the same seed generator:
+the same seed gives the same masks run after run, and a TensorFlow model trained under XLA gets other (equally random)
+masks than before this module.
 
 Example:
 

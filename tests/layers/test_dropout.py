@@ -14,6 +14,12 @@ BACKEND = keras.backend.backend()
 X = np.random.default_rng(0).uniform(1.0, 2.0, size=(64, 256)).astype("float32")  # no zeros: a zero is a drop
 
 
+def _tf_gpu() -> bool:
+    import tensorflow as tf  # noqa: PLC0415
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
 def _twins(rate=0.25, seed=3):
     return keras.layers.Dropout(rate, seed=seed), keras.layers.Dropout(rate, seed=seed)
 
@@ -31,7 +37,7 @@ def test_outside_xla_it_is_the_layer_itself():
 def test_inside_xla_on_a_cpu_threefry_draws_a_proper_mask():
     import tensorflow as tf  # noqa: PLC0415
 
-    if tf.config.list_physical_devices("GPU"):
+    if _tf_gpu():
         pytest.skip("a GPU in sight: the layer's own masks")
     ours, twin = _twins()
     philox = keras.layers.Dropout(0.25, seed=3)
@@ -58,7 +64,12 @@ def test_inside_xla_on_a_cpu_threefry_draws_a_proper_mask():
 
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="XLA's Philox on TensorFlow's CPU")
-def test_a_transformer_trains_under_xla_with_threefry_masks():
+def test_a_transformer_trains_under_xla_with_threefry_masks(monkeypatch):
+    import p7keras.layers.dropout as module  # noqa: PLC0415
+
+    drawn = []  # one entry per mask the traced step draws with Threefry
+    threefry = module._threefry_dropout
+    monkeypatch.setattr(module, "_threefry_dropout", lambda *args: drawn.append(1) or threefry(*args))
     keras.utils.set_random_seed(0)
     model = TransformerP7Ranker(context_length=3, d_model=16, num_heads=2, num_layers=2, ff_dim=32, dropout=0.1,
                                 input_dim=16)
@@ -73,6 +84,8 @@ def test_a_transformer_trains_under_xla_with_threefry_masks():
     after = [layer.seed_generator.state.numpy() for layer in model._flatten_layers()
              if isinstance(layer, keras.layers.Dropout)]
     assert len(seeds) == 6 and all((a != s).any() for a, s in zip(after, seeds))  # every mask drawn and advanced
+    if not _tf_gpu():  # a GPU in sight: the layers' own masks
+        assert len(drawn) >= 6  # two blocks, three masks each, every one Threefry's (once per trace of the step)
     assert np.isfinite(history).all() and history[-1] < history[0]
 
 
