@@ -9,6 +9,13 @@ alternating for ``--rounds`` rounds. Both draw the same bits (checked here).
 
     python docs/dropout_masks.py --rounds 3
 
+``--whole-step`` times the bench model's whole training step (``p7keras.bench.train.measure_train``, sequences/s)
+under each lowering instead, each in its own child process: in the ``jax`` one JAX's own CPU lowering is registered
+again after p7keras' (a private JAX name, ``_threefry2x32_cpu_lowering_rule``), and each child reports whether its
+compiled masks hold a while loop (``--dim``, ``--d-model``, ``--num-layers``, ``--batch-size`` for other sizes):
+
+    python docs/dropout_masks.py --whole-step --rounds 3
+
 ``--backend tensorflow`` times the same masks inside one XLA-compiled TensorFlow function: Keras' dropout layers
 (TensorFlow's Philox generator) against :func:`p7keras.layers.dropout.dropout` (Threefry, what p7keras' layers
 draw under XLA on a CPU), alternating in this process. The two generators draw other bits, so it prints the
@@ -63,6 +70,32 @@ def time_masks(lowering: str, calls: int) -> dict:
             "while_loop": loop}
 
 
+def time_step(lowering: str, sizes: dict) -> dict:
+    """Training sequences/s of the bench model (``sizes`` replaced) under ``lowering``, and whether the compiled
+    masks hold a while loop."""
+    import os  # noqa: PLC0415
+
+    os.environ["KERAS_BACKEND"] = "jax"  # this child process trains on JAX whatever its parent's backend
+    import jax  # noqa: PLC0415
+    import keras  # noqa: PLC0415
+
+    import p7keras.models.steps.jax  # noqa: F401, PLC0415 (registers p7keras' unrolled lowering)
+    from p7keras.bench.config import BenchConfig  # noqa: PLC0415
+    from p7keras.bench.train import build_model, measure_train  # noqa: PLC0415
+
+    if lowering == "jax":  # JAX's own CPU lowering again, after p7keras' registration
+        from jax._src.random import threefry2x32  # noqa: PLC0415
+        from jax.interpreters import mlir  # noqa: PLC0415
+
+        mlir.register_lowering(threefry2x32.threefry2x32_p, threefry2x32._threefry2x32_cpu_lowering_rule,
+                               platform="cpu")
+    draw = jax.jit(lambda key: jax.random.bernoulli(key, 0.9, (64, 5, 512)))
+    loop = "while" in draw.lower(jax.random.key(0)).compile().as_text()
+    config = BenchConfig(precision="float32", **sizes)
+    seq_per_s = measure_train(build_model(config), config)["train_seq_per_s"]
+    return {"lowering": lowering, "seq_per_s": seq_per_s, "while_loop": loop, "backend": keras.backend.backend()}
+
+
 def tensorflow_rounds(rounds: int, calls: int) -> int:
     """Keras' TensorFlow dropout (Philox) and p7keras' (Threefry) under XLA, alternating; prints a line a round."""
     import os  # noqa: PLC0415
@@ -99,10 +132,30 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--backend", choices=("jax", "tensorflow"), default="jax")
+    parser.add_argument("--whole-step", action="store_true", help="time the whole training step (JAX)")
+    for name in ("dim", "d_model", "num_layers", "batch_size"):  # the bench configuration's, for --whole-step
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int)
     parser.add_argument("--child", choices=LOWERINGS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.backend == "tensorflow":
         return tensorflow_rounds(args.rounds, args.calls)
+    if args.whole_step:
+        sizes = {name: getattr(args, name) for name in ("dim", "d_model", "num_layers", "batch_size")
+                 if getattr(args, name) is not None}
+        if args.child:
+            print(json.dumps(time_step(args.child, sizes)))
+            return 0
+        flags = [f for name, value in sizes.items() for f in (f"--{name.replace('_', '-')}", str(value))]
+        for round_ in range(1, args.rounds + 1):
+            figures = []
+            for lowering in LOWERINGS:
+                result = run_child(__file__, lowering, "--whole-step", *flags)
+                if result["backend"] != "jax":
+                    raise RuntimeError(f"the {lowering} child trained on {result['backend']}, not JAX")
+                loop = "a while loop" if result["while_loop"] else "no loop"
+                figures.append(f"{lowering} {result['seq_per_s']:.1f} seq/s ({loop})")
+            print(f"round {round_}: " + ", ".join(figures))
+        return 0
     if args.child:
         print(json.dumps(time_masks(args.child, args.calls)))
         return 0

@@ -25,6 +25,16 @@ def test_the_two_lowerings_side_by_side():
 
 
 
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="times JAX's lowerings")
+def test_the_whole_step_under_each_lowering():
+    out = subprocess.run([sys.executable, "docs/dropout_masks.py", "--whole-step", "--rounds", "1", "--dim", "16",
+                          "--d-model", "16", "--num-layers", "1", "--batch-size", "8"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600, check=True).stdout
+    (jax_rate, unrolled_rate), = re.findall(r"^round 1: jax ([\d.]+) seq/s \(a while loop\), unrolled ([\d.]+) "
+                                            r"seq/s \(no loop\)$", out, re.M)
+    assert float(jax_rate) > 0 and float(unrolled_rate) > 0  # each child ran its lowering (the loop says which)
+
+
 @pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="times TensorFlow's generators")
 def test_tensorflow_generators_side_by_side_under_xla():
     out = subprocess.run([sys.executable, "docs/dropout_masks.py", "--backend", "tensorflow", "--rounds", "2",
