@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import os
 
 # Model types whose TensorFlow step is faster under XLA on a CPU, and the measurement (module docstring).
@@ -45,6 +46,19 @@ MIXED_UNDER_XLA = {
 # The variable that sets the rule on a machine (module docstring), and what it takes.
 CPU_XLA_ENV = "P7KERAS_CPU_XLA"
 CPU_XLA_CHOICES = ("auto", "on", "off")
+
+
+@functools.cache
+def tensorflow_sees_gpu() -> bool:
+    """Whether TensorFlow has a GPU to run on (its physical devices; imports TensorFlow, asked once a process).
+
+    Example:
+
+        tensorflow_sees_gpu()     # False on a machine without a GPU, or with CUDA_VISIBLE_DEVICES=""
+    """
+    import tensorflow as tf  # noqa: PLC0415 (only where TensorFlow is asked)
+
+    return bool(tf.config.list_physical_devices("GPU"))
 
 
 def cpu_xla_setting() -> str:

@@ -18,9 +18,9 @@ Example:
 
 from __future__ import annotations
 
-import functools
-
 import keras
+
+from p7keras.jit_compile import tensorflow_sees_gpu
 
 
 def dropout(layer: keras.layers.Dropout, inputs, training=None):
@@ -52,14 +52,7 @@ def in_xla_on_cpu() -> bool:
     import tensorflow as tf  # noqa: PLC0415 (TensorFlow backend only)
     from tensorflow.python.ops import control_flow_util  # noqa: PLC0415 (TensorFlow's own test for an XLA context)
 
-    return not _tensorflow_gpu() and control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
-
-
-@functools.cache
-def _tensorflow_gpu() -> bool:
-    import tensorflow as tf  # noqa: PLC0415
-
-    return bool(tf.config.list_physical_devices("GPU"))
+    return not tensorflow_sees_gpu() and control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
 
 
 def _threefry_dropout(inputs, rate: float, seed_generator):

@@ -15,7 +15,7 @@ from keras import ops
 
 from p7keras import losses
 from p7keras.config import CONTEXT_KEY, DEFAULTS, loss_problems, model_problems, raise_problems
-from p7keras.jit_compile import auto_jit_compile
+from p7keras.jit_compile import auto_jit_compile, tensorflow_sees_gpu
 from p7keras.layers import SemanticAnchor
 from p7keras.models.inputs import check_arrays, check_context_shape, context_of, unpack_batch
 from p7keras.models.negatives import NegativePool
@@ -332,7 +332,7 @@ class P7Ranker(BackendSteps, NegativePool, keras.Model):
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf  # noqa: PLC0415 (TensorFlow backend only)
 
-            gpu = bool(tf.config.list_physical_devices("GPU"))
+            gpu = tensorflow_sees_gpu()
             distributed = bool(self._distribute_strategy) or tf.distribute.has_strategy()
         return auto_jit_compile(keras.backend.backend(), self.MODEL_TYPE, self.dtype_policy.name, gpu, distributed)
 

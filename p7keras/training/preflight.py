@@ -33,7 +33,7 @@ import os
 import sys
 
 from p7keras.config import export_problems
-from p7keras.jit_compile import cpu_xla_setting
+from p7keras.jit_compile import cpu_xla_setting, tensorflow_sees_gpu
 from p7keras.machine import gpu_device_files, gpu_in_sight
 from p7keras.training.config import TrainConfig
 from p7keras.training.distribute import request_cpu_devices, start_processes
@@ -122,9 +122,7 @@ def select_backend(backend: str | None, device: str) -> None:
 def _accelerators(backend: str) -> set[str]:
     found = set()
     if backend == "tensorflow":
-        import tensorflow as tf  # noqa: PLC0415
-
-        if tf.config.list_physical_devices("GPU"):
+        if tensorflow_sees_gpu():
             found.add("gpu")
     elif backend == "jax":
         import jax  # noqa: PLC0415

@@ -7,17 +7,12 @@ import keras
 from keras import ops
 
 from p7keras import TransformerP7Ranker
+from p7keras.jit_compile import tensorflow_sees_gpu
 from p7keras.layers import FlatMultiHeadAttention
 from p7keras.layers.dropout import dropout, in_xla_on_cpu
 
 BACKEND = keras.backend.backend()
 X = np.random.default_rng(0).uniform(1.0, 2.0, size=(64, 256)).astype("float32")  # no zeros: a zero is a drop
-
-
-def _tf_gpu() -> bool:
-    import tensorflow as tf  # noqa: PLC0415
-
-    return bool(tf.config.list_physical_devices("GPU"))
 
 
 def _twins(rate=0.25, seed=3):
@@ -37,7 +32,7 @@ def test_outside_xla_it_is_the_layer_itself():
 def test_inside_xla_on_a_cpu_threefry_draws_a_proper_mask():
     import tensorflow as tf  # noqa: PLC0415
 
-    if _tf_gpu():
+    if tensorflow_sees_gpu():
         pytest.skip("a GPU in sight: the layer's own masks")
     ours, twin = _twins()
     philox = keras.layers.Dropout(0.25, seed=3)
@@ -84,7 +79,7 @@ def test_a_transformer_trains_under_xla_with_threefry_masks(monkeypatch):
     after = [layer.seed_generator.state.numpy() for layer in model._flatten_layers()
              if isinstance(layer, keras.layers.Dropout)]
     assert len(seeds) == 6 and all((a != s).any() for a, s in zip(after, seeds))  # every mask drawn and advanced
-    if not _tf_gpu():  # a GPU in sight: the layers' own masks
+    if not tensorflow_sees_gpu():  # a GPU in sight: the layers' own masks
         assert len(drawn) >= 6  # two blocks, three masks each, every one Threefry's (once per trace of the step)
     assert np.isfinite(history).all() and history[-1] < history[0]
 

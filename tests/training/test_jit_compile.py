@@ -10,7 +10,7 @@ import pytest
 from p7keras import FlatP7Ranker, LSTMP7Ranker, TransformerP7Ranker
 from p7keras.cli.main import main
 from p7keras.data import load_splits, make_synthetic_corpus
-from p7keras.jit_compile import CPU_XLA_ENV, auto_jit_compile, compilation
+from p7keras.jit_compile import CPU_XLA_ENV, auto_jit_compile, compilation, tensorflow_sees_gpu
 from p7keras.training import TrainConfig
 from p7keras.training.train import build_model, fit_batches, jit_compile_setting
 from tests.training.test_train import TINY, corpus_file  # noqa: F401 (a pytest fixture)
@@ -38,10 +38,7 @@ def test_the_setting_per_backend():
 
 
 def _tf_gpu() -> bool:
-    if BACKEND != "tensorflow":
-        return False
-    import tensorflow as tf  # noqa: PLC0415
-    return bool(tf.config.list_physical_devices("GPU"))
+    return BACKEND == "tensorflow" and tensorflow_sees_gpu()
 
 
 @pytest.mark.parametrize("kind, dtype, xla", [(TransformerP7Ranker, "float32", True), (FlatP7Ranker, "float32", True),
