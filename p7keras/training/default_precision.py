@@ -75,6 +75,16 @@ def keras_backend_name() -> str:
         return "tensorflow"
 
 
+def cpu_computes(device: str) -> bool:
+    """Whether a run's ``--device`` leaves the work to the CPU: ``cpu``, or ``auto`` with no GPU in sight.
+
+    Example:
+
+        cpu_computes("auto")     # True on a machine without a GPU (or with CUDA_VISIBLE_DEVICES="")
+    """
+    return device == "cpu" or (device == "auto" and not gpu_in_sight())
+
+
 def resolve_precision(precision: str, backend: str | None = None, device: str = "auto",
                       distribute: str = "none", cpuinfo: str = CPUINFO) -> tuple[str, str]:
     """The Keras dtype policy a run trains under, and the reason, for ``precision`` (``auto`` or a policy).
@@ -113,7 +123,7 @@ def resolve_precision(precision: str, backend: str | None = None, device: str = 
         return "float32", f"auto: mixed_bfloat16 was measured no faster on {backend}; --precision to choose"
     if distribute != "none":
         return "float32", f"auto: mixed_bfloat16 was not measured with --distribute {distribute}"
-    if device == "gpu" or (device == "auto" and gpu_in_sight()):
+    if not cpu_computes(device):
         return "float32", ("auto: a GPU may train this run, and on the GPU measured (an NVIDIA H200) no 16-bit "
                            "policy trained faster at the bench sizes")
     flags = tuple(flag for flag in bf16_cpu_flags(cpuinfo) if flag in units)
@@ -148,7 +158,7 @@ def slow_on_this_cpu(precision: str, backend: str, device: str = "auto", cpuinfo
     Returns:
         One clause (no full stop), or None when there is nothing to say.
     """
-    if precision not in SPEED_WITHOUT_UNITS or device not in ("auto", "cpu") or (device == "auto" and gpu_in_sight()):
+    if precision not in SPEED_WITHOUT_UNITS or not cpu_computes(device):
         return None
     kind, wanted, present = (("bfloat16", BF16_CPU_FLAGS, bf16_cpu_flags) if "bfloat16" in precision
                              else ("float16", FP16_CPU_FLAGS, fp16_cpu_flags))

@@ -251,3 +251,18 @@ def test_a_search_records_its_trials_precision(bf16_cpu):
     assert search.settings()["config"]["precision"] == "mixed_bfloat16"
     assert SearchConfig(train={"backend": "jax", "precision": "auto"}).base.precision == "float32"
     assert SearchConfig(train={"backend": "tensorflow"}).base.precision == "float32"  # the default
+
+
+@pytest.mark.one_backend
+def test_one_rule_says_whether_the_cpu_computes_for_auto_and_for_the_slow_16_bit_note(tmp_path, monkeypatch):
+    monkeypatch.delenv(PRECISION_ENV, raising=False)
+    with_units, without = _cpuinfo(tmp_path, "avx512_bf16"), _cpuinfo(tmp_path, "", name="avx2")
+    for gpu in (False, True):
+        monkeypatch.setattr(default_precision, "gpu_in_sight", lambda gpu=gpu: gpu)
+        for device in ("auto", "cpu", "gpu", "metal"):
+            cpu = device == "cpu" or (device == "auto" and not gpu)
+            assert default_precision.cpu_computes(device) is cpu, (gpu, device)
+            # a GPU may train: float32, and no word on this CPU's missing units
+            assert resolve_precision("auto", "tensorflow", device=device, cpuinfo=with_units)[0] == (
+                "mixed_bfloat16" if cpu else "float32"), (gpu, device)
+            assert (slow_on_this_cpu("mixed_bfloat16", "tensorflow", device, without) is not None) is cpu, (gpu, device)
