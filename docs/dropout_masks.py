@@ -30,8 +30,11 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 from child_process import run_child  # docs/child_process.py (this script's folder)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # p7keras from this checkout
 
 LOWERINGS = ("jax", "unrolled")
 
@@ -101,7 +104,6 @@ def tensorflow_rounds(rounds: int, calls: int) -> int:
     import os  # noqa: PLC0415
 
     os.environ["KERAS_BACKEND"] = "tensorflow"
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # p7keras from this checkout
     import keras  # noqa: PLC0415
     import numpy as np  # noqa: PLC0415
     import tensorflow as tf  # noqa: PLC0415
@@ -128,20 +130,20 @@ def tensorflow_rounds(rounds: int, calls: int) -> int:
 
 
 def main(argv=None) -> int:
+    from p7keras.bench.config import SIZE_FLAGS, add_size_flags  # noqa: PLC0415 (numpy only)
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--backend", choices=("jax", "tensorflow"), default="jax")
     parser.add_argument("--whole-step", action="store_true", help="time the whole training step (JAX)")
-    for name in ("dim", "d_model", "num_layers", "batch_size"):  # the bench configuration's, for --whole-step
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int)
+    add_size_flags(parser)  # the bench configuration's sizes, for --whole-step
     parser.add_argument("--child", choices=LOWERINGS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.backend == "tensorflow":
         return tensorflow_rounds(args.rounds, args.calls)
     if args.whole_step:
-        sizes = {name: getattr(args, name) for name in ("dim", "d_model", "num_layers", "batch_size")
-                 if getattr(args, name) is not None}
+        sizes = {name: getattr(args, name) for name in SIZE_FLAGS}
         if args.child:
             print(json.dumps(time_step(args.child, sizes)))
             return 0

@@ -184,6 +184,10 @@ def random_unit(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
+# The bench configuration's sizes that docs/ scripts take as flags (--dim, --d-model, --num-layers, --batch-size).
+SIZE_FLAGS = ("dim", "d_model", "num_layers", "batch_size")
+
+
 def add_size_flags(parser) -> None:
     """Adds ``--dim``, ``--d-model``, ``--num-layers`` and ``--batch-size``, defaulting to the bench configuration,
     to an ``argparse`` parser (the profiling scripts of ``docs/``).
@@ -193,5 +197,5 @@ def add_size_flags(parser) -> None:
         parser = argparse.ArgumentParser(); add_size_flags(parser)
         parser.parse_args(["--dim", "32"]).d_model   # 512
     """
-    for name in ("dim", "d_model", "num_layers", "batch_size"):
+    for name in SIZE_FLAGS:
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(BenchConfig(), name))
