@@ -53,3 +53,18 @@ def test_the_real_text_presets_step_on_the_default_data():
     # the queue's in-context test is one 2-D product now
     assert step > 0 and not {"BatchMatMulV2", "_MklBatchMatMulV2"} & set(kinds[:3]), kinds
     assert "1.5x the reference" not in out
+
+
+def test_the_xla_step_by_xlas_own_ops_named_by_their_tensorflow_op():
+    out = _run("--xla", "--dim", "16", "--d-model", "16", "--num-layers", "1", "--batch-size", "8", "--steps", "2",
+               "--rounds", "1")
+    assert "batch 8, float32, XLA (jit_compile on), 2 steps an epoch; TensorFlow's CPU memory: its pool" in out
+    total, products, share, covered = (float(x) for x in re.search(
+        r"^profiled: ops' self time ([\d.]+) ms/step, matrix products ([\d.]+) ms \(([\d.]+)%\); a product running "
+        r"during ([\d.]+) ms of each step$", out, re.M).groups())
+    assert 0 < products < total and 0 < covered
+    kinds = [item.rsplit(" ", 3)[0] for item in re.search(r"^    most time per step: (.+)$", out, re.M).group(1)
+             .split(", ")]
+    # XLA's products carry the TensorFlow op they came from; the Adam update is TensorFlow's fused kernel's
+    assert "MatMul" in kinds and "ResourceApplyAdam" in kinds, kinds
+    assert not any(kind.endswith(("fusion", "Execute")) or "." in kind for kind in kinds), kinds
