@@ -11,6 +11,9 @@
   pointed at /dev/null, while Python's ``sys.stderr`` keeps writing to the terminal (Python warnings and
   errors still show). After the import, TensorFlow's own lines follow ``TF_CPP_MIN_LOG_LEVEL`` (3 unless
   the user set another);
+* has TensorFlow keep its CPU tensors' memory in its own pool (its BFC allocator) unless the user set
+  ``TF_CPU_ALLOCATOR_USE_BFC`` (:func:`pool_tensorflow_cpu_memory`): without it, an XLA training step's
+  temporaries are mapped afresh and page-faulted every step;
 * shows the subcommand's usage for a flag it does not know (``p7keras train --lamda 0.8``);
 * turns a user-facing error (bad input or usage) into one line ``<prog> <command>: error: ...`` with exit
   code 2, a fault during the work (a full disk, a failed write, a non-finite loss, anything unexpected)
@@ -58,6 +61,9 @@ DEBUG_FLAG = "--debug"
 # and "failed call to cuInit" on a machine without a GPU, which is logged as an error and means nothing
 # here; a native failure that matters reaches Python as an exception and gets its one line).
 QUIET_TF_LOG_LEVEL = "3"
+# TensorFlow's switch to its pooling (BFC) allocator for CPU tensors, and the pool's limit (TensorFlow's default
+# limit is 64 GB); both read once, when TensorFlow allocates its first tensor.
+TF_CPU_POOL, TF_CPU_POOL_LIMIT = "TF_CPU_ALLOCATOR_USE_BFC", "TF_CPU_BFC_MEM_LIMIT_IN_MB"
 
 
 class CLIError(Exception):
@@ -77,6 +83,40 @@ def backend_from_argv(argv: list[str]) -> str | None:
 def quiet_tensorflow() -> None:
     """Sets TensorFlow's C++ log level for the lines after its start-up (3: none), unless the user set one."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", QUIET_TF_LOG_LEVEL)
+
+
+def pool_tensorflow_cpu_memory() -> bool:
+    """Has TensorFlow take its CPU tensors from its own pool (its BFC allocator), unless the user chose.
+
+    TensorFlow's default CPU allocator hands a freed block to malloc, which gives large blocks back to the
+    OS; an XLA-compiled step allocates its temporaries at every call, so each step maps them afresh and
+    page-faults through them (about an eighth of the bench transformer's XLA step on a 2-core CPU; README,
+    "TensorFlow's CPU memory pool"). The pool keeps the memory. Its limit is set to this machine's memory
+    (TensorFlow's own default is 64 GB) unless ``TF_CPU_BFC_MEM_LIMIT_IN_MB`` is set. Where TensorFlow's oneDNN is on
+    (CPUs with AVX-512 VNNI, BF16 or AMX), TensorFlow's default allocator is oneDNN's, a pool already, and the step
+    is as fast either way (README). TensorFlow reads both
+    when it allocates its first tensor, so this acts only before that: every p7keras command calls it before
+    Keras loads. A script does the same by setting ``TF_CPU_ALLOCATOR_USE_BFC=true`` before its first
+    TensorFlow operation; ``TF_CPU_ALLOCATOR_USE_BFC=false`` keeps TensorFlow's default allocator.
+
+    Example:
+
+        pool_tensorflow_cpu_memory()   # os.environ["TF_CPU_ALLOCATOR_USE_BFC"] == "true" unless set before
+
+    Returns:
+        True when this call chose the pool, False when ``TF_CPU_ALLOCATOR_USE_BFC`` was set already.
+    """
+    if os.environ.get(TF_CPU_POOL, "").strip():
+        return False
+    os.environ[TF_CPU_POOL] = "true"
+    if not os.environ.get(TF_CPU_POOL_LIMIT, "").strip():
+        try:
+            memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+        except (ValueError, OSError, AttributeError):  # not a POSIX system: TensorFlow's own limit
+            memory_mb = 0
+        if memory_mb > 0:
+            os.environ[TF_CPU_POOL_LIMIT] = str(memory_mb)
+    return True
 
 
 def _stderr_fd() -> int | None:
@@ -174,6 +214,7 @@ def run_console_command(parser: argparse.ArgumentParser, argv: list[str], name: 
     if DEBUG_FLAG in argv:  # anywhere on the line: tracebacks instead of one-line errors
         argv.remove(DEBUG_FLAG)
     quiet_tensorflow()
+    pool_tensorflow_cpu_memory()
     args = parse_arguments(parser, argv)  # exits 2 with argparse's usage line on a bad flag
     name = name or " ".join(filter(None, [parser.prog, getattr(args, "command", None)]))
     if not getattr(args, "func", None):

@@ -180,3 +180,65 @@ def test_keras_is_imported_without_native_lines_but_with_python_warnings(tmp_pat
         assert "cpu_feature_guard" not in done.stderr and "oneDNN" not in done.stderr, (level, done.stderr)
         assert "keras says a Python warning" in done.stderr and "tensorflow says a Python warning" in done.stderr
         assert done.stderr.rstrip().endswith("after")
+
+
+def test_tensorflow_pools_its_cpu_memory_unless_the_user_chose(monkeypatch):
+    import os
+
+    pool, limit = console.TF_CPU_POOL, console.TF_CPU_POOL_LIMIT
+    monkeypatch.setenv(pool, "")  # unset for the command (restored after the test)
+    monkeypatch.setenv(limit, "")
+    assert console.pool_tensorflow_cpu_memory() is True
+    memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    assert os.environ[pool] == "true" and int(os.environ[limit]) == memory_mb > 1024
+    assert console.pool_tensorflow_cpu_memory() is False  # chosen already: nothing changes
+
+    monkeypatch.setenv(pool, "false")  # the user's choice stands, and no limit is set for it
+    monkeypatch.setenv(limit, "")
+    assert console.pool_tensorflow_cpu_memory() is False
+    assert os.environ[pool] == "false" and os.environ[limit] == ""
+
+    monkeypatch.setenv(pool, "")  # the user's limit stands
+    monkeypatch.setenv(limit, "2048")
+    assert console.pool_tensorflow_cpu_memory() is True and os.environ[limit] == "2048"
+
+
+def test_a_command_runs_tensorflow_with_its_cpu_memory_pooled():
+    """In a command's own process, TensorFlow's CPU allocator is its pool (which keeps statistics; its default
+    allocator keeps none), unless the user chose TensorFlow's default. (Where TensorFlow's oneDNN is on, as on
+    CPUs with AVX-512 VNNI, BF16 or AMX, its default is oneDNN's own pool, which keeps statistics too: the
+    user's choice is checked with oneDNN off.)"""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    code = textwrap.dedent("""
+        import argparse, sys
+        from p7keras import console
+
+        def report(args):
+            import tensorflow as tf
+            x = tf.ones([256, 256]) + 1.0
+            try:
+                print("pool", tf.config.experimental.get_memory_info("CPU:0")["peak"] >= x.numpy().nbytes)
+            except ValueError as error:  # "Allocator stats not available for device 'CPU:0'"
+                print("default:", error)
+
+        parser = argparse.ArgumentParser(prog="p7keras")
+        parser.set_defaults(func=report, uses_keras=False)
+        sys.exit(console.run_console_command(parser, []))
+    """)
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k not in (console.TF_CPU_POOL, console.TF_CPU_POOL_LIMIT)}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+    lines = []
+    for choice in (None, "false"):
+        if choice is not None:
+            env[console.TF_CPU_POOL], env["TF_ENABLE_ONEDNN_OPTS"] = choice, "0"
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+        assert done.returncode == 0, done.stderr
+        lines.append(done.stdout.strip().splitlines()[-1])
+    assert lines[0] == "pool True"
+    assert lines[1].startswith("default:") and "CPU:0" in lines[1]
