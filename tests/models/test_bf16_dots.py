@@ -21,6 +21,7 @@ LAYOUTS = {
     "batched": ((3, 4, 5, 8), (3, 4, 8, 6), (((3,), (2,)), ((0, 1), (0, 1)))),
     "batched, lhs contracted first": ((3, 4, 8, 5), (3, 4, 8, 6), (((2,), (2,)), ((0, 1), (0, 1)))),
     "two contracted axes": ((6, 4, 5), (4, 5, 7), (((1, 2), (0, 1)), ((), ()))),
+    "TN, two contracted axes": ((4, 5, 6), (4, 5, 7), (((0, 1), (0, 1)), ((), ()))),
 }
 
 
@@ -61,7 +62,8 @@ def test_bf16_products_round_the_float32_product_once(layout):
     text = product.lower(lhs, rhs).as_text()
     assert "xf32>" in text.split("stablehlo.dot_general")[1].split("\n")[0]  # the product's result is float32
     assert "stablehlo.convert" in text
-    assert ("optimization_barrier" in text) == (layout in ("TN", "TT", "batched, lhs contracted first"))
+    assert ("optimization_barrier" in text) == (layout in ("TN", "TT", "batched, lhs contracted first",
+                                                                 "TN, two contracted axes"))
     out = product(lhs, rhs)
     assert out.dtype == jnp.bfloat16
     expected = _float32_product(lhs, rhs, dimension_numbers)
@@ -103,3 +105,25 @@ def test_other_products_are_lowered_as_jax_lowers_them():
     assert "stablehlo.convert" not in text  # asked for a float32 result already: nothing to round
     np.testing.assert_array_equal(np.asarray(mixed(jnp.ones((8, 4), jnp.bfloat16), jnp.ones((4, 2), jnp.bfloat16))),
                                   np.full((8, 2), 4.0, np.float32))
+
+
+def test_a_weight_gradient_leaves_the_product_in_the_weights_order():
+    """JAX's transpose rule computes a weight's gradient as ``g^T x`` and transposes the result into the weight's
+    order; the lowering computes ``x^T g`` and transposes back, so XLA cancels the two: the compiled function
+    has one transpose (an operand copied into the kernel's order), none of the product's result."""
+    import re  # noqa: PLC0415
+
+    import jax  # noqa: PLC0415
+    import jax.numpy as jnp  # noqa: PLC0415
+
+    _register()
+    g, x = _operands((32, 16), (32, 24), seed=3)
+    numbers = (((0,), (0,)), ((), ()))
+    gradient = jax.jit(lambda g, x: jnp.transpose(jax.lax.dot_general(g, x, numbers)))
+    compiled = gradient.lower(g, x).compile().as_text()
+    assert len(re.findall(r" transpose\(", compiled)) == 1, compiled
+    assert re.search(r"f32\[24,16\]\S* fusion\(", compiled), compiled  # the float32 product is (24, 16) itself
+    expected = _float32_product(g, x, numbers).T
+    out = np.asarray(gradient(g, x), np.float32)
+    assert out.shape == (24, 16)
+    assert np.max(np.abs(out - expected) / expected) <= BF16_ULP / 2
