@@ -176,8 +176,11 @@ def test_precision_auto_measures_what_train_would_choose(tmp_path, monkeypatch, 
     monkeypatch.setattr(default_precision, "gpu_in_sight", lambda: False)
     monkeypatch.setattr(default_precision, "bf16_cpu_flags", lambda cpuinfo=None: ("amx_bf16",))
     result = _bench(tmp_path, "--what", "train", "--precision", "auto")
-    assert result["precision"] == ("mixed_bfloat16" if keras.backend.backend() == "tensorflow" else "float32")
+    assert result["precision"] == "mixed_bfloat16"  # every backend on AMX
     assert f"Precision: {result['precision']} (auto: " in capsys.readouterr().out
+    monkeypatch.setattr(default_precision, "bf16_cpu_flags", lambda cpuinfo=None: ("avx512_bf16",))
+    result = _bench(tmp_path, "--what", "train", "--precision", "auto", "--overwrite")
+    assert result["precision"] == ("mixed_bfloat16" if keras.backend.backend() == "tensorflow" else "float32")
     monkeypatch.setattr(default_precision, "bf16_cpu_flags", lambda cpuinfo=None: ())
     assert _bench(tmp_path, "--what", "train", "--precision", "auto", "--overwrite")["precision"] == "float32"
 
