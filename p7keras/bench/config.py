@@ -56,6 +56,8 @@ class BenchConfig:
         predict_saved_model: also time the exported SavedModel served by TensorFlow (predict; needs TensorFlow).
         predict_onnx: also time the model written as ONNX (int8 with ``quantize="int8"``) and run by ONNX Runtime
             (predict; needs the ``onnx`` extra).
+        predict_compile_single: on PyTorch, predict one sequence through ``torch.compile``
+            (:class:`p7keras.models.inference.CompiledPredict`; predict).
         retrieval_queries: N queries ranked against the bank.
         retrieval_bank: V bank rows (articles of ``RETRIEVAL_CHUNKS_PER_ARTICLE`` chunks).
         pipeline_articles: articles of the synthetic corpus the input pipeline batches.
@@ -83,6 +85,7 @@ class BenchConfig:
     predict_batch: int = _size(("predict",), default=1024)
     predict_saved_model: bool = _size(("predict",), default=True)
     predict_onnx: bool = _size(("predict",), default=False)
+    predict_compile_single: bool = _size(("predict",), default=False)
     retrieval_queries: int = _size(("retrieval",), default=10_000)
     retrieval_bank: int = _size(("retrieval",), default=100_000)
     pipeline_articles: int = _size(("pipeline",), default=400)

@@ -65,7 +65,8 @@ def measure_predict(model: P7Ranker, config: BenchConfig) -> dict[str, float]:
     rng = np.random.default_rng(config.seed)
     batch = random_unit(rng, (config.predict_batch, config.context_length, config.dim))
     one = batch[:1]
-    predictor = Predictor.from_model(model, batch_size=config.predict_batch, quantize=config.quantize)
+    predictor = Predictor.from_model(model, batch_size=config.predict_batch, quantize=config.quantize,
+                                     compile_single=config.predict_compile_single)
     result = _speed(predictor, one, batch, config.predict_calls, "predict")
     reduced = config.quantize is not None or config.precision != "float32"
     float32 = reference = None

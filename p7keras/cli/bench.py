@@ -66,6 +66,9 @@ def register(subparsers) -> None:
     model.add_argument("--onnx", action="store_true",
                        help="predict part: also write the model as ONNX (int8 with --quantize int8) and time it in "
                        "ONNX Runtime (needs p7keras[onnx])")
+    model.add_argument("--compile-single", action="store_true",
+                       help="predict part, PyTorch: predict one sequence through torch.compile (compiled on the "
+                       "first call: seconds to tens of seconds) for lower latency")
     model.add_argument("--jit-compile", choices=JIT_COMPILE_CHOICES, default="auto")
     model.add_argument("--precision", choices=TRAIN_PRECISIONS, default=_DEFAULTS.precision,
                        help="the model's Keras dtype policy (train, predict; default float32); auto: the one "
@@ -118,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         predict_batch=args.predict_batch,
         predict_saved_model=args.saved_model,
         predict_onnx=args.onnx,
+        predict_compile_single=args.compile_single,
         jit_compile=JIT_COMPILE_SETTINGS[args.jit_compile],
         steps_per_execution=args.steps_per_execution,
         retrieval_queries=args.retrieval_queries,

@@ -107,7 +107,7 @@ class Predictor:
 
     @classmethod
     def from_model(cls, model, name: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
-                   quantize: str | None = None) -> Predictor:
+                   quantize: str | None = None, compile_single: bool = False) -> Predictor:
         """The compiled predictor of a ``keras.Model`` (TensorFlow ``tf.function``, JAX ``jax.jit``,
         PyTorch ``torch.export`` under ``torch.inference_mode``; see ``p7keras.models.inference``).
 
@@ -122,11 +122,14 @@ class Predictor:
             batch_size: rows per compiled call; larger inputs are split.
             quantize: predict with a reduced-precision copy, ``"int8"`` or ``"bfloat16"``
                 (:func:`p7keras.models.precision.reduced_precision`; ``model`` itself is unchanged).
+            compile_single: on PyTorch, predict one sequence through ``torch.compile`` (Inductor, compiled on
+                the first one-sequence call) for lower latency; ignored by the other backends
+                (:class:`p7keras.models.inference.CompiledPredict`).
 
         Returns:
             A :class:`Predictor` of kind ``"keras"``.
         """
-        return _keras_predictor(model, name, "memory", batch_size, quantize)
+        return _keras_predictor(model, name, "memory", batch_size, quantize, compile_single)
 
     def predict(self, contexts: np.ndarray) -> np.ndarray:
         """Predictions for ``contexts (B, K, D)``, checked: ``(B, D)`` float32, finite, non-zero rows.
@@ -192,7 +195,8 @@ def _keras_shape(model) -> tuple[int | None, int | None]:
     return _int_or_none(shape[1]), _int_or_none(shape[2])
 
 
-def _keras_predictor(model, name: str | None, source: str, batch_size: int, quantize: str | None = None) -> Predictor:
+def _keras_predictor(model, name: str | None, source: str, batch_size: int, quantize: str | None = None,
+                     compile_single: bool = False) -> Predictor:
     from p7keras.models.inference import CompiledPredict  # keras only for keras models
 
     k, d = _keras_shape(model)
@@ -200,7 +204,7 @@ def _keras_predictor(model, name: str | None, source: str, batch_size: int, quan
         from p7keras.models.precision import reduced_precision  # noqa: PLC0415
 
         model, name = reduced_precision(model, quantize), f"{name or model.name}@{quantize}"
-    compiled = CompiledPredict(model, chunk_size=batch_size)
+    compiled = CompiledPredict(model, chunk_size=batch_size, compile_single=compile_single)
     return Predictor(
         name=name or model.name,
         kind="keras",
@@ -246,7 +250,8 @@ def check_model_path(path: str | os.PathLike) -> None:
         raise ValueError(f"{where}: cannot load as a Keras model ({type(exc).__name__}: {exc})") from exc
 
 
-def _load_keras_file(path: str, name: str, batch_size: int, quantize: str | None = None) -> Predictor:
+def _load_keras_file(path: str, name: str, batch_size: int, quantize: str | None = None,
+                     compile_single: bool = False) -> Predictor:
     check_model_path(path)
     import keras  # noqa: PLC0415 (keras only when a model is loaded)
 
@@ -256,7 +261,7 @@ def _load_keras_file(path: str, name: str, batch_size: int, quantize: str | None
         model = keras.saving.load_model(path, compile=False)
     except Exception as exc:  # keras raises many types for a bad file; report one
         raise ValueError(f"{path}: cannot load as a Keras model ({type(exc).__name__}: {exc})") from exc
-    return _keras_predictor(model, name, path, batch_size, quantize)
+    return _keras_predictor(model, name, path, batch_size, quantize, compile_single)
 
 
 # --------------------------------------------------------------------------------- SavedModels
@@ -427,7 +432,7 @@ def _name_of_path(path: Path) -> str:
 
 
 def load_predictor(model, name: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
-                   quantize: str | None = None) -> Predictor:
+                   quantize: str | None = None, compile_single: bool = False) -> Predictor:
     """Turn a path, a ``keras.Model`` or a callable into a :class:`Predictor`.
 
     Args:
@@ -438,6 +443,8 @@ def load_predictor(model, name: str | None = None, batch_size: int = DEFAULT_BAT
         quantize: predict with a reduced-precision copy of a Keras model, ``"int8"`` or ``"bfloat16"``
             (the name gets ``@int8``/``@bfloat16``); a SavedModel, an ONNX file or a callable cannot be
             quantized here.
+        compile_single: a Keras model on PyTorch predicts one sequence through ``torch.compile`` (compiled on
+            the first one-sequence call) for lower latency (:meth:`Predictor.from_model`).
 
     Returns:
         A :class:`Predictor`.
@@ -452,13 +459,13 @@ def load_predictor(model, name: str | None = None, batch_size: int = DEFAULT_BAT
     if isinstance(model, (str, os.PathLike)):
         kind, target = resolve_model_path(model)
         if kind == "keras":
-            return _load_keras_file(target, name or _name_of_path(Path(model)), batch_size, quantize)
+            return _load_keras_file(target, name or _name_of_path(Path(model)), batch_size, quantize, compile_single)
         if kind == "onnx":
             return _load_onnx(target, name or _name_of_path(Path(model)), batch_size)
         return _load_saved_model(target, name or _name_of_path(Path(model)), batch_size)
     keras = sys.modules.get("keras")
     if keras is not None and isinstance(model, keras.Model):
-        return _keras_predictor(model, name, "memory", batch_size, quantize)
+        return _keras_predictor(model, name, "memory", batch_size, quantize, compile_single)
     if callable(model):
         return Predictor(
             name=name or getattr(model, "__name__", type(model).__name__),

@@ -12,9 +12,12 @@
   dynamic) and run under ``torch.inference_mode``: one graph for every batch size and none of the
   Keras layer machinery per call. Its nodes that do nothing at run time (tensor-metadata assertions,
   ``.to`` to the dtype and device a tensor already has: 528 of the bench transformer's 727) are
-  removed from the graph first (:func:`without_noop_nodes`). ``torch.compile`` was measured and not
-  kept (see ``TORCH_NOTE``). A model ``torch.export`` cannot capture runs eagerly under
-  ``torch.inference_mode``.
+  removed from the graph first (:func:`without_noop_nodes`). ``torch.compile`` of every batch size was
+  measured and not kept (see ``TORCH_NOTE``); with ``compile_single=True`` the one-sequence call alone runs
+  the graph compiled by ``torch.compile`` (Inductor, compiled on the first such call: 24 s for the bench
+  transformer on 2 cores the first time, then from Inductor's on-disk cache), for latency (on an AMX Xeon
+  p50 2.05 ms against 2.87-2.91 for the graph; README). A model ``torch.export`` cannot capture runs
+  eagerly under ``torch.inference_mode``.
 
 Inputs larger than ``chunk_size`` are predicted ``chunk_size`` rows at a time. ``traces`` counts the
 compilations (the test of "one per bucket").
@@ -83,19 +86,24 @@ class CompiledPredict:
     Args:
         model: a ``keras.Model`` mapping ``(B, K, D)`` to ``(B, D)``; built here on the first call if needed.
         chunk_size: rows per compiled call (>= 1); larger inputs are split.
+        compile_single: PyTorch: run one-sequence calls through ``torch.compile`` of the exported graph
+            (compiled on the first one, once); other batch sizes run the exported graph. The other backends
+            compile every call already and ignore it.
 
     Attributes:
         backend: the Keras backend compiled for.
-        mode: ``"tf.function"``, ``"jax.jit"``, ``"torch.export"`` or ``"torch.eager"`` (fallback).
+        mode: ``"tf.function"``, ``"jax.jit"``, ``"torch.export"``, ``"torch.export+compile_single"`` or
+            ``"torch.eager"`` (fallback).
         traces: compilations so far.
         pads: whether calls are padded to :func:`bucket_size` buckets (JAX).
     """
 
-    def __init__(self, model, chunk_size: int = CHUNK_SIZE):
+    def __init__(self, model, chunk_size: int = CHUNK_SIZE, compile_single: bool = False):
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
         self.model = model
         self.chunk_size = int(chunk_size)
+        self.compile_single = bool(compile_single)
         self.backend = keras.backend.backend()
         if self.backend not in _BUILDERS:
             raise ValueError(f"no compiled prediction for the {self.backend!r} backend")
@@ -210,12 +218,30 @@ def _torch(compiled: CompiledPredict):
             return model(context, training=False)
 
     compiled._count_trace()
+    exported = compiled.mode == "torch.export"
+    single = _compiled_single(compiled, call) if compiled.compile_single and exported else call
 
     def run(x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return call(keras.ops.convert_to_tensor(x)).cpu().numpy()
+            return (single if len(x) == 1 else call)(keras.ops.convert_to_tensor(x)).cpu().numpy()
 
     return run
+
+
+def _compiled_single(compiled: CompiledPredict, graph):
+    """``graph`` for one sequence, compiled by ``torch.compile`` on its first call (counted in ``traces``)."""
+    import torch  # noqa: PLC0415
+
+    compiled.mode = "torch.export+compile_single"
+    inductor = []
+
+    def single(context):
+        if not inductor:
+            inductor.append(torch.compile(graph, dynamic=False))
+            compiled._count_trace()
+        return inductor[0](context)
+
+    return single
 
 
 def exported_torch_graph(model, example):

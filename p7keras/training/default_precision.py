@@ -3,8 +3,9 @@
 The rule follows what was measured (README, Precision; :data:`BF16_UNITS_THAT_PAY`): on a CPU with
 bfloat16 matrix units (``avx512_bf16`` or ``amx_bf16`` among ``/proc/cpuinfo``'s flags), TensorFlow trains
 1.22-1.39x faster under ``mixed_bfloat16`` than in float32; PyTorch 1.25-1.35x on AMX (``amx_bf16``) and
-within a round's drift on AVX512_BF16 alone; JAX 1.07-1.12x on AMX since its bfloat16 products run on the units
-(``p7keras.models.steps.bf16_dots``; not measured on AVX512_BF16 alone since). On an NVIDIA H200 (bench sizes,
+within a round's drift on AVX512_BF16 alone; JAX 1.53-1.57x on AMX since its bfloat16 products run on the units
+with its weight gradients in the weights' order (``p7keras.models.steps.bf16_dots``; not measured on AVX512_BF16
+alone since). On an NVIDIA H200 (bench sizes,
 2026-12-04) no 16-bit policy trained faster than float32 on JAX or PyTorch (TensorFlow was not measured there),
 and nothing was measured with ``--distribute``. So ``auto`` is ``mixed_bfloat16`` for a single-device
 TensorFlow run on such a CPU, or JAX or PyTorch run on an AMX CPU, with no GPU in sight, and ``float32``
@@ -52,9 +53,10 @@ SLOWER_WITH_UNITS = {
 # The CPU flags on which a backend trains the bench transformer faster under mixed_bfloat16 than in float32, as
 # measured (README: Precision): TensorFlow 1.37-1.39x on AVX512_BF16 (2026-12-04) and 1.22-1.26x on AMX
 # (2026-12-05), through oneDNN; PyTorch 1.25-1.35x on AMX but 1.05-1.20x (within a round's drift) on AVX512_BF16
-# alone; JAX 1.07-1.12x on AMX with its bfloat16 products on the units and its step's buffers kept
-# (models/steps/bf16_dots.py, host_memory.py; 1.16-1.22x without the latter; before the products were on the
-# units 0.75-0.78x there and 0.76-0.91x on AVX512_BF16 alone, not measured there since).
+# alone; JAX 1.53-1.57x on AMX with its bfloat16 products on the units, its weight gradients in the weights' order
+# and its step's buffers kept (models/steps/bf16_dots.py, host_memory.py; 1.07-1.12x before the gradients' order,
+# 1.16-1.22x without the kept buffers; before the products were on the units 0.75-0.78x there and 0.76-0.91x on
+# AVX512_BF16 alone, not measured there since).
 BF16_UNITS_THAT_PAY = {"tensorflow": BF16_CPU_FLAGS, "jax": ("amx_bf16",), "torch": ("amx_bf16",)}
 BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
 # The variable that sets what --precision auto means on a machine (unset: the rule of this module).

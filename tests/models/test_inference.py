@@ -57,6 +57,29 @@ def test_predicts_with_the_current_weights(learnable_data):
     assert predict.traces == traces  # new weights, no new compilation
 
 
+def test_compile_single_compiles_the_one_sequence_call_on_pytorch(learnable_data):
+    """``compile_single``: on PyTorch one sequence runs through ``torch.compile`` of the exported graph (compiled
+    once, on the first such call; it follows the model's weights), batches run the graph; elsewhere ignored."""
+    model = _built(transformer)
+    predict = CompiledPredict(model, chunk_size=CHUNK, compile_single=True)
+    contexts = learnable_data[1]["context"][:5]
+    batch = predict(contexts)
+    torch = keras.backend.backend() == "torch"
+    assert predict.mode == {"tensorflow": "tf.function", "jax": "jax.jit", "torch": "torch.export+compile_single"}[
+        keras.backend.backend()]
+    traces = predict.traces
+    one = predict(contexts[:1])
+    np.testing.assert_allclose(one, model.predict(contexts[:1], verbose=0), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(one, batch[:1], atol=1e-5, rtol=0)
+    predict(contexts[1:2])
+    if torch:  # the one compilation, on the first one-sequence call
+        assert predict.traces == traces + 1
+    model.fit(learnable_data[0], batch_size=64, epochs=1, verbose=0)
+    after = predict(contexts[:1])
+    assert np.abs(after - one).max() > 1e-4
+    np.testing.assert_allclose(after, model.predict(contexts[:1], verbose=0), atol=1e-5, rtol=0)
+
+
 def test_builds_an_unbuilt_model_and_rejects_bad_input():
     model = transformer()
     predict = CompiledPredict(model)
