@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
                            max_wait_ms=args.max_wait_ms)
     service, lines = load_service(args.model, args.bank, split=args.split, seed=args.seed, settings=args.settings,
                                   index_dir=args.index_dir, encoder=args.encoder, limits=limits,
-                                  quantize=args.quantize)
+                                  quantize=args.quantize, compile_single=args.compile_single)
     for line in lines:
         print(line, flush=True)
     app = create_app(service, max_body_bytes=int(args.max_body_mb * 2**20))
@@ -193,5 +193,8 @@ def register(subparsers) -> None:
     limits.add_argument("--top-k-limit", type=int, default=100, help="largest top_k a request may ask (default 100)")
     limits.add_argument("--max-body-mb", type=float, default=8.0, help="largest request body in MiB (default 8)")
     add_quantize_argument(parser)
+    parser.add_argument("--compile-single", action="store_true",
+                        help="PyTorch: predict a one-sequence request through torch.compile (compiled on the first "
+                        "such request) for lower latency")
     add_backend_argument(parser)
     parser.set_defaults(func=run, uses_keras=False)  # it imports Keras itself, once everything is checked

@@ -41,6 +41,7 @@ def load_service(
     encoder: Encoder | None = None,
     limits: ServiceLimits | None = None,
     quantize: str | None = None,
+    compile_single: bool = False,
 ) -> tuple[NextService, list[str]]:
     """The :class:`NextService` of ``model`` over the ``split`` of ``bank``, and lines saying what was loaded.
 
@@ -58,6 +59,8 @@ def load_service(
         encoder: the bank's encoder, for passages.
         limits: request limits and batching.
         quantize: serve a reduced-precision copy of a Keras model (``"int8"``, ``"bfloat16"``).
+        compile_single: on PyTorch, predict a one-sequence call through ``torch.compile`` (compiled on the first
+            such request; :meth:`p7keras.evaluation.Predictor.from_model`).
 
     Returns:
         ``(service, lines)``.
@@ -66,7 +69,7 @@ def load_service(
         FileNotFoundError, ValueError: an unusable model or bank, K or D that do not fit.
     """
     settings = settings or IndexSettings()
-    predictor = load_predictor(model, quantize=quantize)
+    predictor = load_predictor(model, quantize=quantize, compile_single=compile_single)
     sequences = load_sequences(bank, predictor.context_length, split, seed)
     check_models_fit([predictor], sequences)
     if index_dir is None and isinstance(bank, (str, os.PathLike)):

@@ -129,3 +129,16 @@ def test_health_readiness_metrics_schema_and_page(served):
     assert 'p7keras_requests_total{path="/v1/predict",status="200"}' in text
     assert 'p7keras_errors_total{kind="client",path="/v1/predict"}' in text
     assert "p7keras_request_latency_seconds_bucket" in text and 'p7keras_batch_rows_count{stage="predict"}' in text
+
+
+def test_a_service_loaded_with_compile_single_compiles_one_sequence_calls_on_pytorch(serve_corpus, serve_model_path):
+    import keras
+
+    from p7keras.serve import load_service
+
+    service, _ = load_service(serve_model_path, serve_corpus, compile_single=True)
+    one = service.sequences.contexts[:1]
+    np.testing.assert_allclose(service.predictor.predict(one), load_predictor(serve_model_path).predict(one),
+                               atol=1e-5, rtol=0)
+    assert service.predictor.batch_fn.mode == {"tensorflow": "tf.function", "jax": "jax.jit",
+                                               "torch": "torch.export+compile_single"}[keras.backend.backend()]

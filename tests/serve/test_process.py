@@ -44,7 +44,8 @@ def test_a_served_model_answers_and_sigterm_finishes_the_request_in_flight(serve
                                                                             serve_corpus):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    process = _serve(serve_model_path, "--bank", serve_corpus_path, "--port", port)
+    # --compile-single: PyTorch compiles the one-sequence requests below (the other backends ignore it)
+    process = _serve(serve_model_path, "--bank", serve_corpus_path, "--port", port, "--compile-single")
     try:
         _wait_ready(process, url)
         name = str(serve_corpus.article_names[2])
