@@ -90,14 +90,14 @@ def pool_tensorflow_cpu_memory() -> bool:
 
     TensorFlow's default CPU allocator hands a freed block to malloc, which gives large blocks back to the
     OS; an XLA-compiled step allocates its temporaries at every call, so each step maps them afresh and
-    page-faults through them (about an eighth of the bench transformer's XLA step on a 2-core CPU; README,
-    "TensorFlow's CPU memory pool"). The pool keeps the memory. Its limit is set to this machine's memory
-    (TensorFlow's own default is 64 GB) unless ``TF_CPU_BFC_MEM_LIMIT_IN_MB`` is set. Where TensorFlow's oneDNN is on
-    (CPUs with AVX-512 VNNI, BF16 or AMX), TensorFlow's default allocator is oneDNN's, a pool already, and the step
-    is as fast either way (README). TensorFlow reads both
-    when it allocates its first tensor, so this acts only before that: every p7keras command calls it before
-    Keras loads. A script does the same by setting ``TF_CPU_ALLOCATOR_USE_BFC=true`` before its first
-    TensorFlow operation; ``TF_CPU_ALLOCATOR_USE_BFC=false`` keeps TensorFlow's default allocator.
+    page-faults through them (about an eighth of the bench transformer's XLA step on a 2-core AVX2 EPYC;
+    README, "TensorFlow's CPU memory pool"). The pool keeps the memory. Its limit is set to this machine's
+    memory (TensorFlow's own default is 64 GB) unless ``TF_CPU_BFC_MEM_LIMIT_IN_MB`` is set. TensorFlow reads
+    both when it allocates its first tensor, so this acts only before that: every p7keras command calls it
+    before Keras loads. A script does the same by setting ``TF_CPU_ALLOCATOR_USE_BFC=true`` before its first
+    TensorFlow operation; ``TF_CPU_ALLOCATOR_USE_BFC=false`` keeps TensorFlow's default allocator. Where
+    TensorFlow's oneDNN is on (CPUs with AVX-512 VNNI, BF16 or AMX), that default is oneDNN's allocator, a
+    pool already, and the step is as fast either way (README).
 
     Example:
 

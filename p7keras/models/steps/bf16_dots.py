@@ -20,9 +20,9 @@ product in the weight's order. Left transposed, the optimizer's update read it w
 ``mixed_bfloat16`` the bench transformer's JAX step spent 65.4 ms of op time a step in the update's 167 fusions
 (3.1-3.6 ms in each of the 16 for the eight 512 x 2048 weights), 14.6 ms swapped, and trained at 1.58-1.74x the
 plain-PyTorch reference, 2.27-2.36x swapped (a 2-core AMX Xeon, 2026-12-05; README). The arithmetic is the one
-XLA did before (the bfloat16 operands' exact products summed in float32,
-then rounded once), in another summation order. The registration is for the process, so it also applies to
-other JAX code there; other platforms are unchanged.
+XLA did before (the bfloat16 operands' exact products summed in float32, then rounded once), in another
+summation order. The registration is for the process, so it also applies to other JAX code there; other
+platforms are unchanged.
 
 Example:
 
