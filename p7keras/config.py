@@ -160,6 +160,9 @@ HARD_NEGATIVES_KEY = "hard_negatives"  # (B, M, D) float32, optional
 # The exported SavedModel's serving signature: input CONTEXT_KEY (None, K, D) -> this output (None, D).
 PREDICTION_KEY = "prediction"
 SERVE_ENDPOINT = "serve"
+# Its one-sequence endpoint and signature: CONTEXT_KEY (1, K, D) -> PREDICTION_KEY (1, D), XLA-compiled when written
+# by TensorFlow in float32 (p7keras.models.saving.write_saved_model).
+SERVE_ONE_ENDPOINT = "serve_one"
 
 
 # ------------------------------------------------------------------------------------ parameter checks

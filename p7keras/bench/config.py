@@ -56,8 +56,8 @@ class BenchConfig:
         predict_saved_model: also time the exported SavedModel served by TensorFlow (predict; needs TensorFlow).
         predict_onnx: also time the model written as ONNX (int8 with ``quantize="int8"``) and run by ONNX Runtime
             (predict; needs the ``onnx`` extra).
-        predict_compile_single: on PyTorch, predict one sequence through ``torch.compile``
-            (:class:`p7keras.models.inference.CompiledPredict`; predict).
+        predict_compile_single: predict one sequence through a call compiled for it (``torch.compile`` on
+            PyTorch, XLA on TensorFlow; :class:`p7keras.models.inference.CompiledPredict`; predict).
         retrieval_queries: N queries ranked against the bank.
         retrieval_bank: V bank rows (articles of ``RETRIEVAL_CHUNKS_PER_ARTICLE`` chunks).
         pipeline_articles: articles of the synthetic corpus the input pipeline batches.

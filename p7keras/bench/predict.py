@@ -3,10 +3,11 @@
 What ``p7keras.Predictor.from_model`` and ``p7keras evaluate`` run (``p7keras.models.inference``):
 one sequence at a time (p50, p95 of ``predict_calls`` calls) and ``predict_batch`` sequences at once
 (sequences/s, best of ``BATCH_ROUNDS``). With ``predict_saved_model`` the model is also exported
-(``P7Ranker.export``; a TensorFlow child process on PyTorch) and its ``serving_default`` signature timed
-the way ``p7keras evaluate`` loads it, with TensorFlow alone. With ``predict_onnx`` it is also written as ONNX
-(:func:`p7keras.models.onnx_export.write_onnx`, ONNX Runtime's int8 with ``quantize="int8"``) and timed in ONNX
-Runtime, with its predictions' smallest cosine to the float32 model's.
+(``P7Ranker.export``; a TensorFlow child process on PyTorch) and timed the way ``p7keras evaluate`` loads it,
+with TensorFlow alone: one sequence through its ``serve_one`` signature, batches through ``serving_default``.
+With ``predict_onnx`` it is also written as ONNX (:func:`p7keras.models.onnx_export.write_onnx`, ONNX Runtime's
+int8 with ``quantize="int8"``) and timed in ONNX Runtime, with its predictions' smallest cosine to the float32
+model's.
 
 Example:
 

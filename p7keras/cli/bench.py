@@ -67,8 +67,9 @@ def register(subparsers) -> None:
                        help="predict part: also write the model as ONNX (int8 with --quantize int8) and time it in "
                        "ONNX Runtime (needs p7keras[onnx])")
     model.add_argument("--compile-single", action="store_true",
-                       help="predict part, PyTorch: predict one sequence through torch.compile (compiled on the "
-                       "first call: seconds to tens of seconds) for lower latency")
+                       help="predict part: predict one sequence through a call compiled for it (PyTorch: "
+                       "torch.compile, seconds to tens of seconds on the first call; TensorFlow: XLA, float32 "
+                       "models) for lower latency")
     model.add_argument("--jit-compile", choices=JIT_COMPILE_CHOICES, default="auto")
     model.add_argument("--precision", choices=TRAIN_PRECISIONS, default=_DEFAULTS.precision,
                        help="the model's Keras dtype policy (train, predict; default float32); auto: the one "

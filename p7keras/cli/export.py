@@ -115,9 +115,10 @@ def register(subparsers) -> None:
         "export",
         help="write a trained model as a SavedModel, .keras or .onnx file, optionally quantized (int8, bfloat16)",
         description="Writes MODEL as a TensorFlow SavedModel folder (signature serving_default: context (None, K, "
-        "D) -> prediction (None, D)), as a .keras file when --out ends in .keras, or as an ONNX file for ONNX "
-        "Runtime when it ends in .onnx. --quantize int8 stores the Dense kernels in int8 (Keras quantize; for "
-        ".onnx ONNX Runtime's dynamic quantization), bfloat16 all weights in bfloat16 (not .onnx); the inputs, "
+        "D) -> prediction (None, D); serve_one: the same for one sequence (1, K, D), XLA-compiled in float32), "
+        "as a .keras file when --out ends in .keras, or as an ONNX file for ONNX Runtime when it ends in .onnx. "
+        "--quantize int8 stores the Dense kernels in int8 (Keras quantize; for .onnx ONNX Runtime's dynamic "
+        "quantization), bfloat16 all weights in bfloat16 (not .onnx); the inputs, "
         "the final normalisation and the anchor stay float32. p7keras evaluate and predict load each of them.",
     )
     parser.add_argument("model", metavar="MODEL", help=MODEL_HELP.replace(", or exported SavedModel directory", ""))

@@ -194,7 +194,7 @@ def register(subparsers) -> None:
     limits.add_argument("--max-body-mb", type=float, default=8.0, help="largest request body in MiB (default 8)")
     add_quantize_argument(parser)
     parser.add_argument("--compile-single", action="store_true",
-                        help="PyTorch: predict a one-sequence request through torch.compile (compiled on the first "
-                        "such request) for lower latency")
+                        help="predict a one-sequence request through a call compiled for it (PyTorch: torch.compile;"
+                        " TensorFlow: XLA, float32 models; compiled on the first such request) for lower latency")
     add_backend_argument(parser)
     parser.set_defaults(func=run, uses_keras=False)  # it imports Keras itself, once everything is checked

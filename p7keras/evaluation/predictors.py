@@ -7,7 +7,8 @@ A MODEL argument may be:
 * a **``.keras`` file** (loaded with ``keras.saving.load_model``; p7keras's classes are registered);
 * an **exported SavedModel directory** (``saved_model.pb``), loaded *without* p7keras's Python classes
   through ``tf.saved_model.load`` and called through its ``serving_default`` signature (``context`` ->
-  ``prediction`` in p7keras' exports), else its ``serve`` endpoint;
+  ``prediction`` in p7keras' exports), else its ``serve`` endpoint; one sequence through its ``serve_one``
+  signature when it has one (p7keras' exports: ``(1, K, D)``, XLA-compiled in float32);
 * an **ONNX file** (``.onnx``, ``p7keras export --out model.onnx``), run by ONNX Runtime (the ``onnx`` extra);
 * in Python, also a ``keras.Model`` or a plain callable ``contexts (B, K, D) -> (B, D)``.
 
@@ -35,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from p7keras.config import ONNX_SUFFIX, SERVE_ENDPOINT
+from p7keras.config import ONNX_SUFFIX, SERVE_ENDPOINT, SERVE_ONE_ENDPOINT
 
 RUN_FILES = ("best.keras", "final.keras")  # preferred first
 EXPORT_FOLDER = "export"
@@ -122,9 +123,9 @@ class Predictor:
             batch_size: rows per compiled call; larger inputs are split.
             quantize: predict with a reduced-precision copy, ``"int8"`` or ``"bfloat16"``
                 (:func:`p7keras.models.precision.reduced_precision`; ``model`` itself is unchanged).
-            compile_single: on PyTorch, predict one sequence through ``torch.compile`` (Inductor, compiled on
-                the first one-sequence call) for lower latency; ignored by the other backends
-                (:class:`p7keras.models.inference.CompiledPredict`).
+            compile_single: predict one sequence through a call compiled for it, on the first one-sequence
+                call, for lower latency: ``torch.compile`` on PyTorch, XLA on TensorFlow (float32 models);
+                ignored by JAX (:class:`p7keras.models.inference.CompiledPredict`).
 
         Returns:
             A :class:`Predictor` of kind ``"keras"``.
@@ -319,7 +320,14 @@ def _load_saved_model(folder: str, name: str, batch_size: int) -> Predictor:
             f"{folder}: the serving function takes inputs of shape {shape}; expected contexts (None, K, D)"
         )
 
+    one = _one_sequence_function(loaded, shape) or call
+
+    def single(x: np.ndarray) -> np.ndarray:
+        return one(tf.constant(x)).numpy()
+
     def run(x: np.ndarray) -> np.ndarray:
+        if len(x) == 1:
+            return single(x)
         return _in_chunks(lambda part: call(tf.constant(part)).numpy(), x, batch_size)
 
     return Predictor(
@@ -329,9 +337,25 @@ def _load_saved_model(folder: str, name: str, batch_size: int) -> Predictor:
         context_length=_int_or_none(shape[1]),
         input_dim=_int_or_none(shape[2]),
         batch_fn=run,
-        single_fn=lambda x: call(tf.constant(x)).numpy(),
+        single_fn=single,
         owner=loaded,
     )
+
+
+def _one_sequence_function(loaded, shape: tuple):
+    """The SavedModel's ``serve_one`` signature (p7keras' exports: one sequence, XLA-compiled in float32) as a
+    function of the contexts, when it takes ``(1, K, D)`` for the serving function's K and D; else ``None``."""
+    signature = dict(getattr(loaded, "signatures", {}) or {}).get(SERVE_ONE_ENDPOINT)
+    if signature is None:
+        return None
+    inputs, outputs = signature.structured_input_signature[1], signature.structured_outputs
+    if len(inputs) != 1 or len(outputs) != 1:
+        return None
+    (key, spec), = inputs.items()
+    (output,) = outputs
+    if spec.shape.rank != 3 or tuple(spec.shape.as_list()) != (1, *shape[1:]):
+        return None
+    return lambda x: signature(**{key: x})[output]
 
 
 # ---------------------------------------------------------------------------------- ONNX files
@@ -443,8 +467,9 @@ def load_predictor(model, name: str | None = None, batch_size: int = DEFAULT_BAT
         quantize: predict with a reduced-precision copy of a Keras model, ``"int8"`` or ``"bfloat16"``
             (the name gets ``@int8``/``@bfloat16``); a SavedModel, an ONNX file or a callable cannot be
             quantized here.
-        compile_single: a Keras model on PyTorch predicts one sequence through ``torch.compile`` (compiled on
-            the first one-sequence call) for lower latency (:meth:`Predictor.from_model`).
+        compile_single: a Keras model predicts one sequence through a call compiled for it (``torch.compile``
+            on PyTorch, XLA on TensorFlow; on the first one-sequence call) for lower latency
+            (:meth:`Predictor.from_model`).
 
     Returns:
         A :class:`Predictor`.

@@ -372,8 +372,9 @@ class P7Ranker(BackendSteps, NegativePool, keras.Model):
         """Exports a serving artifact; by default a SavedModel served by TensorFlow alone.
 
         Its ``serving_default`` signature (and ``serve`` endpoint) maps ``context`` ``(None, K, D)``
-        float32 to ``{"prediction": (None, D)}``. PyTorch cannot write a SavedModel: there a TensorFlow child
-        process exports it (:func:`p7keras.models.saving.write_saved_model`).
+        float32 to ``{"prediction": (None, D)}``; its ``serve_one`` signature does the same for one sequence
+        ``(1, K, D)``, compiled by XLA when written by TensorFlow in float32. PyTorch cannot write a SavedModel:
+        there a TensorFlow child process exports it (:func:`p7keras.models.saving.write_saved_model`).
 
         Example:
 

@@ -59,8 +59,9 @@ def load_service(
         encoder: the bank's encoder, for passages.
         limits: request limits and batching.
         quantize: serve a reduced-precision copy of a Keras model (``"int8"``, ``"bfloat16"``).
-        compile_single: on PyTorch, predict a one-sequence call through ``torch.compile`` (compiled on the first
-            such request; :meth:`p7keras.evaluation.Predictor.from_model`).
+        compile_single: predict a one-sequence call through a call compiled for it (``torch.compile`` on
+            PyTorch, XLA on TensorFlow; compiled on the first such request;
+            :meth:`p7keras.evaluation.Predictor.from_model`).
 
     Returns:
         ``(service, lines)``.

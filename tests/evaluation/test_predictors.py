@@ -41,6 +41,34 @@ def test_exported_saved_model_has_named_signature_and_is_served_by_it(tmp_path):
     assert saved.kind == "saved_model" and (saved.context_length, saved.input_dim) == (K, D)
     np.testing.assert_allclose(saved.predict(contexts), expected, atol=1e-5, rtol=0)
     np.testing.assert_allclose(saved.single_fn(contexts[:1]), expected[:1], atol=1e-5, rtol=0)
+    one = tf.saved_model.load(str(tmp_path / "export")).signatures["serve_one"]  # one sequence, XLA in float32
+    (name, spec), = one.structured_input_signature[1].items()
+    assert name == "context" and tuple(spec.shape) == (1, K, D) and list(one.structured_outputs) == ["prediction"]
+    np.testing.assert_allclose(one(context=tf.constant(contexts[:1]))["prediction"].numpy(), expected[:1],
+                               atol=1e-5, rtol=0)
+
+
+def test_a_saved_model_predicts_one_sequence_through_serve_one_when_it_takes_the_shape(tmp_path):
+    """One sequence goes to ``serve_one`` (``predict`` and ``single_fn``), more to ``serving_default``; a
+    ``serve_one`` of another shape is not used."""
+    tf = pytest.importorskip("tensorflow")
+
+    def module(one_shape):
+        module = tf.Module()
+        module.serve = tf.function(lambda context: {"prediction": context[:, -1]},
+                                   input_signature=[tf.TensorSpec((None, K, D), tf.float32, name="context")])
+        module.serve_one = tf.function(lambda context: {"prediction": 2.0 * context[:, -1]},
+                                       input_signature=[tf.TensorSpec(one_shape, tf.float32, name="context")])
+        return module, {"serving_default": module.serve, "serve_one": module.serve_one}
+
+    contexts = rotation_batches(n=3)["context"]
+    for folder, one_shape, factor in (("fits", (1, K, D), 2.0), ("other", (1, K + 1, D), 1.0)):
+        served, signatures = module(one_shape)
+        tf.saved_model.save(served, str(tmp_path / folder), signatures=signatures)
+        saved = load_predictor(tmp_path / folder)
+        np.testing.assert_allclose(saved.predict(contexts[:1]), factor * contexts[:1, -1], rtol=1e-6)
+        np.testing.assert_allclose(saved.single_fn(contexts[:1]), factor * contexts[:1, -1], rtol=1e-6)
+        np.testing.assert_allclose(saved.predict(contexts), contexts[:, -1], rtol=1e-6)
 
 
 def test_keras_default_export_still_loads(tmp_path):

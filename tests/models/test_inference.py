@@ -5,7 +5,8 @@ import keras
 import numpy as np
 import pytest
 
-from p7keras.models.inference import CompiledPredict, bucket_size
+from p7keras.models.inference import CompiledPredict, bucket_size, has_int8_layers
+from p7keras.models.precision import reduced_precision
 from tests.helpers import D, rotation_batches
 from tests.models.test_ranker import flat, lstm, transformer
 
@@ -57,27 +58,67 @@ def test_predicts_with_the_current_weights(learnable_data):
     assert predict.traces == traces  # new weights, no new compilation
 
 
-def test_compile_single_compiles_the_one_sequence_call_on_pytorch(learnable_data):
-    """``compile_single``: on PyTorch one sequence runs through ``torch.compile`` of the exported graph (compiled
-    once, on the first such call; it follows the model's weights), batches run the graph; elsewhere ignored."""
+def test_compile_single_compiles_the_one_sequence_call(learnable_data):
+    """``compile_single``: one sequence runs through ``torch.compile`` of the exported graph on PyTorch and through
+    XLA on TensorFlow (compiled once, on the first such call; it follows the model's weights), batches run as
+    before; JAX compiles every call already."""
     model = _built(transformer)
     predict = CompiledPredict(model, chunk_size=CHUNK, compile_single=True)
     contexts = learnable_data[1]["context"][:5]
     batch = predict(contexts)
-    torch = keras.backend.backend() == "torch"
-    assert predict.mode == {"tensorflow": "tf.function", "jax": "jax.jit", "torch": "torch.export+compile_single"}[
-        keras.backend.backend()]
+    backend = keras.backend.backend()
+    assert predict.mode == {"tensorflow": "tf.function+compile_single", "jax": "jax.jit",
+                            "torch": "torch.export+compile_single"}[backend]
     traces = predict.traces
     one = predict(contexts[:1])
     np.testing.assert_allclose(one, model.predict(contexts[:1], verbose=0), atol=1e-5, rtol=0)
     np.testing.assert_allclose(one, batch[:1], atol=1e-5, rtol=0)
     predict(contexts[1:2])
-    if torch:  # the one compilation, on the first one-sequence call
+    predict(contexts[:3])
+    if backend != "jax":  # the one compilation, on the first one-sequence call
         assert predict.traces == traces + 1
     model.fit(learnable_data[0], batch_size=64, epochs=1, verbose=0)
     after = predict(contexts[:1])
     assert np.abs(after - one).max() > 1e-4
     np.testing.assert_allclose(after, model.predict(contexts[:1], verbose=0), atol=1e-5, rtol=0)
+    if backend != "jax":
+        assert predict.traces == traces + 1
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's one-sequence XLA call")
+def test_compile_single_keeps_the_graph_for_a_mixed_precision_model_on_tensorflow():
+    """XLA was slower than the graph for a ``mixed_bfloat16`` model's one sequence (README): it keeps the graph."""
+    model = _built(lambda **kw: transformer(dtype="mixed_bfloat16", **kw))
+    predict = CompiledPredict(model, chunk_size=CHUNK, compile_single=True)
+    contexts = rotation_batches(n=2)["context"]
+    np.testing.assert_allclose(predict(contexts[:1]), model.predict(contexts[:1], verbose=0), atol=1e-2, rtol=0)
+    assert (predict.mode, predict.traces) == ("tf.function", 1)
+
+
+def test_int8_layers_are_found_in_an_int8_copy_only():
+    model = _built(transformer)
+    model(rotation_batches(n=1)["context"])
+    assert not has_int8_layers(model)
+    assert has_int8_layers(reduced_precision(model, "int8"))
+    assert not has_int8_layers(reduced_precision(model, "bfloat16"))
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's int8 path")
+@pytest.mark.parametrize("make", [transformer, lstm], ids=["transformer", "lstm"])
+def test_an_int8_model_predicts_under_xla_in_buckets_on_tensorflow(make):
+    """Keras' int8 products ran about 25x faster in batch under XLA than in TensorFlow's graph (README): an int8
+    model runs every call under XLA, padded to buckets, one compilation per bucket, equal to ``model.predict``."""
+    model = _built(make)
+    model(rotation_batches(n=1)["context"])
+    small = reduced_precision(model, "int8")
+    predict = CompiledPredict(small, chunk_size=CHUNK)
+    contexts = rotation_batches(n=13)["context"]
+    for rows in (1, 3, 13):  # buckets 1, 4, 8 and 8 (13 = 8 + 5)
+        np.testing.assert_allclose(predict(contexts[:rows]), small.predict(contexts[:rows], verbose=0), atol=1e-5,
+                                   rtol=0)
+    assert (predict.mode, predict.pads, predict.traces) == ("tf.function+xla", True, 3)
+    predict(contexts[:2])
+    assert predict.traces == 4
 
 
 def test_builds_an_unbuilt_model_and_rejects_bad_input():

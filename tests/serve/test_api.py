@@ -131,7 +131,7 @@ def test_health_readiness_metrics_schema_and_page(served):
     assert "p7keras_request_latency_seconds_bucket" in text and 'p7keras_batch_rows_count{stage="predict"}' in text
 
 
-def test_a_service_loaded_with_compile_single_compiles_one_sequence_calls_on_pytorch(serve_corpus, serve_model_path):
+def test_a_service_loaded_with_compile_single_compiles_one_sequence_calls(serve_corpus, serve_model_path):
     import keras
 
     from p7keras.serve import load_service
@@ -140,5 +140,5 @@ def test_a_service_loaded_with_compile_single_compiles_one_sequence_calls_on_pyt
     one = service.sequences.contexts[:1]
     np.testing.assert_allclose(service.predictor.predict(one), load_predictor(serve_model_path).predict(one),
                                atol=1e-5, rtol=0)
-    assert service.predictor.batch_fn.mode == {"tensorflow": "tf.function", "jax": "jax.jit",
+    assert service.predictor.batch_fn.mode == {"tensorflow": "tf.function+compile_single", "jax": "jax.jit",
                                                "torch": "torch.export+compile_single"}[keras.backend.backend()]

@@ -44,7 +44,7 @@ def test_a_served_model_answers_and_sigterm_finishes_the_request_in_flight(serve
                                                                             serve_corpus):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    # --compile-single: PyTorch compiles the one-sequence requests below (the other backends ignore it)
+    # --compile-single: PyTorch (torch.compile) and TensorFlow (XLA) compile the one-sequence requests below
     process = _serve(serve_model_path, "--bank", serve_corpus_path, "--port", port, "--compile-single")
     try:
         _wait_ready(process, url)
