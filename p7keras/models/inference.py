@@ -159,8 +159,9 @@ def _tensorflow(compiled: CompiledPredict):
 
     model = compiled.model
     k, d = _shape_of(model)
-    if has_int8_layers(model):
-        return _tensorflow_xla(compiled, k, d)
+    if has_int8_layers(model):  # Keras' int8 products: XLA is ~25x TensorFlow's graph (module docstring)
+        compiled.pads, compiled.mode = True, "tf.function+xla"
+        return _xla_by_batch_size(compiled, k, d)
 
     @tf.function(input_signature=[tf.TensorSpec((None, k, d), tf.float32, name=CONTEXT_KEY)],
                  reduce_retracing=True)
@@ -170,45 +171,39 @@ def _tensorflow(compiled: CompiledPredict):
 
     concrete = forward.get_concrete_function()  # called directly: no signature matching per call
     compiled.mode = "tf.function"
+
+    def graph(x: np.ndarray) -> np.ndarray:
+        return concrete(tf.constant(x)).numpy()
+
     if not (compiled.compile_single and model.dtype_policy.compute_dtype == "float32"):
-        return lambda x: concrete(tf.constant(x)).numpy()
+        return graph
     compiled.mode = "tf.function+compile_single"
-    xla = tf.function(lambda context: model(context, training=False), jit_compile=True)
-    single = []
-
-    def run(x: np.ndarray) -> np.ndarray:
-        if len(x) != 1:
-            return concrete(tf.constant(x)).numpy()
-        if not single:  # XLA compiles on this first call
-            single.append(xla.get_concrete_function(tf.TensorSpec((1, k, d), tf.float32, name=CONTEXT_KEY)))
-            compiled._count_trace()
-        return single[0](tf.constant(x)).numpy()
-
-    return run
+    xla = _xla_by_batch_size(compiled, k, d)
+    return lambda x: xla(x) if len(x) == 1 else graph(x)
 
 
-def _tensorflow_xla(compiled: CompiledPredict, k: int | None, d: int | None):
-    """Every call under XLA, batches padded to :func:`bucket_size` buckets: one compilation per bucket."""
+def _xla_by_batch_size(compiled: CompiledPredict, k: int | None, d: int | None):
+    """The model's prediction under XLA, traced (and counted in ``traces``) once per batch size it is called
+    with; XLA compiles each on its first call."""
     import tensorflow as tf  # noqa: PLC0415
 
     from p7keras.config import CONTEXT_KEY  # noqa: PLC0415
 
     model = compiled.model
-    compiled.pads, compiled.mode = True, "tf.function+xla"
     xla = tf.function(lambda context: model(context, training=False), jit_compile=True)
-    buckets = {}
+    by_size = {}
 
     def run(x: np.ndarray) -> np.ndarray:
-        if len(x) not in buckets:  # traced here, compiled by XLA on its first call
-            buckets[len(x)] = xla.get_concrete_function(tf.TensorSpec((len(x), k, d), tf.float32, name=CONTEXT_KEY))
+        if len(x) not in by_size:
+            by_size[len(x)] = xla.get_concrete_function(tf.TensorSpec((len(x), k, d), tf.float32, name=CONTEXT_KEY))
             compiled._count_trace()
-        return buckets[len(x)](tf.constant(x)).numpy()
+        return by_size[len(x)](tf.constant(x)).numpy()
 
     return run
 
 
 def has_int8_layers(model) -> bool:
-    """Whether any of ``model``'s layers computes with Keras' int8 quantization (``model.quantize("int8")``).
+    """Whether ``model`` computes with Keras' int8 quantization (``model.quantize("int8")``).
 
     Example:
 
@@ -218,9 +213,9 @@ def has_int8_layers(model) -> bool:
         model: a ``keras.Model``.
 
     Returns:
-        ``True`` when a layer's dtype policy has the quantization mode ``"int8"``.
+        ``True`` when one of its variables is int8 (the kernels ``quantize("int8")`` stores).
     """
-    return any(getattr(layer.dtype_policy, "quantization_mode", None) == "int8" for layer in model._flatten_layers())
+    return any(keras.backend.standardize_dtype(variable.dtype) == "int8" for variable in model.variables)
 
 
 def _jax(compiled: CompiledPredict):
