@@ -8,7 +8,8 @@ A MODEL argument may be:
 * an **exported SavedModel directory** (``saved_model.pb``), loaded *without* p7keras's Python classes
   through ``tf.saved_model.load`` and called through its ``serving_default`` signature (``context`` ->
   ``prediction`` in p7keras' exports), else its ``serve`` endpoint; one sequence through its ``serve_one``
-  signature when it has one (p7keras' exports: ``(1, K, D)``, XLA-compiled in float32);
+  signature when it has one (p7keras' exports: ``(1, K, D)``, XLA-compiled in float32); a SavedModel holding
+  int8 variables (``p7keras export --quantize int8``) runs its batches under XLA, padded to power-of-two buckets;
 * an **ONNX file** (``.onnx``, ``p7keras export --out model.onnx``), run by ONNX Runtime (the ``onnx`` extra);
 * in Python, also a ``keras.Model`` or a plain callable ``contexts (B, K, D) -> (B, D)``.
 
@@ -321,14 +322,28 @@ def _load_saved_model(folder: str, name: str, batch_size: int) -> Predictor:
         )
 
     one = _one_sequence_function(loaded, shape) or call
+    int8 = any(variable.dtype == tf.int8 for variable in getattr(loaded, "variables", ()))
 
     def single(x: np.ndarray) -> np.ndarray:
         return one(tf.constant(x)).numpy()
 
+    if int8:  # TensorFlow's graph multiplies Keras' int8 matrices ~25x slower than XLA (README)
+        from p7keras.models.inference import padded_to_bucket  # noqa: PLC0415
+
+        xla = tf.function(call, jit_compile=True, reduce_retracing=True)  # XLA compiles once per bucket
+
+        def batch(part: np.ndarray) -> np.ndarray:
+            return xla(tf.constant(padded_to_bucket(part, batch_size))).numpy()[: len(part)]
+    else:
+        def batch(part: np.ndarray) -> np.ndarray:
+            return call(tf.constant(part)).numpy()
+
     def run(x: np.ndarray) -> np.ndarray:
         if len(x) == 1:
             return single(x)
-        return _in_chunks(lambda part: call(tf.constant(part)).numpy(), x, batch_size)
+        return _in_chunks(batch, x, batch_size)
+
+    run.mode = "serving_default+xla" if int8 else "serving_default"  # how batches run (tests, reports)
 
     return Predictor(
         name=name,

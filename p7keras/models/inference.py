@@ -66,6 +66,28 @@ def bucket_size(rows: int, chunk_size: int = CHUNK_SIZE) -> int:
     return min(1 << max(rows - 1, 0).bit_length(), chunk_size)
 
 
+def padded_to_bucket(x: np.ndarray, chunk_size: int = CHUNK_SIZE) -> np.ndarray:
+    """``x`` with copies of its last row appended up to :func:`bucket_size` rows (finite inputs; the rows of a
+    prediction are independent, so the first ``len(x)`` results are ``x``'s).
+
+    Example:
+
+    >>> padded_to_bucket(np.arange(3.0)[:, None], 1024).ravel().tolist()
+    [0.0, 1.0, 2.0, 2.0]
+
+    Args:
+        x: 1 to ``chunk_size`` rows.
+        chunk_size: the largest bucket.
+
+    Returns:
+        ``x`` itself when it fills its bucket, else a padded copy.
+    """
+    size = bucket_size(len(x), chunk_size)
+    if size == len(x):
+        return x
+    return np.concatenate([x, np.broadcast_to(x[-1:], (size - len(x), *x.shape[1:]))])
+
+
 def _shape_of(model) -> tuple[int | None, int | None]:
     """(K, D) of a model: P7 attributes, else its ``(None, K, D)`` input shape, else unknown."""
     k, d = getattr(model, "context_length", None), getattr(model, "input_dim", None)
@@ -145,11 +167,7 @@ class CompiledPredict:
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def _chunk(self, x: np.ndarray) -> np.ndarray:
-        rows = len(x)
-        size = bucket_size(rows, self.chunk_size) if self.pads else rows
-        if size > rows:  # pad with copies of the last row: finite inputs, rows are independent
-            x = np.concatenate([x, np.broadcast_to(x[-1:], (size - rows, *x.shape[1:]))])
-        return self._run(x)[:rows]
+        return self._run(padded_to_bucket(x, self.chunk_size) if self.pads else x)[: len(x)]
 
 
 def _tensorflow(compiled: CompiledPredict):
