@@ -195,6 +195,6 @@ def register(subparsers) -> None:
     add_quantize_argument(parser)
     parser.add_argument("--compile-single", action="store_true",
                         help="predict a one-sequence request through a call compiled for it (PyTorch: torch.compile;"
-                        " TensorFlow: XLA, float32 models; compiled on the first such request) for lower latency")
+                        " TensorFlow: XLA, float32 models; compiled at start, before /readyz) for lower latency")
     add_backend_argument(parser)
     parser.set_defaults(func=run, uses_keras=False)  # it imports Keras itself, once everything is checked

@@ -60,7 +60,7 @@ def load_service(
         limits: request limits and batching.
         quantize: serve a reduced-precision copy of a Keras model (``"int8"``, ``"bfloat16"``).
         compile_single: predict a one-sequence call through a call compiled for it (``torch.compile`` on
-            PyTorch, XLA on TensorFlow; compiled on the first such request;
+            PyTorch, XLA on TensorFlow; compiled when the service starts, before it is ready;
             :meth:`p7keras.evaluation.Predictor.from_model`).
 
     Returns:

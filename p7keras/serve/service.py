@@ -118,11 +118,16 @@ class NextService:
 
     # ----------------------------------------------------------------------------- life
     async def start(self) -> None:
-        """Start the batchers and warm the model up (one call per batch size it compiles for)."""
+        """Start the batchers and warm the model up before the service is ready: one call of each power-of-two
+        batch size up to the one that holds ``max_batch`` sequences (the buckets JAX, an int8 model on
+        TensorFlow and ``compile_single`` compile for; a call costs milliseconds elsewhere)."""
         await self._predict.start()
         await self._search.start()
-        warm = np.asarray(self.sequences.bank[self.sequences.context_rows[:1]], dtype=np.float32)
-        await asyncio.to_thread(self.predictor.predict, warm)
+        rows = self.sequences.context_rows
+        sizes = [1 << i for i in range((max(self.limits.max_batch, 1) - 1).bit_length() + 1)]
+        warm = np.asarray(self.sequences.bank[rows[np.arange(sizes[-1]) % len(rows)]], dtype=np.float32)
+        for size in sizes:
+            await asyncio.to_thread(self.predictor.predict, warm[:size])
         self.ready = True
 
     async def stop(self) -> None:

@@ -131,6 +131,17 @@ def test_health_readiness_metrics_schema_and_page(served):
     assert "p7keras_request_latency_seconds_bucket" in text and 'p7keras_batch_rows_count{stage="predict"}' in text
 
 
+def test_the_started_service_has_compiled_every_batch_size_up_to_max_batch(served):
+    """Warm-up before ready: a micro-batch of any size up to ``max_batch`` compiles nothing new (JAX pads to
+    buckets; the other backends compile once)."""
+    _, service, predictor, sequences = served
+    traces = predictor.batch_fn.traces
+    contexts = np.asarray(sequences.bank[sequences.context_rows[:service.limits.max_batch]], np.float32)
+    for size in range(1, len(contexts) + 1):
+        predictor.predict(contexts[:size])
+    assert predictor.batch_fn.traces == traces
+
+
 def test_a_service_loaded_with_compile_single_compiles_one_sequence_calls(serve_corpus, serve_model_path):
     import keras
 
