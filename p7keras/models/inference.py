@@ -4,13 +4,13 @@
 ``model.predict`` (to float rounding), for one sequence as for a million:
 
 * **TensorFlow**: one ``tf.function`` with the fixed signature ``(None, K, D)`` float32
-  (``reduce_retracing``): traced once for every batch size. With ``compile_single=True`` and a model that
-  computes in float32 (``int8`` quantized too), the one-sequence call runs a ``(1, K, D)`` ``tf.function``
-  compiled by XLA (about a second, on the first such call), for latency: on an AMX Xeon p50 3.8-5.3 ms against
-  7.5-8.1 for the graph (``p7keras bench``, README). A mixed-precision model keeps the graph (XLA was slower there). A model
-  with Keras' int8 layers (``p7keras.models.precision.reduced_precision(model, "int8")``) runs every call
-  under XLA instead, padded to buckets as on JAX: TensorFlow's graph multiplies int8 matrices about 25x
-  slower than XLA on a CPU (batch-1024 about 200 against 5,000 sequences/s on the AMX Xeon, README).
+  (``reduce_retracing``): traced once for every batch size. With ``compile_single=True`` and a model that computes
+  in float32 (``int8`` quantized too), the one-sequence call runs a ``(1, K, D)`` ``tf.function`` compiled by XLA
+  (about a second, on the first such call), for latency: on an AMX Xeon p50 3.8-5.3 ms against 7.5-8.1 for the graph
+  (``p7keras bench``, README). A mixed-precision model keeps the graph (XLA was slower there). A model with Keras'
+  int8 layers (``p7keras.models.precision.reduced_precision(model, "int8")``) runs every call under XLA instead,
+  padded to buckets as on JAX: TensorFlow's graph multiplies int8 matrices about 25x slower than XLA on a CPU
+  (batch-1024 about 200 against 5,000 sequences/s on the AMX Xeon, README).
 * **JAX**: ``jax.jit`` of ``model.stateless_call`` on the variables' values, read once (and again only
   after a variable is assigned). Batches are padded to power-of-two buckets (1, 2, 4, ... up to
   ``chunk_size``), so it compiles once per bucket.

@@ -8,10 +8,11 @@ A ranker's SavedModel serves the signature ``serving_default`` (and the endpoint
 ``(None, K, D)`` float32 -> output ``prediction`` ``(None, D)``; and the signature and endpoint ``serve_one``, the
 same for one sequence ``(1, K, D)``, which TensorFlow compiles with XLA when the model computes in float32 (one
 sequence in 4.8-5.9 ms against 6.8-8.1 through ``serving_default`` on a 2-core AMX Xeon, ``p7keras bench``, README;
-a mixed-precision model's one-sequence call was slower under XLA there, so it runs as a graph). ``p7keras.load_predictor`` predicts
-one sequence through ``serve_one`` when the SavedModel has it. TensorFlow and JAX write it in-process (Keras'
-``ExportArchive``). PyTorch cannot write a SavedModel, so there the model's ``.keras`` file is exported by a
-``KERAS_BACKEND=tensorflow`` child process (the backends agree to 1e-5, see ``tests/test_parity.py``).
+a mixed-precision model's one-sequence call was slower under XLA there, so it runs as a graph).
+``p7keras.load_predictor`` predicts one sequence through ``serve_one`` when the SavedModel has it. TensorFlow and
+JAX write it in-process (Keras' ``ExportArchive``). PyTorch cannot write a SavedModel, so there the model's
+``.keras`` file is exported by a ``KERAS_BACKEND=tensorflow`` child process (the backends agree to 1e-5, see
+``tests/test_parity.py``).
 
 Example:
 
