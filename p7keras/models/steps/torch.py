@@ -12,6 +12,9 @@ import torch
 from torch.optim.adamw import adamw
 
 from p7keras.models.steps.fused_adam import fused_adam_settings, moments
+from p7keras.models.steps.int8_products import use_int_mm_for_int8_products
+
+use_int_mm_for_int8_products()  # Keras' int8 products on a CPU through torch._int_mm (int8_products.py)
 
 
 @contextlib.contextmanager
