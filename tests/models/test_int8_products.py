@@ -105,3 +105,16 @@ def test_an_int8_model_predicts_what_keras_own_products_give(int_mm_calls, monke
     assert len(int_mm_calls) == calls  # Keras' own products here
     np.testing.assert_allclose(eager, keras_own, atol=1e-6, rtol=0)
     np.testing.assert_allclose(compiled, keras_own, atol=1e-5, rtol=0)
+
+
+@torch_only
+def test_without_int_mm_keras_products_stay(monkeypatch):
+    import torch  # noqa: PLC0415
+    from keras.src.backend.torch import numpy as torch_numpy  # noqa: PLC0415
+
+    from p7keras.models.steps.int8_products import use_int_mm_for_int8_products  # noqa: PLC0415
+
+    installed = torch_numpy.matmul, torch_numpy.einsum
+    monkeypatch.delattr(torch, "_int_mm")
+    assert use_int_mm_for_int8_products.__wrapped__() is False  # the uncached body: nothing replaced
+    assert (torch_numpy.matmul, torch_numpy.einsum) == installed

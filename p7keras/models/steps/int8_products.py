@@ -91,13 +91,17 @@ def use_int_mm_for_int8_products() -> bool:
         reduced_precision(model, "int8").predict(contexts)   # PyTorch on a CPU: the int8 products through _int_mm
 
     Returns:
-        True when installed; False when this PyTorch has no ``torch._int_mm`` (Keras' products stay).
+        True when installed; False when this PyTorch has no ``torch._int_mm`` or this Keras keeps its PyTorch
+        functions elsewhere (Keras' products stay).
     """
     import torch  # noqa: PLC0415
-    from keras.src.backend.torch import numpy as torch_numpy  # noqa: PLC0415 (the backend's functions ops call)
-    from keras.src.backend.torch.core import convert_to_tensor  # noqa: PLC0415
 
-    if not hasattr(torch, "_int_mm"):
+    try:  # Keras' private backend module: a Keras that moved it keeps its own products
+        from keras.src.backend.torch import numpy as torch_numpy  # noqa: PLC0415 (the functions ops call)
+        from keras.src.backend.torch.core import convert_to_tensor  # noqa: PLC0415
+    except ImportError:
+        return False
+    if not (hasattr(torch, "_int_mm") and hasattr(torch_numpy, "matmul") and hasattr(torch_numpy, "einsum")):
         return False
     keras_matmul, keras_einsum = torch_numpy.matmul, torch_numpy.einsum
 
