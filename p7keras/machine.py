@@ -1,4 +1,5 @@
-"""What this machine has, read cheaply without starting a backend: GPU device files and the CPU's bfloat16 units.
+"""What this machine has, read cheaply without starting a backend: GPU device files, the CPU's bfloat16 units and
+its int8 dot-product instructions.
 
 The standard library only: :mod:`p7keras.training.preflight` refuses ``--device gpu`` on a machine without a
 GPU from it, and :mod:`p7keras.training.default_precision` decides what ``--precision auto`` trains in.
@@ -39,6 +40,10 @@ def gpu_in_sight() -> bool:
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 # ... and of float16 matrix units: AVX512-FP16 (Intel Sapphire Rapids+) and AMX-FP16 (Granite Rapids+).
 FP16_CPU_FLAGS = ("avx512_fp16", "amx_fp16")
+# ... and of int8 dot-product instructions: AMX-INT8 (Intel Sapphire Rapids+), AVX512-VNNI (Intel Cascade Lake+,
+# AMD Zen 4+) and AVX-VNNI (Intel Alder Lake+). PyTorch's ``torch._int_mm`` on a CPU is fast with them and slower than
+# an int32 product without them (p7keras.models.steps.int8_products).
+INT8_CPU_FLAGS = ("amx_int8", "avx512_vnni", "avx_vnni")
 CPUINFO = "/proc/cpuinfo"
 
 
@@ -61,6 +66,16 @@ def bf16_cpu_flags(cpuinfo: str = CPUINFO) -> tuple[str, ...]:
 def fp16_cpu_flags(cpuinfo: str = CPUINFO) -> tuple[str, ...]:
     """The float16 matrix-unit flags (:data:`FP16_CPU_FLAGS`) this CPU lists, as :func:`bf16_cpu_flags` does."""
     return cpu_flags_among(FP16_CPU_FLAGS, cpuinfo)
+
+
+def int8_cpu_flags(cpuinfo: str = CPUINFO) -> tuple[str, ...]:
+    """The int8 dot-product flags (:data:`INT8_CPU_FLAGS`) this CPU lists, as :func:`bf16_cpu_flags` does.
+
+    Example:
+
+        int8_cpu_flags()        # ('amx_int8', 'avx512_vnni') on an AMX Xeon; () on an AVX2-only AMD EPYC
+    """
+    return cpu_flags_among(INT8_CPU_FLAGS, cpuinfo)
 
 
 def cpu_flags_among(wanted: tuple[str, ...], cpuinfo: str = CPUINFO) -> tuple[str, ...]:

@@ -5,20 +5,28 @@ import keras
 import numpy as np
 import pytest
 
-from p7keras.models.steps.int8_products import matrix_product_axes
+from p7keras.models.steps.int8_products import INSTALLED, matrix_product_axes
 
 torch_only = pytest.mark.skipif(keras.backend.backend() != "torch", reason="the products are PyTorch's")
 
 
-@pytest.fixture
-def int_mm_calls(monkeypatch):
-    """Counts ``torch._int_mm`` calls (p7keras' PyTorch step installed the products)."""
-    import torch  # noqa: PLC0415
+def _cpuinfo(tmp_path, flags: str) -> str:
+    path = tmp_path / "cpuinfo"
+    path.write_text(f"processor\t: 0\nflags\t\t: fpu sse2 avx2 fma {flags}\n")
+    return str(path)
 
-    import p7keras.models.steps  # noqa: F401, PLC0415 (imports the PyTorch step, which installs them)
+
+@pytest.fixture
+def int_mm_calls(monkeypatch, tmp_path):
+    """Counts ``torch._int_mm`` calls, with the products installed as on a CPU with AVX512-VNNI (this test's only)."""
+    import torch  # noqa: PLC0415
+    from keras.src.backend.torch import numpy as torch_numpy  # noqa: PLC0415
+
     from p7keras.models.steps.int8_products import use_int_mm_for_int8_products  # noqa: PLC0415
 
-    assert use_int_mm_for_int8_products.cache_info().currsize == 1 and use_int_mm_for_int8_products() is True
+    monkeypatch.setattr(torch_numpy, "matmul", torch_numpy.matmul)  # whatever this machine had, back after the test
+    monkeypatch.setattr(torch_numpy, "einsum", torch_numpy.einsum)
+    assert use_int_mm_for_int8_products.__wrapped__(_cpuinfo(tmp_path, "avx512_vnni")) is True
     calls = []
     int_mm = torch._int_mm
 
@@ -108,7 +116,7 @@ def test_an_int8_model_predicts_what_keras_own_products_give(int_mm_calls, monke
 
 
 @torch_only
-def test_without_int_mm_keras_products_stay(monkeypatch):
+def test_without_int_mm_keras_products_stay(monkeypatch, tmp_path):
     import torch  # noqa: PLC0415
     from keras.src.backend.torch import numpy as torch_numpy  # noqa: PLC0415
 
@@ -116,5 +124,49 @@ def test_without_int_mm_keras_products_stay(monkeypatch):
 
     installed = torch_numpy.matmul, torch_numpy.einsum
     monkeypatch.delattr(torch, "_int_mm")
-    assert use_int_mm_for_int8_products.__wrapped__() is False  # the uncached body: nothing replaced
+    assert use_int_mm_for_int8_products.__wrapped__(_cpuinfo(tmp_path, "amx_int8")) is False  # the uncached body
     assert (torch_numpy.matmul, torch_numpy.einsum) == installed
+
+
+@torch_only
+@pytest.mark.parametrize("flags", ["", "avx512f avx512bw amx_bf16", None])  # AVX2 only, AVX-512 without VNNI, no file
+def test_without_int8_dot_products_keras_products_stay(monkeypatch, tmp_path, flags):
+    """On a CPU without AMX-INT8 or VNNI, ``torch._int_mm`` was 8.5x slower than Keras' int32 product (README)."""
+    from keras.src.backend.torch import numpy as torch_numpy  # noqa: PLC0415
+
+    from p7keras.models.steps.int8_products import use_int_mm_for_int8_products  # noqa: PLC0415
+
+    for name in ("matmul", "einsum"):  # Keras' own functions, whatever this machine installed
+        product = getattr(torch_numpy, name)
+        monkeypatch.setattr(torch_numpy, name, product.__wrapped__ if hasattr(product, INSTALLED) else product)
+    keras_own = torch_numpy.matmul, torch_numpy.einsum
+    cpuinfo = str(tmp_path / "absent") if flags is None else _cpuinfo(tmp_path, flags)
+    assert use_int_mm_for_int8_products.__wrapped__(cpuinfo) is False
+    assert (torch_numpy.matmul, torch_numpy.einsum) == keras_own
+
+
+@torch_only
+def test_installed_once_and_only_on_this_machine_when_its_cpu_has_int8_dot_products():
+    from keras.src.backend.torch import numpy as torch_numpy  # noqa: PLC0415
+
+    import p7keras.models.steps  # noqa: F401, PLC0415 (imports the PyTorch step, which installs them)
+    from p7keras.machine import int8_cpu_flags  # noqa: PLC0415
+    from p7keras.models.steps.int8_products import use_int_mm_for_int8_products  # noqa: PLC0415
+
+    expected = bool(int8_cpu_flags())
+    assert use_int_mm_for_int8_products() is expected
+    assert hasattr(torch_numpy.matmul, INSTALLED) is expected
+    assert hasattr(torch_numpy.einsum, INSTALLED) is expected
+    if expected:  # a second installation wraps nothing twice
+        wrapped = torch_numpy.matmul
+        assert use_int_mm_for_int8_products.__wrapped__() is True and torch_numpy.matmul is wrapped
+        assert not hasattr(wrapped.__wrapped__, INSTALLED)
+
+
+def test_int8_cpu_flags_are_read_from_cpuinfo(tmp_path):
+    from p7keras.machine import int8_cpu_flags  # noqa: PLC0415
+
+    assert int8_cpu_flags(_cpuinfo(tmp_path, "amx_tile amx_bf16 amx_int8 avx512_vnni")) == ("amx_int8", "avx512_vnni")
+    assert int8_cpu_flags(_cpuinfo(tmp_path, "avx_vnni")) == ("avx_vnni",)
+    assert int8_cpu_flags(_cpuinfo(tmp_path, "avx512f avx512_bf16")) == ()
+    assert int8_cpu_flags(str(tmp_path / "absent")) == ()
