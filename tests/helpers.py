@@ -1,4 +1,4 @@
-"""Small deterministic data for the tests (numpy only)."""
+"""Small deterministic data for the tests (numpy only), and a /proc/cpuinfo of chosen flags."""
 
 from __future__ import annotations
 
@@ -34,3 +34,14 @@ def rotation_batches(n: int, k: int = K, d: int = D, hard_negatives: int = 2, se
     far = start + rng.uniform(2.0, 4.0, size=(n, hard_negatives))
     negatives = unit(np.cos(far)[..., None] * u[:, None] + np.sin(far)[..., None] * v[:, None])
     return {"context": points[:, :k], "target": points[:, k], "hard_negatives": negatives}
+
+
+# /proc/cpuinfo as Linux writes it: one block per logical CPU, each with its flags line.
+CPU_BLOCK = "processor\t: {n}\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx2 fma avx512f {extra}\n\n"
+
+
+def cpuinfo_file(tmp_path, extra: str, name: str = "cpuinfo") -> str:
+    """A two-CPU /proc/cpuinfo under ``tmp_path`` whose flags are AVX-512F's and ``extra``'s; returns its path."""
+    path = tmp_path / name
+    path.write_text("".join(CPU_BLOCK.format(n=n, extra=extra) for n in range(2)))
+    return str(path)

@@ -20,17 +20,8 @@ from p7keras.training.default_precision import (
     resolve_precision,
     slow_on_this_cpu,
 )
+from tests.helpers import cpuinfo_file
 from tests.training.test_train import TINY, corpus_file  # noqa: F401 (a pytest fixture)
-
-# /proc/cpuinfo as Linux writes it: one block per logical CPU, each with its flags line.
-CPU_BLOCK = "processor\t: {n}\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx2 fma avx512f {extra}\n\n"
-
-
-def _cpuinfo(tmp_path, extra: str, name: str = "cpuinfo") -> str:
-    path = tmp_path / name
-    path.write_text("".join(CPU_BLOCK.format(n=n, extra=extra) for n in range(2)))
-    return str(path)
-
 
 @pytest.fixture
 def unpinned(monkeypatch):
@@ -45,16 +36,16 @@ def bf16_cpu(unpinned, monkeypatch):
     monkeypatch.setattr(default_precision, "bf16_cpu_flags", lambda cpuinfo=None: ("avx512_bf16",))
 
 
-def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
-    assert bf16_cpu_flags(_cpuinfo(tmp_path, "avx512_bf16 vnni")) == ("avx512_bf16",)
-    assert bf16_cpu_flags(_cpuinfo(tmp_path, "amx_tile amx_bf16 avx512_bf16")) == ("avx512_bf16", "amx_bf16")
-    assert bf16_cpu_flags(_cpuinfo(tmp_path, "avx512_vnni")) == ()
+def test_cpu_flags_are_read_fromcpuinfo_file(tmp_path):
+    assert bf16_cpu_flags(cpuinfo_file(tmp_path, "avx512_bf16 vnni")) == ("avx512_bf16",)
+    assert bf16_cpu_flags(cpuinfo_file(tmp_path, "amx_tile amx_bf16 avx512_bf16")) == ("avx512_bf16", "amx_bf16")
+    assert bf16_cpu_flags(cpuinfo_file(tmp_path, "avx512_vnni")) == ()
     assert bf16_cpu_flags(str(tmp_path / "absent")) == ()  # macOS, Windows: no /proc/cpuinfo, no flags
 
 
 @pytest.mark.one_backend
 def test_tensorflow_on_a_bf16_cpu_and_pytorch_on_amx_train_in_mixed_bfloat16_and_float32_elsewhere(tmp_path, unpinned):
-    bf16, amx, plain = (_cpuinfo(tmp_path, flags, name) for name, flags in
+    bf16, amx, plain = (cpuinfo_file(tmp_path, flags, name) for name, flags in
                         (("bf16", "avx512_bf16"), ("amx", "amx_bf16"), ("plain", "avx512_vnni")))
     assert resolve_precision("auto", "tensorflow", cpuinfo=bf16) == (
         "mixed_bfloat16", "auto: TensorFlow on a CPU with bfloat16 units (avx512_bf16); --precision float32 to turn it off")
@@ -78,7 +69,7 @@ def test_tensorflow_on_a_bf16_cpu_and_pytorch_on_amx_train_in_mixed_bfloat16_and
     assert resolve_precision("auto", "tensorflow", device="gpu", cpuinfo=bf16)[0] == "float32"
     assert resolve_precision("auto", "tensorflow", distribute="data-parallel", cpuinfo=bf16) == (
         "float32", "auto: mixed_bfloat16 was not measured with --distribute data-parallel")
-    both = _cpuinfo(tmp_path, "avx512_bf16 avx512_fp16", "both")
+    both = cpuinfo_file(tmp_path, "avx512_bf16 avx512_fp16", "both")
     for policy in ("float32", "mixed_bfloat16", "mixed_float16"):  # a precision given by name is never changed
         assert resolve_precision(policy, "torch", cpuinfo=both) == (policy, "as asked")
         assert resolve_precision(policy, "jax", cpuinfo=plain)[0] == policy  # (bfloat16: with a caveat, below)
@@ -86,8 +77,8 @@ def test_tensorflow_on_a_bf16_cpu_and_pytorch_on_amx_train_in_mixed_bfloat16_and
 
 @pytest.mark.one_backend
 def test_16_bits_on_a_cpu_without_such_units_and_jax_single_sequences_are_said_to_be_slower(tmp_path, unpinned, capsys):
-    bf16, plain = _cpuinfo(tmp_path, "avx512_bf16", "bf16"), _cpuinfo(tmp_path, "avx2", "plain")
-    fp16 = _cpuinfo(tmp_path, "avx512_fp16 amx_fp16", "fp16")
+    bf16, plain = cpuinfo_file(tmp_path, "avx512_bf16", "bf16"), cpuinfo_file(tmp_path, "avx2", "plain")
+    fp16 = cpuinfo_file(tmp_path, "avx512_fp16 amx_fp16", "fp16")
     caveat = ("this CPU has no bfloat16 units (no avx512_bf16 or amx_bf16 flag); on an AVX2 CPU mixed_bfloat16 "
               "trained at 0.03x float32's speed on torch; float32 is at least as fast here")
     assert slow_on_this_cpu("mixed_bfloat16", "torch", cpuinfo=plain) == caveat
@@ -133,7 +124,7 @@ def test_predicting_in_bfloat16_on_such_a_cpu_prints_a_note(tmp_path, unpinned, 
 @pytest.mark.one_backend
 def test_a_gpu_in_sight_keeps_float32(tmp_path, monkeypatch):
     monkeypatch.delenv(PRECISION_ENV, raising=False)
-    cpuinfo = _cpuinfo(tmp_path, "avx512_bf16")
+    cpuinfo = cpuinfo_file(tmp_path, "avx512_bf16")
     monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.setattr(machine, "gpu_device_files", lambda: ["/dev/nvidia0", "/dev/nvidiactl"])
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
@@ -150,7 +141,7 @@ def test_a_gpu_in_sight_keeps_float32(tmp_path, monkeypatch):
 
 @pytest.mark.one_backend
 def test_the_environment_pins_what_auto_means(tmp_path, monkeypatch):
-    cpuinfo = _cpuinfo(tmp_path, "avx512_bf16")
+    cpuinfo = cpuinfo_file(tmp_path, "avx512_bf16")
     monkeypatch.setenv(PRECISION_ENV, "float32")
     assert resolve_precision("auto", "tensorflow", cpuinfo=cpuinfo) == ("float32", "auto: P7KERAS_PRECISION=float32")
     monkeypatch.setenv(PRECISION_ENV, "mixed_bfloat16")
@@ -256,7 +247,7 @@ def test_a_search_records_its_trials_precision(bf16_cpu):
 @pytest.mark.one_backend
 def test_one_rule_says_whether_the_cpu_computes_for_auto_and_for_the_slow_16_bit_note(tmp_path, monkeypatch):
     monkeypatch.delenv(PRECISION_ENV, raising=False)
-    with_units, without = _cpuinfo(tmp_path, "avx512_bf16"), _cpuinfo(tmp_path, "", name="avx2")
+    with_units, without = cpuinfo_file(tmp_path, "avx512_bf16"), cpuinfo_file(tmp_path, "", name="avx2")
     for gpu in (False, True):
         monkeypatch.setattr(default_precision, "gpu_in_sight", lambda gpu=gpu: gpu)
         for device in ("auto", "cpu", "gpu", "metal"):
